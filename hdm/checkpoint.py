@@ -203,8 +203,21 @@ def _check_preset(path: Path, preset: str | None, config: HDMConfig) -> None:
 
 
 def _load_strict(model: HDM, state: dict[str, torch.Tensor], path: Path) -> None:
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        summary = str(error).splitlines()[0]
-        raise CheckpointError(f"{path} does not fit the model: {summary}") from error
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = sorted(
+        k for k in set(expected) & set(state) if expected[k].shape != state[k].shape
+    )
+    problems = [
+        f"{len(names)} {what} (first: {names[0]})"
+        for what, names in (
+            ("missing tensors", missing),
+            ("unexpected tensors", unexpected),
+            ("tensors of the wrong shape", wrong_shape),
+        )
+        if names
+    ]
+    if problems:
+        raise CheckpointError(f"{path} does not fit the model: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from hdm._checks import check_images
-from hdm.errors import ConfigError
+from hdm.errors import ConfigError, InputError
 
 __all__ = [
     "DCPParams",
@@ -282,6 +282,8 @@ def dcp_masks(
     unchanged, so passing the result back in reproduces the same masks.
     """
     check_images(x)
+    if stats is not None and len(stats) != x.shape[0]:
+        raise InputError(f"got statistics for {len(stats)} images but a batch of {x.shape[0]}")
     refined, measured = estimate(x, lowlight=lowlight, params=params)
     used = measured if stats is None else stats.to(x.device)
     t = transmission(refined, used.airlight, params.omega)

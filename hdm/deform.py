@@ -20,22 +20,26 @@ __all__ = ["ModulatedDeformConv2d", "modulated_deform_conv2d"]
 
 
 def _sampling_grid(
-    offset: torch.Tensor, kernel: tuple[int, int], padding: int, dilation: int
+    offset: torch.Tensor,
+    kernel: tuple[int, int],
+    padding: int,
+    dilation: int,
+    dtype: torch.dtype,
 ) -> torch.Tensor:
-    """grid_sample grid (B×(K·H)×W×2, float32) for every tap of every output pixel.
+    """grid_sample grid (B×(K·H)×W×2) for every tap of every output pixel.
 
-    Positions are computed in float32 whatever the feature dtype: in bf16 a coordinate of 400
-    would be off by a whole pixel.
+    ``dtype`` is float32 or wider whatever the feature dtype: in bf16 a coordinate of 400 would
+    be off by a whole pixel.
     """
     b, _, h, w = offset.shape
     kh, kw = kernel
     taps = kh * kw
-    offset = offset.float().reshape(b, taps, 2, h, w)
+    offset = offset.to(dtype).reshape(b, taps, 2, h, w)
     device = offset.device
     tap_y = (torch.arange(kh, device=device) * dilation - padding).repeat_interleave(kw)
     tap_x = (torch.arange(kw, device=device) * dilation - padding).repeat(kh)
-    rows = torch.arange(h, device=device, dtype=torch.float32).view(1, 1, h, 1)
-    cols = torch.arange(w, device=device, dtype=torch.float32).view(1, 1, 1, w)
+    rows = torch.arange(h, device=device, dtype=dtype).view(1, 1, h, 1)
+    cols = torch.arange(w, device=device, dtype=dtype).view(1, 1, 1, w)
     y = rows + tap_y.view(1, taps, 1, 1) + offset[:, :, 0]
     x = cols + tap_x.view(1, taps, 1, 1) + offset[:, :, 1]
     # align_corners=False maps pixel centre i to (2i + 1) / size - 1, for any size >= 1.
@@ -62,16 +66,19 @@ def modulated_deform_conv2d(
         weight: Cout×Cin×kh×kw; bias: Cout or None.
 
     Returns:
-        B×Cout×H×W in the dtype of ``x``. Sampling runs in float32, the contraction in x's dtype.
+        B×Cout×H×W in the dtype of ``x``. Sampling runs in float32 (float64 for float64 input),
+        the contraction in x's dtype.
     """
     b, cin, h, w = x.shape
     cout, _, kh, kw = weight.shape
     taps = kh * kw
-    grid = _sampling_grid(offset, (kh, kw), padding, dilation)
+    sampling_dtype = torch.promote_types(x.dtype, torch.float32)
+    grid = _sampling_grid(offset, (kh, kw), padding, dilation, sampling_dtype)
     sampled = F.grid_sample(
-        x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+        x.to(sampling_dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )
-    sampled = sampled.reshape(b, cin, taps, h * w) * mask.float().reshape(b, 1, taps, h * w)
+    modulation = mask.to(sampling_dtype).reshape(b, 1, taps, h * w)
+    sampled = sampled.reshape(b, cin, taps, h * w) * modulation
     columns = sampled.reshape(b, cin * taps, h * w).to(x.dtype)
     out = torch.matmul(weight.reshape(cout, cin * taps).to(x.dtype), columns)
     if bias is not None:

@@ -33,12 +33,12 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 8) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.net = nn.Sequential(
+        self.ca = nn.Sequential(
             nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, channels, 1), nn.Sigmoid()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.net(x.mean(dim=(2, 3), keepdim=True))
+        return x * self.ca(x.mean(dim=(2, 3), keepdim=True))
 
 
 class PixelAttention(nn.Module):
@@ -47,12 +47,12 @@ class PixelAttention(nn.Module):
     def __init__(self, channels: int, reduction: int = 8) -> None:
         super().__init__()
         hidden = max(1, channels // reduction)
-        self.net = nn.Sequential(
+        self.pa = nn.Sequential(
             nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, 1, 1), nn.Sigmoid()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.net(x)
+        return x * self.pa(x)
 
 
 class AttentionBlock(nn.Module):
