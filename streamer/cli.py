@@ -1,0 +1,166 @@
+"""The ``hdm-stream`` command line: parse, load the config, build, run, report.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit code; ``--debug``
+shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hdm.errors import HDMError
+from streamer.config import DEMO_INPUT, RunConfig, load_config
+from streamer.engine import Engine
+from streamer.errors import StreamerError
+from streamer.pipeline import Pipeline
+from streamer.source import VideoSource
+from streamer.subscriber import Subscriber
+
+__all__ = ["main"]
+
+log = logging.getLogger("hdm-stream")
+DEMO_OUTPUT = "hdm-demo-enhanced.mp4"
+
+
+def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="enhance a file, stream or camera")
+    p.add_argument("input", nargs="?", help="file, URL, /dev/videoN or lavfi:EXPR "
+                   "(default: the bundled demo)")
+    p.add_argument("-o", "--output", help="output video file")
+    p.add_argument("--publish", metavar="ENDPOINT", help="ZeroMQ endpoint to bind, "
+                   "e.g. tcp://127.0.0.1:5555")
+    p.add_argument("--publish-mode", choices=("pub", "push"), help="pub drops for slow "
+                   "subscribers; push is lossless")
+    p.add_argument("--payload", choices=("raw", "jpeg"), help="ZeroMQ payload format")
+    p.add_argument("--config", help="YAML preset (see configs/)")
+    p.add_argument("--task", choices=("dehaze", "derain", "lowlight"))
+    p.add_argument("--model", choices=("auto", "hdm", "hdm-s", "dcp"))
+    p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--backend", choices=("auto", "eager", "compile", "tensorrt"))
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--batch", type=int, help="frames per inference batch")
+    p.add_argument("--no-smoothing", action="store_true", help="per-frame DCP masks")
+    p.add_argument("--side-by-side", action="store_true", help="write input | enhanced")
+    p.add_argument("--codec", help="video encoder, e.g. libx264, libx265")
+    p.add_argument("--crf", type=int)
+    p.add_argument("--preset", help="encoder preset, e.g. veryfast")
+    p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
+    p.add_argument("--summary-json", type=Path, help="write the end summary as JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("subscribe", help="receive frames published by 'run --publish'")
+    p.add_argument("endpoint", help="e.g. tcp://127.0.0.1:5555")
+    p.add_argument("--topic", default="", help="stream id to receive (default: all)")
+    p.add_argument("--mode", choices=("pub", "push"), default="pub")
+    p.add_argument("--count", type=int, help="stop after this many frames")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="give up after this many seconds without a message")
+    p.add_argument("--save", type=Path, help="folder to save frames to as PNG")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hdm-stream", description="Real-time video "
+                                     "dehazing, deraining and low-light enhancement with HDM.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    _subscribe_parser(sub)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    config = load_config(args.config)
+    config = config.with_overrides(
+        input=args.input,
+        output=args.output,
+        model={"task": args.task, "model": args.model, "weights": args.weights,
+               "device": args.device, "backend": args.backend, "precision": args.precision},
+        batch={"size": args.batch},
+        smoothing={"enabled": False if args.no_smoothing else None},
+        encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
+                "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
+        publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload},
+    )
+    if not config.input:
+        output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
+        config = config.with_overrides(input=DEMO_INPUT, output=output)
+    if config.output is None and config.publish.endpoint is None:
+        raise StreamerError("give an output file (-o FILE) or an endpoint (--publish ENDPOINT)")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    engine = Engine.build(config.model, config.smoothing)
+    log.info("enhancing %s with %s", config.input, engine.description)
+    source = VideoSource(config.input, stream_id=config.source.stream_id,
+                         options=config.source.options, reconnect=config.source.reconnect)
+    output = (Path(config.output), config.encode) if config.output else None
+    pipeline = Pipeline(source, engine, output=output, publish=config.publish,
+                        batching=config.batch, progress=not args.quiet)
+    stats = pipeline.run()
+    print(stats.summary(), file=sys.stderr)
+    if config.output:
+        print(f"wrote {config.output}", file=sys.stderr)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(stats.as_dict(), indent=2))
+    return 130 if stats.interrupted else 0
+
+
+def subscribe(args: argparse.Namespace) -> int:
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
+    with Subscriber(args.endpoint, topic=args.topic, mode=args.mode) as subscriber:
+        while args.count is None or subscriber.received < args.count:
+            message = subscriber.recv(args.timeout)
+            if message is None:
+                print(f"no message for {args.timeout:g} s; stopping", file=sys.stderr)
+                return 1
+            if message.end:
+                print(f"end of {message.topic}: {message.header}")
+                break
+            h = message.header
+            delay_ms = (time.time() - h["capture_time"]) * 1000
+            print(f"{message.topic} seq={h['seq']} pts={h['pts']} {h['width']}x{h['height']} "
+                  f"{h['format']} latency={delay_ms:.1f}ms")
+            if args.save and message.image is not None:
+                image = message.image
+                image = (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
+                cv2.imwrite(str(args.save / f"{message.topic}_{h['seq']:06d}.png"),
+                            np.ascontiguousarray(image[..., ::-1]))
+        print(f"received {subscriber.received}, missed {subscriber.missed}", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="hdm-stream: %(message)s")
+    for noisy in ("torch", "libav"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    commands = {"run": run, "subscribe": subscribe}
+    try:
+        return commands[args.command](args)
+    except (StreamerError, HDMError) as error:
+        if args.debug:
+            log.exception("failed")
+        print(f"hdm-stream: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hdm-stream: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

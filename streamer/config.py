@@ -1,0 +1,121 @@
+"""One typed configuration for a run: defaults <- YAML preset <- command-line flags.
+
+The YAML file mirrors :class:`RunConfig` section by section (see configs/). Unknown keys and
+values of the wrong type are errors that name the full key path, raised once at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streamer.engine import EngineSettings
+from streamer.errors import ConfigError
+from streamer.file_sink import FileSinkSettings
+from streamer.pipeline import BatchSettings
+from streamer.publish import PublishSettings
+from streamer.source import ReconnectPolicy
+from streamer.temporal import SmoothingParams
+
+__all__ = ["DEMO_INPUT", "RunConfig", "SourceSettings", "load_config"]
+
+DEMO_INPUT = str(Path(__file__).parent / "demo" / "hazy_rocket.mp4")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Args:
+    stream_id: name of the stream (ZeroMQ topic).
+    options: FFmpeg demuxer/protocol options, e.g. ``{rtsp_transport: tcp}``.
+    reconnect: recovery of live sources.
+    """
+
+    stream_id: str = "stream0"
+    options: dict[str, str] = field(default_factory=dict)
+    reconnect: ReconnectPolicy = ReconnectPolicy()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs. ``input`` empty: the bundled demo clip."""
+
+    input: str = ""
+    output: str | None = None
+    model: EngineSettings = EngineSettings()
+    batch: BatchSettings = BatchSettings()
+    smoothing: SmoothingParams = SmoothingParams()
+    encode: FileSinkSettings = FileSinkSettings()
+    publish: PublishSettings = PublishSettings()
+    source: SourceSettings = SourceSettings()
+
+    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+        """A copy with top-level values or section fields replaced (None values ignored)."""
+        data = dataclasses.asdict(self)
+        for key, value in sections.items():
+            if isinstance(value, dict):
+                data[key].update({k: v for k, v in value.items() if v is not None})
+            elif value is not None:
+                data[key] = value
+        return _build(RunConfig, data, "")
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Defaults, or a YAML preset over them."""
+    if path is None:
+        return RunConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    return _build(RunConfig, data, "")
+
+
+def _build(cls: type[Any], data: Any, prefix: str) -> Any:
+    where = prefix or "the config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown config key {key!r}; known keys here: {sorted(names)}")
+    values = {}
+    for name, value in data.items():
+        path = f"{prefix}.{name}" if prefix else name
+        values[name] = _convert(hints[name], value, path)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from error
+
+
+def _convert(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value if value is not None else {}, path)
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"config key {path!r} cannot be empty")
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if origin is dict and isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin in (str, bool) and isinstance(value, origin):
+            return value
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise ConfigError(f"config key {path!r} must be {expected}, got {value!r}")

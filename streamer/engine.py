@@ -1,0 +1,276 @@
+"""The inference engine: a model on a device behind one of three backends.
+
+``eager`` runs the module as is (the CPU default). ``compile`` wraps it in torch.compile with
+bf16 autocast and channels_last (the CUDA default). ``tensorrt`` compiles it with torch-tensorrt
+when that is importable, caching engines on disk keyed by model hash, precision, shape and GPU.
+A backend that cannot load falls back with one log line that says why.
+
+The engine owns the per-stream mask smoothers, so HDM sees steadied DCP masks on video.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import hdm
+from hdm.model import HDM, SCALE
+from streamer.errors import EngineError
+from streamer.temporal import MaskSmoother, SmoothingParams
+
+__all__ = ["Engine", "EngineSettings"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "eager", "compile", "tensorrt")
+PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16,
+              "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What to run and how; validated by :meth:`Engine.build`."""
+
+    model: str = "auto"
+    task: str = "dehaze"
+    weights: str = "default"
+    device: str = "auto"
+    backend: str = "auto"
+    precision: str = "auto"
+    cache_dir: str = "~/.cache/hdm-stream/tensorrt"
+
+
+class Engine:
+    """Enhances batches of RGB frames; build it with :meth:`build`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        runner: nn.Module,
+        device: torch.device,
+        dtype: torch.dtype,
+        backend: str,
+        settings: EngineSettings,
+        smoothing: SmoothingParams,
+    ) -> None:
+        self.model = model
+        self.runner = runner
+        self.device = device
+        self.dtype = dtype
+        self.backend = backend
+        self.settings = settings
+        self.smoothing = smoothing
+        self.description = f"{_model_name(model)} on {device} ({backend}, {_dtype_name(dtype)})"
+        self._smoothers: dict[str, MaskSmoother] = {}
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls, settings: EngineSettings, smoothing: SmoothingParams = SmoothingParams()
+    ) -> Engine:
+        device = _resolve_device(settings.device)
+        model = _build_model(settings)
+        model = model.eval().requires_grad_(False).to(device)
+        if settings.precision not in PRECISIONS:
+            raise EngineError(f"precision must be one of {sorted(PRECISIONS)}")
+        dtype = PRECISIONS[settings.precision] or (
+            torch.bfloat16 if device.type == "cuda" else torch.float32
+        )
+        if device.type == "cpu" and dtype is torch.float16:
+            raise EngineError("fp16 needs a GPU; use --precision fp32 or bf16 on the CPU")
+        backend = settings.backend
+        if backend not in BACKENDS:
+            raise EngineError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "auto":
+            backend = "compile" if device.type == "cuda" else "eager"
+        runner = model
+        if backend == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
+            log.warning("tensorrt backend unavailable (torch-tensorrt is not installed); "
+                        "using torch.compile")
+            backend = "compile"
+        if backend in ("compile", "tensorrt") and device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+            runner = model
+        if backend == "tensorrt" and device.type != "cuda":
+            log.warning("tensorrt backend needs a CUDA GPU; using eager on %s", device)
+            backend = "eager"
+        if backend == "tensorrt":
+            runner = TensorRTRunner(model, dtype, Path(settings.cache_dir).expanduser())
+        elif backend == "compile":
+            runner = torch.compile(model, dynamic=False)
+        return cls(model, runner, device, dtype, backend, settings, smoothing)
+
+    # -- running ------------------------------------------------------------------------------
+    def enhance(self, images: list[np.ndarray], stream_id: str = "stream0") -> list[np.ndarray]:
+        """Enhance a batch of same-size H×W×3 RGB arrays (uint8 or uint16); same dtype out."""
+        if not images:
+            return []
+        batch = self.upload(images)
+        out = self.infer(batch, stream_id)
+        return self.download(out, images[0].dtype)
+
+    def upload(self, images: list[np.ndarray]) -> torch.Tensor:
+        """Stack, pin and copy to the device; returns B×3×H×W float in [0, 1]."""
+        scale = 65535.0 if images[0].dtype == np.uint16 else 255.0
+        host = torch.from_numpy(np.stack(images))
+        if host.dtype == torch.uint16:
+            host = host.to(torch.int32)
+        if self.device.type == "cuda":
+            host = host.pin_memory()
+        x = host.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float() / scale
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    @torch.inference_mode()
+    def infer(self, x: torch.Tensor, stream_id: str = "stream0") -> torch.Tensor:
+        """Enhanced B×3×H×W float in [0, 1] on the device."""
+        with self._autocast():
+            if isinstance(self.model, HDM):
+                masks = self._masks(x, stream_id)
+                out = self.runner(x, masks)
+            else:
+                out = self.runner(x)
+        return out.float().clamp_(0.0, 1.0)
+
+    def download(self, out: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
+        scale = 65535.0 if dtype == np.uint16 else 255.0
+        pixels = (out * scale).round_().permute(0, 2, 3, 1)
+        pixels = pixels.to(torch.int32 if dtype == np.uint16 else torch.uint8)
+        host = pixels.cpu().numpy().astype(dtype, copy=False)
+        return list(host)
+
+    def warmup(self, height: int, width: int, batch: int = 1) -> None:
+        """Run once at the stream's size so compilation is not timed as the first frame."""
+        dummy = [np.zeros((height, width, 3), np.uint8)] * batch
+        self.enhance(dummy, stream_id="__warmup__")
+        self._smoothers.pop("__warmup__", None)
+
+    @property
+    def scene_cuts(self) -> int:
+        return sum(int(s.cuts) for s in self._smoothers.values())
+
+    def _masks(self, x: torch.Tensor, stream_id: str) -> torch.Tensor:
+        assert isinstance(self.model, HDM)
+        padded = _pad(x)
+        smoothing = self.smoothing
+        if not smoothing.enabled:
+            return self.model.region_masks(padded)[0]
+        smoother = self._smoothers.get(stream_id)
+        if smoother is None:
+            config = self.model.config
+            smoother = MaskSmoother(
+                regions=config.regions, mode=config.mask_mode,
+                lowlight=config.lowlight_masks, params=smoothing,
+            )
+            self._smoothers[stream_id] = smoother
+        return smoother(padded)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.dtype is torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def _pad(x: torch.Tensor) -> torch.Tensor:
+    pad_h, pad_w = -x.shape[-2] % SCALE, -x.shape[-1] % SCALE
+    if not pad_h and not pad_w:
+        return x
+    return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise EngineError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EngineError("--device cuda was asked for but no CUDA GPU is available")
+    return device
+
+
+def _build_model(settings: EngineSettings) -> nn.Module:
+    name, weights = settings.model, settings.weights
+    if name == "auto":
+        name = "dcp"
+        log.warning("no trained HDM weights are installed for %s; using the classical DCP "
+                    "enhancer (pass --model hdm --weights PATH for a checkpoint)", settings.task)
+    try:
+        if name == "dcp":
+            return hdm.build_model("dcp", task=settings.task)
+        resolved = None if weights == "random" else weights
+        model = hdm.build_model(name, task=settings.task, weights=resolved, mask_mode="soft")
+    except hdm.HDMError as error:
+        raise EngineError(str(error)) from error
+    if weights == "random":
+        log.warning("%s runs with random weights: output is for timing only", name)
+    return model
+
+
+def _model_name(model: nn.Module) -> str:
+    if isinstance(model, HDM):
+        return hdm.presets.preset_name(model.config)
+    return "dcp"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def model_hash(model: nn.Module) -> str:
+    """Content hash of a model's weights and architecture, for engine caches."""
+    digest = hashlib.sha256(repr(getattr(model, "config", type(model).__name__)).encode())
+    for key, value in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class TensorRTRunner(nn.Module):
+    """Runs an HDM through torch-tensorrt engines, one per input shape, cached on disk.
+
+    The cache key holds the weights' hash, the precision, the shape and the GPU's name, so an
+    engine is never reused for anything it was not built for. Masks are an input: the DCP
+    statistics (top-k, smoothing) stay outside the engine.
+    """
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype, cache_dir: Path) -> None:
+        super().__init__()
+        self.model = model
+        self.dtype = dtype
+        self.cache_dir = cache_dir
+        self.weights_hash = model_hash(model)
+        self._engines: dict[tuple[int, ...], nn.Module] = {}
+
+    def forward(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        engine = self._engines.get(tuple(x.shape))
+        if engine is None:
+            engine = self._load_or_build(x, masks)
+            self._engines[tuple(x.shape)] = engine
+        return engine(x, masks) if masks is not None else engine(x)
+
+    def _load_or_build(self, x: torch.Tensor, masks: torch.Tensor | None) -> nn.Module:
+        import torch_tensorrt  # optional dependency, checked by Engine.build
+
+        gpu = torch.cuda.get_device_name(x.device).replace(" ", "_")
+        shape = "x".join(str(d) for d in x.shape)
+        path = self.cache_dir / f"{self.weights_hash}-{_dtype_name(self.dtype)}-{shape}-{gpu}.ep"
+        inputs = [x] if masks is None else [x, masks]
+        if path.is_file():
+            log.info("loading TensorRT engine %s", path)
+            return torch_tensorrt.load(str(path)).module()
+        log.warning("building TensorRT engine for %s (cached at %s)", shape, path)
+        engine = torch_tensorrt.compile(
+            self.model, ir="dynamo", inputs=inputs, enabled_precisions={self.dtype}
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch_tensorrt.save(engine, str(path), inputs=inputs)
+        return engine

@@ -1,0 +1,38 @@
+"""Errors raised by the streamer package; the CLI prints each as one line and exits non-zero.
+
+    StreamerError
+    ├── ConfigError (also ValueError)     bad YAML key or value, bad flag combination
+    ├── SourceError                       input cannot be opened or decoded
+    │   └── SourceEndedError              a live source gave up after its reconnect budget
+    ├── SinkError                         output file or endpoint cannot be written
+    └── EngineError                       model or backend cannot run
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "EngineError", "SinkError", "SourceEndedError", "SourceError",
+           "StreamerError"]
+
+
+class StreamerError(Exception):
+    """Root of all errors raised by :mod:`streamer`."""
+
+
+class ConfigError(StreamerError, ValueError):
+    """A configuration key or value that is not accepted; the message names the key path."""
+
+
+class SourceError(StreamerError):
+    """An input that cannot be opened, read or decoded."""
+
+
+class SourceEndedError(SourceError):
+    """A live source that stayed unreachable through every reconnect attempt."""
+
+
+class SinkError(StreamerError):
+    """An output file or endpoint that cannot be written."""
+
+
+class EngineError(StreamerError):
+    """A model or backend that cannot run on the chosen device."""

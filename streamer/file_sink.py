@@ -1,0 +1,194 @@
+"""File output: PyAV encode of the enhanced frames, with audio and subtitles remuxed untouched.
+
+Video pts are the input's (variable frame rate survives) in the input's time base; colour tags
+are written to the stream and every frame. Packets of the passthrough streams are muxed as they
+arrive, and FFmpeg's interleaving muxer orders them by time. ``close`` flushes the encoder and
+writes the trailer, so an interrupted run or a truncated input still leaves a playable file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+import cv2
+import numpy as np
+
+from streamer.errors import SinkError
+from streamer.frames import ColorTags, Frame, to_video_frame
+
+__all__ = ["FileSink", "FileSinkSettings"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileSinkSettings:
+    """Encoder settings; ``crf`` is ignored when ``bitrate`` (e.g. "8M") is given."""
+
+    codec: str = "libx264"
+    crf: int = 20
+    preset: str = "veryfast"
+    bitrate: str | None = None
+    pix_fmt: str = "yuv420p"
+    side_by_side: bool = False
+
+
+class FileSink:
+    """Writes frames in arrival order; open with :meth:`open`, always :meth:`close`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        settings: FileSinkSettings,
+        passthrough: list[av.stream.Stream],
+        frame_rate: Fraction | None,
+    ) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.frames_written = 0
+        self.resized_frames = 0
+        self._passthrough = passthrough
+        self._frame_rate = frame_rate
+        self._container: av.container.OutputContainer | None = None
+        self._video: av.VideoStream | None = None
+        self._stream_map: dict[int, av.stream.Stream] = {}
+        self._pending_packets: list[av.Packet] = []
+        self._last_pts: int | None = None
+
+    def open(self) -> None:
+        if self.settings.codec not in av.codecs_available:
+            raise SinkError(f"unknown video codec {self.settings.codec!r} in this FFmpeg build")
+        if not self.path.parent.is_dir():
+            raise SinkError(f"output folder does not exist: {self.path.parent}")
+        try:
+            self._container = av.open(str(self.path), "w")
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot write {self.path}: {error}") from error
+
+    def write(self, frame: Frame, original: np.ndarray | None = None) -> None:
+        """Encode one enhanced frame (``original`` is the input, for side-by-side output)."""
+        image = frame.image
+        if self.settings.side_by_side:
+            if original is None:
+                raise SinkError("side-by-side output needs the original frame")
+            image = np.concatenate([original, image], axis=1)
+        if self._video is None:
+            self._start_video(image.shape[1], image.shape[0], frame)
+        assert self._video is not None and self._container is not None
+        image = self._fit(image)
+        video_frame = to_video_frame(image, frame.tags, self.settings.pix_fmt)
+        video_frame.pts = self._pts(frame)
+        video_frame.time_base = self._video.time_base
+        self._mux(self._video.encode(video_frame))
+        self.frames_written += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Copy one audio or subtitle packet of the input."""
+        if self._video is None:
+            self._pending_packets.append(packet)  # streams are added with the first frame
+            return
+        target = self._stream_map.get(packet.stream.index)
+        if target is not None:
+            packet.stream = target
+            self._mux([packet])
+
+    def close(self) -> None:
+        """Flush the encoder and write the trailer (safe to call twice, or after errors)."""
+        container, self._container = self._container, None
+        if container is None:
+            return
+        try:
+            if self._video is not None:
+                container.mux(self._video.encode())
+        finally:
+            container.close()
+        if self.frames_written == 0:
+            log.warning("no frames were written to %s", self.path)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _start_video(self, width: int, height: int, first: Frame) -> None:
+        assert self._container is not None
+        s = self.settings
+        even_w, even_h = width - width % 2, height - height % 2
+        if (even_w, even_h) != (width, height) and s.pix_fmt.startswith(("yuv420", "nv12")):
+            # 4:2:0 needs even sizes: pad by one line rather than lose the last row or column.
+            even_w, even_h = width + width % 2, height + height % 2
+        time_base = first.time_base or Fraction(1, 90_000)
+        options = {"preset": s.preset} if s.codec.startswith("libx26") else {}
+        if s.bitrate is None and s.codec.startswith(("libx26", "libvpx", "libaom", "libsvtav1")):
+            options["crf"] = str(s.crf)
+        try:
+            video = self._container.add_stream(s.codec, rate=self._frame_rate, options=options)
+        except (av.error.FFmpegError, ValueError) as error:
+            raise SinkError(f"cannot use codec {s.codec!r}: {error}") from error
+        video.width, video.height, video.pix_fmt = even_w, even_h, s.pix_fmt
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        if s.bitrate is not None:
+            video.bit_rate = _parse_bitrate(s.bitrate)
+        _tag_stream(video, first.tags)
+        self._video = video
+        for stream in self._passthrough:
+            self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
+        pending, self._pending_packets = self._pending_packets, []
+        for packet in pending:
+            self.write_packet(packet)
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """Match the encoder's size: repeat the last row/column of an odd-sized frame (4:2:0
+        needs even sizes), or scale a frame whose size changed mid-stream (an encoder cannot
+        change size), counting those."""
+        assert self._video is not None
+        width, height = self._video.width, self._video.height
+        pad_h, pad_w = height - image.shape[0], width - image.shape[1]
+        if pad_h == 0 and pad_w == 0:
+            return image
+        if pad_h in (0, 1) and pad_w in (0, 1) and self.resized_frames == 0:
+            return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        self.resized_frames += 1
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+    def _pts(self, frame: Frame) -> int:
+        """The input pts; synthesised from the frame rate only when the input has none."""
+        if frame.pts is not None and (self._last_pts is None or frame.pts > self._last_pts):
+            pts = frame.pts
+        elif self._last_pts is None:
+            pts = 0
+        else:
+            pts = self._last_pts + self._frame_duration()
+        self._last_pts = pts
+        return pts
+
+    def _frame_duration(self) -> int:
+        assert self._video is not None
+        rate = self._frame_rate or Fraction(25)
+        return max(1, round(1 / (rate * self._video.time_base)))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        assert self._container is not None
+        try:
+            self._container.mux(packets)
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot write {self.path}: {error}") from error
+
+
+def _tag_stream(stream: av.VideoStream, tags: ColorTags) -> None:
+    context = stream.codec_context
+    context.colorspace = tags.matrix
+    context.color_range = tags.range
+    context.color_primaries = tags.primaries
+    context.color_trc = tags.transfer
+
+
+def _parse_bitrate(text: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000}
+    suffix = text[-1].lower()
+    try:
+        return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
+    except ValueError as error:
+        raise SinkError(f"bitrate must look like 8M, 2500k or 800000, got {text!r}") from error

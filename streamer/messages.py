@@ -1,0 +1,74 @@
+"""The ZeroMQ wire format shared by the publisher and the subscriber.
+
+A frame is a three-part message ``[topic, header, payload]``:
+
+* ``topic``: the stream id, UTF-8 (subscribers filter on it);
+* ``header``: UTF-8 JSON, ``{"v": 1, "seq", "pts", "time_base": [num, den] | null, "width",
+  "height", "format": "rgb24" | "rgb48le" | "jpeg", "color": {"matrix", "range", "primaries",
+  "transfer"}, "capture_time", "publish_time", "dropped"}``; times are seconds since the epoch;
+* ``payload``: the pixels, row-major H×W×3 RGB for raw formats, or a JPEG file.
+
+The end of a stream is ``[topic, {"v": 1, "end": true, "frames": N, "dropped": D}, b""]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["VERSION", "Message", "decode_payload", "encode_payload"]
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Message:
+    """One received message: the topic, the decoded header, and the image (None at the end)."""
+
+    topic: str
+    header: dict[str, Any]
+    image: np.ndarray | None
+
+    @property
+    def end(self) -> bool:
+        return bool(self.header.get("end"))
+
+    @classmethod
+    def parse(cls, parts: list[bytes]) -> Message:
+        if len(parts) != 3:
+            raise ValueError(f"expected 3 message parts, got {len(parts)}")
+        topic, raw_header, payload = parts
+        header = json.loads(raw_header)
+        if header.get("v") != VERSION:
+            raise ValueError(f"unsupported message version {header.get('v')!r}")
+        image = None if header.get("end") else decode_payload(header, payload)
+        return cls(topic.decode(), header, image)
+
+
+def encode_payload(image: np.ndarray, payload: str, jpeg_quality: int) -> tuple[str, bytes]:
+    """(format name, bytes) for an RGB image."""
+    if payload == "jpeg":
+        rgb8 = image if image.dtype == np.uint8 else (image >> 8).astype(np.uint8)
+        ok, encoded = cv2.imencode(
+            ".jpg", np.ascontiguousarray(rgb8[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+        )
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        return "jpeg", encoded.tobytes()
+    fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+    return fmt, np.ascontiguousarray(image).tobytes()
+
+
+def decode_payload(header: dict[str, Any], payload: bytes) -> np.ndarray:
+    height, width, fmt = header["height"], header["width"], header["format"]
+    if fmt == "jpeg":
+        bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError("corrupt JPEG payload")
+        return np.ascontiguousarray(bgr[..., ::-1])
+    dtype = np.dtype("<u2") if fmt == "rgb48le" else np.dtype(np.uint8)
+    return np.frombuffer(payload, dtype).reshape(height, width, 3)

@@ -1,0 +1,270 @@
+"""Wires the stages: decode -> batch + infer -> encode / publish, one thread each.
+
+Stages are joined by bounded queues whose policy follows the source (files block, live sources
+drop the oldest frames). Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
+stops the source and the rest drains, so the output file is closed properly. An exception in any
+stage stops the run and is re-raised from ``join()`` after the sinks are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from tqdm import tqdm
+
+from streamer.engine import Engine
+from streamer.errors import StreamerError
+from streamer.file_sink import FileSink, FileSinkSettings
+from streamer.frames import Frame
+from streamer.publish import Publisher, PublishSettings
+from streamer.queues import END, Closed, Policy, StageQueue
+from streamer.source import VideoSource
+from streamer.stats import RunStats
+
+__all__ = ["BatchSettings", "Pipeline"]
+
+log = logging.getLogger(__name__)
+_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Args:
+    size: frames per inference batch.
+    max_delay_ms: a batch waits at most this long for more frames before it runs short.
+    latency_ms: live sources drop frames older than this when they reach inference.
+    queue_batches: capacity of each queue between stages, in batches.
+    """
+
+    size: int = 4
+    max_delay_ms: float = 40.0
+    latency_ms: float = 500.0
+    queue_batches: int = 2
+
+
+Batch = tuple[list[Frame], list["object"]]
+
+
+class Pipeline:
+    """One source through one engine to a file and/or a ZeroMQ endpoint."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        engine: Engine,
+        *,
+        output: tuple[Path, FileSinkSettings] | None = None,
+        publish: PublishSettings | None = None,
+        batching: BatchSettings = BatchSettings(),
+        progress: bool = True,
+    ) -> None:
+        if publish is not None and publish.endpoint is None:
+            publish = None
+        if output is None and publish is None:
+            raise StreamerError("nothing to do: give an output file or a publish endpoint")
+        self.source = source
+        self.engine = engine
+        self.output = output
+        self.publish = publish
+        self.batching = batching
+        self.progress = progress
+        self.stats = RunStats()
+        self._stop = threading.Event()
+        policy = Policy.DROP_OLDEST if source.kind.live else Policy.BLOCK
+        capacity = batching.size * batching.queue_batches
+        self._frames: StageQueue[Frame] = StageQueue(capacity, policy, self._stop)
+        self._results: StageQueue[Batch] = StageQueue(batching.queue_batches, Policy.BLOCK,
+                                                      self._stop)
+        self._packets: StageQueue[av.Packet] = StageQueue(1024, Policy.BLOCK, self._stop)
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._file: FileSink | None = None
+        self._packets_done = False
+
+    # -- control ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the source and the file, warm the engine up, and start the stage threads."""
+        container = self.source.open()
+        video = container.streams.video[0]
+        if self.output is not None:
+            path, settings = self.output
+            if not self.source.kind.live and Path(self.source.url).resolve() == path.resolve():
+                raise StreamerError(f"output {path} would overwrite the input")
+            rate = video.average_rate or video.guessed_rate
+            self._file = FileSink(path, settings, self.source.passthrough_streams(),
+                                  Fraction(rate) if rate else None)
+            self._file.open()
+        width, height = video.codec_context.width, video.codec_context.height
+        if width and height:
+            self.engine.warmup(height, width, self.batching.size)
+        total = video.frames or None if not self.source.kind.live else None
+        self._bar = tqdm(total=total, unit="frame", disable=not self.progress, leave=False,
+                         desc=Path(self.source.url).name[:30])
+        self.stats = RunStats()
+        for name, target in (("decode", self._decode), ("infer", self._infer),
+                             ("output", self._output)):
+            thread = threading.Thread(target=self._guard(target), name=f"hdm-{name}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop reading; what was read is still processed and written."""
+        self.stats.interrupted = True
+        self.source.stop()
+
+    def join(self) -> RunStats:
+        """Wait for the run to end; re-raises the first stage error."""
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(0.2)
+        self._bar.close()
+        self.stats.finished = time.monotonic()
+        self.stats.dropped_queue = self._frames.dropped
+        self.stats.reconnects = self.source.reconnects
+        self.stats.scene_cuts = self.engine.scene_cuts
+        if self._errors:
+            raise self._errors[0]
+        return self.stats
+
+    def run(self) -> RunStats:
+        """start() and join(); Ctrl-C stops reading and finishes the output properly."""
+        self.start()
+        try:
+            return self.join()
+        except KeyboardInterrupt:
+            log.warning("interrupted: finishing the frames already read")
+            self.stop()
+            return self.join()
+
+    # -- stages -------------------------------------------------------------------------------
+    def _guard(self, stage: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                stage()
+            except Closed:
+                pass
+            except BaseException as error:  # noqa: BLE001 - re-raised from join()
+                self._errors.append(error)
+                self._stop.set()
+                self.source.stop()
+        return run
+
+    def _decode(self) -> None:
+        timer = self.stats.stages["decode"]
+        on_packet = self._packets.put if self._file is not None else None
+        try:
+            started = time.perf_counter()
+            for frame in self.source.frames(on_packet=on_packet):
+                timer.add(time.perf_counter() - started, 1)
+                self.stats.frames_in += 1
+                self._frames.put(frame)
+                started = time.perf_counter()
+        finally:
+            self._frames.put(END)
+            self._packets.put(END)
+
+    def _infer(self) -> None:
+        timer = self.stats.stages["infer"]
+        carry: Frame | None = None
+        try:
+            while True:
+                batch, carry, ended = self._next_batch(carry)
+                batch = self._drop_stale(batch)
+                if batch:
+                    started = time.perf_counter()
+                    enhanced = self.engine.enhance([f.image for f in batch], self.source.stream_id)
+                    timer.add(time.perf_counter() - started, len(batch))
+                    self._results.put((batch, enhanced))
+                if ended and carry is None:
+                    return
+        finally:
+            self._results.put(END)
+
+    def _next_batch(self, carry: Frame | None) -> tuple[list[Frame], Frame | None, bool]:
+        """Up to ``size`` same-sized frames, waiting at most ``max_delay_ms`` after the first.
+
+        Returns (batch, a frame of another size held for the next batch, input ended).
+        """
+        first = carry
+        while first is None:
+            item = self._frames.get(_POLL_S)
+            if item is END:
+                return [], None, True
+            first = item if isinstance(item, Frame) else None
+        batch = [first]
+        deadline = time.monotonic() + self.batching.max_delay_ms / 1000
+        while len(batch) < self.batching.size:
+            item = self._frames.get(max(0.0, deadline - time.monotonic()))
+            if item is None:
+                break
+            if item is END:
+                return batch, None, True
+            assert isinstance(item, Frame)
+            if item.image.shape != first.image.shape:
+                return batch, item, False
+            batch.append(item)
+        return batch, None, False
+
+    def _drop_stale(self, batch: list[Frame]) -> list[Frame]:
+        if not self.source.kind.live:
+            return batch
+        oldest_allowed = time.monotonic() - self.batching.latency_ms / 1000
+        fresh = [f for f in batch if f.capture_time >= oldest_allowed]
+        self.stats.dropped_stale += len(batch) - len(fresh)
+        return fresh
+
+    def _output(self) -> None:
+        timer = self.stats.stages["output"]
+        publisher = Publisher.bind(self.publish, self._stop) if self.publish else None
+        try:
+            while True:
+                self._drain_packets(block=False)
+                item = self._results.get(_POLL_S)
+                if item is None:
+                    continue
+                if item is END:
+                    break
+                started = time.perf_counter()
+                frames, images = item  # type: ignore[misc]
+                for frame, image in zip(frames, images, strict=True):
+                    self._emit(frame, frame.with_image(image), publisher)  # type: ignore[arg-type]
+                timer.add(time.perf_counter() - started, len(frames))
+            self._drain_packets(block=True)
+        finally:
+            if publisher is not None:
+                self.stats.dropped_publish = publisher.dropped
+                publisher.close(self.source.stream_id)
+            if self._file is not None:
+                self._file.close()
+
+    def _emit(self, original: Frame, enhanced: Frame, publisher: Publisher | None) -> None:
+        if self._file is not None:
+            self._file.write(enhanced, original.image)
+        if publisher is not None:
+            publisher.send(enhanced)
+        self.stats.latencies_s.append(time.monotonic() - original.capture_time)
+        self.stats.flicker.update(original.image, enhanced.image)
+        self.stats.frames_out += 1
+        self._bar.update(1)
+
+    def _drain_packets(self, *, block: bool) -> None:
+        if self._file is None or self._packets_done:
+            return
+        while True:
+            packet = self._packets.get(_POLL_S if block else 0.0)
+            if packet is None:
+                if block and not self._stop.is_set():
+                    continue
+                return
+            if packet is END:
+                self._packets_done = True
+                return
+            self._file.write_packet(packet)  # type: ignore[arg-type]

@@ -1,0 +1,124 @@
+"""ZeroMQ output: enhanced frames to downstream programs (wire format in messages.py).
+
+``pub`` mode binds a PUB socket with a small send high-water mark and never blocks: when a
+subscriber is slow its queue fills and further frames are dropped (and counted) for it, so the
+pipeline keeps its pace. ``push`` mode binds a PUSH socket for consumers that must get every
+frame: sends block (checking for shutdown) until a consumer takes them.
+
+Create the publisher in the thread that sends: ZeroMQ sockets are not thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import zmq
+
+from streamer.errors import ConfigError, SinkError
+from streamer.frames import Frame
+from streamer.messages import VERSION, encode_payload
+
+__all__ = ["Publisher", "PublishSettings"]
+
+log = logging.getLogger(__name__)
+MODES = ("pub", "push")
+PAYLOADS = ("raw", "jpeg")
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """Args:
+    endpoint: where to bind, e.g. ``tcp://127.0.0.1:5555`` or ``ipc:///tmp/hdm``; None: off.
+    mode: ``pub`` (drop for slow subscribers) or ``push`` (lossless, blocks).
+    payload: ``raw`` RGB bytes or ``jpeg``.
+    hwm: send high-water mark in messages (frames queued per peer).
+    """
+
+    endpoint: str | None = None
+    mode: str = "pub"
+    payload: str = "raw"
+    jpeg_quality: int = 90
+    hwm: int = 4
+    linger_ms: int = 250
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"publish.mode must be one of {MODES}, got {self.mode!r}")
+        if self.payload not in PAYLOADS:
+            raise ConfigError(f"publish.payload must be one of {PAYLOADS}, got {self.payload!r}")
+
+
+class Publisher:
+    """Sends frames; counts the ones a slow subscriber could not take."""
+
+    def __init__(self, socket: zmq.Socket[bytes], settings: PublishSettings,
+                 stop: threading.Event) -> None:
+        self.socket = socket
+        self.settings = settings
+        self.sent = 0
+        self.dropped = 0
+        self._stop = stop
+
+    @classmethod
+    def bind(cls, settings: PublishSettings, stop: threading.Event) -> Publisher:
+        if settings.endpoint is None:
+            raise SinkError("no publish endpoint given")
+        socket_type = zmq.PUB if settings.mode == "pub" else zmq.PUSH
+        socket = zmq.Context.instance().socket(socket_type)
+        socket.setsockopt(zmq.SNDHWM, settings.hwm)
+        socket.setsockopt(zmq.LINGER, settings.linger_ms)
+        try:
+            socket.bind(settings.endpoint)
+        except zmq.ZMQError as error:
+            socket.close(linger=0)
+            raise SinkError(f"cannot bind {settings.endpoint}: {error}") from error
+        return cls(socket, settings, stop)
+
+    def send(self, frame: Frame) -> bool:
+        """Publish one frame; False when it was dropped (pub mode) or shutdown came first."""
+        fmt, payload = encode_payload(frame.image, self.settings.payload,
+                                      self.settings.jpeg_quality)
+        now_wall, now_mono = time.time(), time.monotonic()
+        header = {
+            "v": VERSION,
+            "seq": frame.seq,
+            "pts": frame.pts,
+            "time_base": None if frame.time_base is None
+            else [frame.time_base.numerator, frame.time_base.denominator],
+            "width": frame.width,
+            "height": frame.height,
+            "format": fmt,
+            "color": frame.tags.as_dict(),
+            "capture_time": now_wall - (now_mono - frame.capture_time),
+            "publish_time": now_wall,
+            "dropped": self.dropped,
+        }
+        parts = [frame.stream_id.encode(), json.dumps(header).encode(), payload]
+        if self._send(parts):
+            self.sent += 1
+            return True
+        self.dropped += 1
+        return False
+
+    def close(self, stream_id: str) -> None:
+        """Send the end message, then close the socket (waiting at most linger_ms)."""
+        end = {"v": VERSION, "end": True, "frames": self.sent, "dropped": self.dropped}
+        self._send([stream_id.encode(), json.dumps(end).encode(), b""])
+        self.socket.close()
+
+    def _send(self, parts: list[bytes]) -> bool:
+        if self.settings.mode == "pub":
+            try:
+                self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                return True
+            except zmq.Again:
+                return False
+        while not self._stop.is_set():  # push: lossless, wait for a consumer
+            if self.socket.poll(100, zmq.POLLOUT):
+                self.socket.send_multipart(parts, copy=False)
+                return True
+        return False
