@@ -15,7 +15,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-__all__ = ["ColorTags", "Frame", "from_video_frame", "to_video_frame"]
+__all__ = ["ColorTags", "Frame", "from_video_frame", "swscale_matrix", "to_video_frame"]
 
 # FFmpeg's AVColorSpace / AVColorRange / AVColorPrimaries / AVColorTransferCharacteristic codes.
 MATRIX_BT709, MATRIX_UNSPECIFIED, MATRIX_BT601 = 1, 2, 6
@@ -23,6 +23,14 @@ RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 PRIMARIES_BT709, PRIMARIES_BT601 = 1, 6
 TRANSFER_BT709, TRANSFER_BT601 = 1, 6
 _HIGH_BIT_DEPTH = 8
+# swscale names matrices by its own SWS_CS_* codes, which differ from AVColorSpace: BT.601 is
+# 5 whether tagged BT470BG (5) or SMPTE170M (6), and BT.2020 is 9 for both of its variants.
+_SWSCALE_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
+
+def swscale_matrix(matrix: int) -> int:
+    """swscale's code for an FFmpeg colour matrix (unknown ones: BT.709)."""
+    return _SWSCALE_MATRIX.get(matrix, 1)
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ def from_video_frame(
     rgb_format = "rgb48le" if _bit_depth(frame) > _HIGH_BIT_DEPTH else "rgb24"
     rgb = frame.reformat(
         format=rgb_format,
-        src_colorspace=tags.matrix,
+        src_colorspace=swscale_matrix(tags.matrix),
         src_color_range=tags.range,
         dst_color_range=RANGE_FULL,
     ).to_ndarray()
@@ -123,7 +131,7 @@ def to_video_frame(image: np.ndarray, tags: ColorTags, pix_fmt: str) -> av.Video
     rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)
     out = rgb.reformat(
         format=pix_fmt,
-        dst_colorspace=tags.matrix,
+        dst_colorspace=swscale_matrix(tags.matrix),
         src_color_range=RANGE_FULL,
         dst_color_range=tags.range,
     )

@@ -1,0 +1,104 @@
+"""Files through the whole pipeline: frames, timestamps, audio, sizes, bad input."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+
+from streamer.engine import Engine
+from streamer.errors import SourceError, StreamerError
+from streamer.file_sink import FileSinkSettings
+from streamer.pipeline import BatchSettings, Pipeline
+from streamer.source import VideoSource
+from tests.streamer.clips import audio_packets, decoded_pts, write_clip
+
+
+def enhance_file(engine: Engine, src: Path, dst: Path, **sink: object) -> Pipeline:
+    pipeline = Pipeline(
+        VideoSource(str(src)), engine, output=(dst, FileSinkSettings(**sink)),  # type: ignore[arg-type]
+        batching=BatchSettings(size=3), progress=False,
+    )
+    pipeline.run()
+    return pipeline
+
+
+def test_mp4_with_audio_keeps_every_frame_pts_and_audio_packet(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    written = write_clip(src, frames=30)
+    pipeline = enhance_file(classical_engine, src, dst)
+    assert pipeline.stats.frames_in == pipeline.stats.frames_out == 30
+    assert decoded_pts(dst) == written
+    assert audio_packets(dst) == audio_packets(src) and len(audio_packets(src)) > 10
+    with av.open(str(dst)) as out:
+        assert out.streams.video[0].codec_context.colorspace == 1
+        assert out.streams.audio[0].codec_context.name == "aac"
+
+
+def test_variable_frame_rate_timestamps_survive(tmp_path: Path, classical_engine: Engine) -> None:
+    src, dst = tmp_path / "vfr.mkv", tmp_path / "out.mkv"
+    gaps = [40, 40, 120, 40, 80, 33, 200, 40, 40, 67, 40, 40]
+    pts = [sum(gaps[:i]) for i in range(len(gaps))]
+    written = write_clip(src, frames=len(pts), pts=pts, time_base=Fraction(1, 1000), audio=False)
+    assert written == pts
+    enhance_file(classical_engine, src, dst)
+    assert decoded_pts(dst) == pts
+
+
+def test_odd_size_is_encoded_with_one_repeated_row(tmp_path: Path, classical_engine: Engine) -> None:
+    src, dst = tmp_path / "odd.mkv", tmp_path / "out.mp4"
+    write_clip(src, frames=6, size=(361, 642), pix_fmt="yuv444p", audio=False)
+    pipeline = enhance_file(classical_engine, src, dst)
+    assert pipeline.stats.frames_out == 6
+    with av.open(str(dst)) as out:
+        frames = list(out.decode(video=0))
+    assert len(frames) == 6 and (frames[0].width, frames[0].height) == (642, 362)
+
+
+def test_side_by_side_doubles_the_width(tmp_path: Path, classical_engine: Engine) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "sbs.mp4"
+    write_clip(src, frames=4, audio=False)
+    enhance_file(classical_engine, src, dst, side_by_side=True)
+    with av.open(str(dst)) as out:
+        assert out.streams.video[0].codec_context.width == 256
+
+
+def test_truncated_input_leaves_a_playable_output_of_what_was_read(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    src, dst = tmp_path / "cut.ts", tmp_path / "out.mp4"
+    write_clip(src, frames=48, audio=False)
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) * 6 // 10])
+    try:
+        pipeline = enhance_file(classical_engine, src, dst)
+        written = pipeline.stats.frames_out
+    except SourceError as error:
+        assert "truncated" in str(error)
+        written = None
+    frames = decoded_pts(dst)
+    assert 10 < len(frames) < 48
+    if written is not None:
+        assert len(frames) == written
+
+
+def test_missing_and_non_video_inputs_are_clear_errors(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    with pytest.raises(SourceError, match="not found"):
+        enhance_file(classical_engine, tmp_path / "nope.mp4", tmp_path / "o.mp4")
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00\x01not a video" * 100)
+    with pytest.raises(SourceError, match="cannot open"):
+        enhance_file(classical_engine, garbage, tmp_path / "o.mp4")
+
+
+def test_writing_over_the_input_is_refused(tmp_path: Path, classical_engine: Engine) -> None:
+    src = tmp_path / "in.mp4"
+    write_clip(src, frames=2, audio=False)
+    with pytest.raises(StreamerError, match="overwrite"):
+        enhance_file(classical_engine, src, src)
