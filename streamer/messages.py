@@ -5,10 +5,11 @@ A frame is a three-part message ``[topic, header, payload]``:
 * ``topic``: the stream id, UTF-8 (subscribers filter on it);
 * ``header``: UTF-8 JSON, ``{"v": 1, "seq", "pts", "time_base": [num, den] | null, "width",
   "height", "format": "rgb24" | "rgb48le" | "jpeg", "color": {"matrix", "range", "primaries",
-  "transfer"}, "capture_time", "publish_time", "dropped"}``; times are seconds since the epoch;
+  "transfer"}, "capture_time", "publish_time"}``; times are seconds since the epoch; ``seq``
+  counts every decoded frame, so a gap means frames dropped upstream or for this subscriber;
 * ``payload``: the pixels, row-major H×W×3 RGB for raw formats, or a JPEG file.
 
-The end of a stream is ``[topic, {"v": 1, "end": true, "frames": N, "dropped": D}, b""]``.
+The end of a stream is ``[topic, {"v": 1, "end": true, "frames": N}, b""]`` (N frames sent).
 """
 
 from __future__ import annotations

@@ -240,7 +240,6 @@ class Pipeline:
             self._drain_packets(block=True)
         finally:
             if publisher is not None:
-                self.stats.dropped_publish = publisher.dropped
                 publisher.close(self.source.stream_id)
             if self._file is not None:
                 self._file.close()

@@ -1,8 +1,9 @@
 """ZeroMQ output: enhanced frames to downstream programs (wire format in messages.py).
 
 ``pub`` mode binds a PUB socket with a small send high-water mark and never blocks: when a
-subscriber is slow its queue fills and further frames are dropped (and counted) for it, so the
-pipeline keeps its pace. ``push`` mode binds a PUSH socket for consumers that must get every
+subscriber is slow its queue fills and ZeroMQ drops further frames for that subscriber alone
+(other subscribers still get them), so the pipeline keeps its pace. The publisher cannot see
+those drops; each subscriber counts them as gaps in ``seq`` (``Subscriber.missed``). ``push`` mode binds a PUSH socket for consumers that must get every
 frame: sends block (checking for shutdown) until a consumer takes them.
 
 Create the publisher in the thread that sends: ZeroMQ sockets are not thread-safe.
@@ -53,14 +54,13 @@ class PublishSettings:
 
 
 class Publisher:
-    """Sends frames; counts the ones a slow subscriber could not take."""
+    """Sends frames and the end-of-stream message."""
 
     def __init__(self, socket: zmq.Socket[bytes], settings: PublishSettings,
                  stop: threading.Event) -> None:
         self.socket = socket
         self.settings = settings
         self.sent = 0
-        self.dropped = 0
         self._stop = stop
 
     @classmethod
@@ -79,7 +79,7 @@ class Publisher:
         return cls(socket, settings, stop)
 
     def send(self, frame: Frame) -> bool:
-        """Publish one frame; False when it was dropped (pub mode) or shutdown came first."""
+        """Publish one frame; False only when shutdown came first (push mode)."""
         fmt, payload = encode_payload(frame.image, self.settings.payload,
                                       self.settings.jpeg_quality)
         now_wall, now_mono = time.time(), time.monotonic()
@@ -95,28 +95,23 @@ class Publisher:
             "color": frame.tags.as_dict(),
             "capture_time": now_wall - (now_mono - frame.capture_time),
             "publish_time": now_wall,
-            "dropped": self.dropped,
         }
         parts = [frame.stream_id.encode(), json.dumps(header).encode(), payload]
         if self._send(parts):
             self.sent += 1
             return True
-        self.dropped += 1
         return False
 
     def close(self, stream_id: str) -> None:
         """Send the end message, then close the socket (waiting at most linger_ms)."""
-        end = {"v": VERSION, "end": True, "frames": self.sent, "dropped": self.dropped}
+        end = {"v": VERSION, "end": True, "frames": self.sent}
         self._send([stream_id.encode(), json.dumps(end).encode(), b""])
         self.socket.close()
 
     def _send(self, parts: list[bytes]) -> bool:
-        if self.settings.mode == "pub":
-            try:
-                self.socket.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-                return True
-            except zmq.Again:
-                return False
+        if self.settings.mode == "pub":  # never blocks: PUB drops for full subscribers
+            self.socket.send_multipart(parts, copy=False)
+            return True
         while not self._stop.is_set():  # push: lossless, wait for a consumer
             if self.socket.poll(100, zmq.POLLOUT):
                 self.socket.send_multipart(parts, copy=False)

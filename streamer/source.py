@@ -38,8 +38,13 @@ class SourceKind(enum.Enum):
 
     @property
     def live(self) -> bool:
-        """Live sources run in real time: they drop rather than block, and reconnect."""
+        """Live sources run in real time: they drop rather than block."""
         return self is not SourceKind.FILE
+
+    @property
+    def reconnects(self) -> bool:
+        """Streams and cameras are reopened when they end or fail; a finite lavfi graph ends."""
+        return self in (SourceKind.NETWORK, SourceKind.CAMERA)
 
 
 class SourceState(enum.Enum):
@@ -169,11 +174,11 @@ class VideoSource:
                     seq += 1
                     if self._stop.is_set():
                         break
-                if not self.kind.live or self._stop.is_set():
+                if not self.kind.reconnects or self._stop.is_set():
                     break
                 log.warning("%s ended; reconnecting", self.url)
             except (av.error.FFmpegError, OSError) as error:
-                if not self.kind.live:
+                if not self.kind.reconnects:
                     raise SourceError(
                         f"{self.url} is corrupt or truncated after {seq} frames: {_reason(error)}"
                     ) from error

@@ -84,7 +84,6 @@ class RunStats:
     frames_out: int = 0
     dropped_queue: int = 0
     dropped_stale: int = 0
-    dropped_publish: int = 0
     reconnects: int = 0
     scene_cuts: int = 0
     interrupted: bool = False
@@ -111,8 +110,7 @@ class RunStats:
         return {
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
-            "dropped": {"queue": self.dropped_queue, "stale": self.dropped_stale,
-                        "publish": self.dropped_publish},
+            "dropped": {"queue": self.dropped_queue, "stale": self.dropped_stale},
             "reconnects": self.reconnects,
             "scene_cuts": self.scene_cuts,
             "interrupted": self.interrupted,
@@ -130,7 +128,7 @@ class RunStats:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in d["stage_fps"].items())
         lines = [
             f"frames: {d['frames_in']} in, {d['frames_out']} out, dropped {drops['queue']} "
-            f"(queue) + {drops['stale']} (late) + {drops['publish']} (slow subscribers)"
+            f"(queue full) + {drops['stale']} (too late)"
             + (" [interrupted]" if d["interrupted"] else ""),
             f"speed: {d['fps']:.2f} fps overall in {d['elapsed_s']:.1f} s; per stage: {stages}",
             f"latency: p50 {_fmt(lat['p50'])} ms, p95 {_fmt(lat['p95'])} ms, "
