@@ -133,7 +133,8 @@ class VideoSource:
             url, fmt = self.url.removeprefix("lavfi:"), "lavfi"
         elif self.kind is SourceKind.CAMERA:
             fmt = "v4l2"
-        timeout = (10.0, self.reconnect.watchdog_s) if self.kind.live else None
+        watchdog = self.reconnect.watchdog_s
+        timeout = (watchdog, watchdog) if self.kind.reconnects else None
         if self.kind is SourceKind.NETWORK and url.startswith("udp://"):
             # Demux a UDP MPEG-TS stream as it arrives instead of probing for seconds.
             options.setdefault("fifo_size", "1000000")
