@@ -86,22 +86,11 @@ class Engine:
         )
         if device.type == "cpu" and dtype is torch.float16:
             raise EngineError("fp16 needs a GPU; use --precision fp32 or bf16 on the CPU")
-        backend = settings.backend
-        if backend not in BACKENDS:
-            raise EngineError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if backend == "auto":
-            backend = "compile" if device.type == "cuda" else "eager"
-        runner = model
-        if backend == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
-            log.warning("tensorrt backend unavailable (torch-tensorrt is not installed); "
-                        "using torch.compile")
-            backend = "compile"
-        if backend in ("compile", "tensorrt") and device.type == "cuda":
+        backend = _resolve_backend(settings.backend, device)
+        runner: nn.Module = model
+        if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
             runner = model
-        if backend == "tensorrt" and device.type != "cuda":
-            log.warning("tensorrt backend needs a CUDA GPU; using eager on %s", device)
-            backend = "eager"
         if backend == "tensorrt":
             runner = TensorRTRunner(model, dtype, Path(settings.cache_dir).expanduser())
         elif backend == "compile":
@@ -183,6 +172,22 @@ def _pad(x: torch.Tensor) -> torch.Tensor:
     if not pad_h and not pad_w:
         return x
     return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def _resolve_backend(requested: str, device: torch.device) -> str:
+    """The backend to use; one log line for each fallback, saying why."""
+    if requested not in BACKENDS:
+        raise EngineError(f"backend must be one of {BACKENDS}, got {requested!r}")
+    if requested == "auto":
+        return "compile" if device.type == "cuda" else "eager"
+    if requested == "tensorrt" and device.type != "cuda":
+        log.warning("tensorrt backend needs a CUDA GPU; using eager on %s", device)
+        return "eager"
+    if requested == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
+        log.warning("tensorrt backend unavailable (torch-tensorrt is not installed; "
+                    "pip install 'hdm-stream[tensorrt]'); using torch.compile")
+        return "compile"
+    return requested
 
 
 def _resolve_device(name: str) -> torch.device:

@@ -69,6 +69,10 @@ class FileSink:
             self._container = av.open(str(self.path), "w")
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
+        # Copy the passthrough streams' parameters now, while the input is surely open.
+        for stream in self._passthrough:
+            self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
+        self._passthrough = []
 
     def write(self, frame: Frame, original: np.ndarray | None = None) -> None:
         """Encode one enhanced frame (``original`` is the input, for side-by-side output)."""
@@ -87,15 +91,17 @@ class FileSink:
         self._mux(self._video.encode(video_frame))
         self.frames_written += 1
 
-    def write_packet(self, packet: av.Packet) -> None:
-        """Copy one audio or subtitle packet of the input."""
-        if self._video is None:
-            self._pending_packets.append(packet)  # streams are added with the first frame
+    def write_packet(self, stream_index: int, packet: av.Packet) -> None:
+        """Copy one audio or subtitle packet of the input stream ``stream_index`` (the index is
+        passed in because the input may be closed by the time the packet is written)."""
+        target = self._stream_map.get(stream_index)
+        if target is None:
             return
-        target = self._stream_map.get(packet.stream.index)
-        if target is not None:
-            packet.stream = target
-            self._mux([packet])
+        packet.stream = target
+        if self._video is None:
+            self._pending_packets.append(packet)  # the header is written with the first frame
+            return
+        self._mux([packet])
 
     def close(self) -> None:
         """Flush the encoder and write the trailer (safe to call twice, or after errors)."""
@@ -133,11 +139,8 @@ class FileSink:
             video.bit_rate = _parse_bitrate(s.bitrate)
         _tag_stream(video, first.tags)
         self._video = video
-        for stream in self._passthrough:
-            self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
         pending, self._pending_packets = self._pending_packets, []
-        for packet in pending:
-            self.write_packet(packet)
+        self._mux(pending)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """Match the encoder's size: repeat the last row/column of an odd-sized frame (4:2:0

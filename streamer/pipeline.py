@@ -82,7 +82,8 @@ class Pipeline:
         self._frames: StageQueue[Frame] = StageQueue(capacity, policy, self._stop)
         self._results: StageQueue[Batch] = StageQueue(batching.queue_batches, Policy.BLOCK,
                                                       self._stop)
-        self._packets: StageQueue[av.Packet] = StageQueue(1024, Policy.BLOCK, self._stop)
+        self._packets: StageQueue[tuple[int, av.Packet]] = StageQueue(1024, Policy.BLOCK,
+                                                                      self._stop)
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
         self._file: FileSink | None = None
@@ -159,7 +160,7 @@ class Pipeline:
 
     def _decode(self) -> None:
         timer = self.stats.stages["decode"]
-        on_packet = self._packets.put if self._file is not None else None
+        on_packet = self._queue_packet if self._file is not None else None
         try:
             started = time.perf_counter()
             for frame in self.source.frames(on_packet=on_packet):
@@ -170,6 +171,9 @@ class Pipeline:
         finally:
             self._frames.put(END)
             self._packets.put(END)
+
+    def _queue_packet(self, packet: av.Packet) -> None:
+        self._packets.put((packet.stream.index, packet))
 
     def _infer(self) -> None:
         timer = self.stats.stages["infer"]
@@ -266,4 +270,4 @@ class Pipeline:
             if packet is END:
                 self._packets_done = True
                 return
-            self._file.write_packet(packet)  # type: ignore[arg-type]
+            self._file.write_packet(*packet)  # type: ignore[misc]

@@ -1,0 +1,75 @@
+"""The command line: real runs on made clips, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from streamer.cli import main
+from tests.streamer.clips import audio_packets, decoded_pts, write_clip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_run_enhances_a_file_and_writes_the_summary(tmp_path: Path) -> None:
+    src, dst, summary = tmp_path / "in.mp4", tmp_path / "out.mp4", tmp_path / "s.json"
+    written = write_clip(src, frames=10)
+    code = main(["run", str(src), "-o", str(dst), "--model", "dcp", "--quiet",
+                 "--summary-json", str(summary), "--crf", "30", "--preset", "ultrafast"])
+    assert code == 0
+    assert decoded_pts(dst) == written and audio_packets(dst) == audio_packets(src)
+    text = summary.read_text()
+    assert '"frames_out": 10' in text and '"p99"' in text and '"flicker"' in text
+
+
+def test_run_stream_script_reads_a_lavfi_source(tmp_path: Path) -> None:
+    dst = tmp_path / "bars.mkv"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run_stream.py"), "lavfi:testsrc2=size=96x64:rate=10:d=1",
+         "-o", str(dst), "--task", "lowlight", "--quiet"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "frames: 10 in, 10 out" in result.stderr and "latency: p50" in result.stderr
+    with av.open(str(dst)) as container:
+        assert len(list(container.decode(video=0))) == 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "missing.mp4", "-o", "x.mp4"], "input file not found: missing.mp4"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--codec", "nocodec"], "unknown video codec"),
+        (["run", "lavfi:testsrc2=d=1", "--publish", "tcp://256.1.1.1:9"], "cannot bind"),
+        (["run", "lavfi:testsrc2=d=1"], "give an output file"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--model", "hdm"], "no trained weights"),
+        (["run", "lavfi:nosuchfilter", "-o", "x.mp4"], "cannot open"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--device", "cuda"], "no CUDA GPU"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "/no/such/dir/x.mp4"], "output folder does not"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    args: list[str], message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and message in err[0]
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_bad_config_key_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("encode: {crff: 20}\n")
+    assert main(["run", "--config", str(config)]) == 2
+    assert "unknown config key 'encode.crff'" in capsys.readouterr().err
+
+
+def test_subscribe_gives_up_after_its_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["subscribe", "tcp://127.0.0.1:1", "--timeout", "0.2"]) == 1
+    assert "no message" in capsys.readouterr().err

@@ -1,0 +1,66 @@
+"""Configuration: presets load, unknown keys and wrong types are refused with the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamer.config import RunConfig, load_config
+from streamer.errors import ConfigError
+
+PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_every_shipped_preset_loads(preset: Path) -> None:
+    assert isinstance(load_config(preset), RunConfig)
+
+
+def test_presets_exist() -> None:
+    assert {p.stem for p in PRESETS} >= {"file-dehaze", "camera-lowlight", "publish"}
+
+
+def test_values_reach_their_sections(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {task: derain}\nbatch: {size: 8, max_delay_ms: 5}\n"
+                    "source: {options: {rtsp_transport: tcp}, reconnect: {watchdog_s: 2}}\n")
+    config = load_config(path)
+    assert config.model.task == "derain" and config.batch.size == 8
+    assert config.batch.max_delay_ms == 5.0 and isinstance(config.batch.max_delay_ms, float)
+    assert config.source.options == {"rtsp_transport": "tcp"}
+    assert config.source.reconnect.watchdog_s == 2.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("batch: {sise: 4}", "'batch.sise'"),
+        ("modle: {task: dehaze}", "'modle'"),
+        ("source: {reconnect: {watchdog: 1}}", "'source.reconnect.watchdog'"),
+        ("batch: {size: four}", "'batch.size' must be int"),
+        ("smoothing: {enabled: 3}", "'smoothing.enabled' must be bool"),
+        ("publish: {mode: broadcast}", "publish.mode must be one of"),
+        ("batch: [1, 2]", "batch must be a mapping"),
+        ("model: {task: null}", "'model.task' cannot be empty"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("'", "'")):
+        load_config(path)
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "none.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: {task: [")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_overrides_ignore_unset_flags() -> None:
+    config = RunConfig().with_overrides(batch={"size": None, "max_delay_ms": 10.0}, output=None)
+    assert config.batch.size == RunConfig().batch.size and config.batch.max_delay_ms == 10.0

@@ -1,0 +1,51 @@
+"""The engine: backends and their fallbacks, precision checks, size changes, HDM checkpoints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hdm
+from streamer.engine import Engine, EngineSettings
+from streamer.errors import EngineError
+
+
+def test_tensorrt_falls_back_with_one_line_when_unavailable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        engine = Engine.build(EngineSettings(model="dcp", device="cpu", backend="tensorrt"))
+    assert engine.backend == "eager"
+    assert any("tensorrt" in r.message for r in caplog.records)
+
+
+def test_fp16_on_cpu_and_unknown_backends_are_refused() -> None:
+    with pytest.raises(EngineError, match="fp16 needs a GPU"):
+        Engine.build(EngineSettings(model="dcp", device="cpu", precision="fp16"))
+    with pytest.raises(EngineError, match="backend must be one of"):
+        Engine.build(EngineSettings(model="dcp", device="cpu", backend="onnx"))
+
+
+def test_resolution_change_mid_stream_works() -> None:
+    engine = Engine.build(EngineSettings(model="hdm-s", weights="random", device="cpu"))
+    first = engine.enhance([np.full((48, 64, 3), 120, np.uint8)] * 2)
+    second = engine.enhance([np.full((30, 42, 3), 120, np.uint8)])
+    assert first[0].shape == (48, 64, 3) and second[0].shape == (30, 42, 3)
+    assert first[0].dtype == np.uint8
+
+
+def test_sixteen_bit_frames_stay_sixteen_bit() -> None:
+    engine = Engine.build(EngineSettings(model="dcp", device="cpu"))
+    out = engine.enhance([np.full((32, 32, 3), 40000, np.uint16)])
+    assert out[0].dtype == np.uint16 and out[0].max() > 255
+
+
+def test_a_saved_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
+    path = tmp_path / "dehaze.safetensors"
+    hdm.save_checkpoint(hdm.build_model("hdm-s", mask_mode="soft"), path, task="dehaze")
+    engine = Engine.build(EngineSettings(model="hdm-s", weights=str(path), device="cpu"))
+    assert "hdm-s" in engine.description
+    assert engine.enhance([np.zeros((20, 20, 3), np.uint8)])[0].shape == (20, 20, 3)
