@@ -1,0 +1,130 @@
+"""End-to-end pipeline speed: per-stage throughput and latency percentiles, file and live.
+
+    python benchmarks/bench_pipeline.py [--device cpu|cuda] [--size 640x360] [--frames 48]
+                                        [--models dcp,hdm-s] [--json out/bench_pipeline.json]
+
+Baseline in the same run: a plain PyAV transcode of the same clip (decode, x264 encode, no
+enhancement), so every pipeline figure comes with its ratio to it. HDM presets run with random
+weights here: the cost of a network does not depend on its weights. The live case reads a
+real-time lavfi source (25 fps) and publishes over ZeroMQ on loopback; its latency runs from
+decode to publish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from streamer.engine import Engine, EngineSettings
+from streamer.file_sink import FileSinkSettings
+from streamer.pipeline import BatchSettings, Pipeline
+from streamer.publish import PublishSettings
+from streamer.source import VideoSource
+
+
+def make_clip(path: Path, frames: int, width: int, height: int) -> None:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            image = np.kron(np.roll(base, i, axis=1), np.ones((8, 8, 1), np.uint8))
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame.reformat(format="yuv420p")))
+        container.mux(stream.encode())
+
+
+def transcode_fps(src: Path, dst: Path, preset: str) -> float:
+    """Decode and re-encode with x264 only: the floor any enhancement pipeline adds to."""
+    started = time.perf_counter()
+    count = 0
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        video_in = inp.streams.video[0]
+        stream = out.add_stream("libx264", rate=video_in.average_rate, options={"preset": preset})
+        stream.width, stream.height, stream.pix_fmt = video_in.width, video_in.height, "yuv420p"
+        for frame in inp.decode(video_in):
+            rgb = frame.to_ndarray(format="rgb24")  # the pipeline converts to RGB and back too
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                                  .reformat(format="yuv420p")))
+            count += 1
+        out.mux(stream.encode())
+    return count / (time.perf_counter() - started)
+
+
+def run_file(engine: Engine, src: Path, dst: Path, batch: int, preset: str) -> dict[str, object]:
+    pipeline = Pipeline(VideoSource(str(src)), engine,
+                        output=(dst, FileSinkSettings(preset=preset)),
+                        batching=BatchSettings(size=batch), progress=False)
+    return pipeline.run().as_dict()
+
+
+def run_live(engine: Engine, width: int, height: int, seconds: float) -> dict[str, object]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    source = VideoSource(f"lavfi:testsrc2=size={width}x{height}:rate=25:d={seconds},realtime")
+    pipeline = Pipeline(source, engine, publish=PublishSettings(endpoint),
+                        batching=BatchSettings(size=1, max_delay_ms=0, latency_ms=200),
+                        progress=False)
+    return pipeline.run().as_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--preset", default="veryfast", help="x264 preset")
+    parser.add_argument("--models", default="dcp,hdm-s")
+    parser.add_argument("--live-seconds", type=float, default=3.0)
+    parser.add_argument("--json", type=Path, default=Path("out/bench_pipeline.json"))
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    device = torch.device(args.device)
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "clip.mp4"
+        make_clip(src, args.frames, width, height)
+        baseline = transcode_fps(src, Path(tmp) / "copy.mp4", args.preset)
+        for name in args.models.split(","):
+            weights = "random" if name.startswith("hdm") else "default"
+            engine = Engine.build(EngineSettings(model=name, weights=weights, device=args.device))
+            file_stats = run_file(engine, src, Path(tmp) / f"{name}.mp4", args.batch, args.preset)
+            live_stats = run_live(engine, width, height, args.live_seconds)
+            rows.append({"model": name, "engine": engine.description, "file": file_stats,
+                         "live": live_stats})
+
+    print(f"card: {card}, torch {torch.__version__}, {width}x{height}, {args.frames} frames, "
+          f"batch {args.batch}, x264 {args.preset}")
+    print(f"baseline (decode + RGB + x264 encode, no model): {baseline:.1f} fps")
+    header = (f"{'model':<7}{'file fps':>9}{'vs base':>9}{'decode':>8}{'infer':>8}{'output':>8}"
+              f"{'live p50':>10}{'p95':>8}{'p99':>8}{'drops':>7}")
+    print(header)
+    for row in rows:
+        f, live = row["file"], row["live"]
+        stage = f["stage_fps"]  # type: ignore[index]
+        lat = live["latency_ms"]  # type: ignore[index]
+        drops = sum(live["dropped"].values())  # type: ignore[index, union-attr]
+        print(f"{row['model']:<7}{f['fps']:>9.1f}{f['fps'] / baseline:>8.2f}x"  # type: ignore[index]
+              f"{stage['decode']:>8.0f}{stage['infer']:>8.1f}{stage['output']:>8.0f}"
+              f"{lat['p50'] or 0:>10.1f}{lat['p95'] or 0:>8.1f}{lat['p99'] or 0:>8.1f}{drops:>7}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"card": card, "size": [width, height],
+                                     "baseline_fps": baseline, "rows": rows}, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
