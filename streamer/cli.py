@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -152,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"run": run, "subscribe": subscribe}
     try:
         return commands[args.command](args)
-    except (StreamerError, HDMError) as error:
+    except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:
         if args.debug:
             log.exception("failed")
         print(f"hdm-stream: error: {error}", file=sys.stderr)

@@ -59,6 +59,7 @@ class FileSink:
         self._stream_map: dict[int, av.stream.Stream] = {}
         self._pending_packets: list[av.Packet] = []
         self._last_pts: int | None = None
+        self._time_base = Fraction(1, 90_000)  # the input's, set with the first frame
 
     def open(self) -> None:
         if self.settings.codec not in av.codecs_available:
@@ -87,7 +88,7 @@ class FileSink:
         image = self._fit(image)
         video_frame = to_video_frame(image, frame.tags, self.settings.pix_fmt)
         video_frame.pts = self._pts(frame)
-        video_frame.time_base = self._video.time_base
+        video_frame.time_base = self._time_base
         self._mux(self._video.encode(video_frame))
         self.frames_written += 1
 
@@ -111,6 +112,8 @@ class FileSink:
         try:
             if self._video is not None:
                 container.mux(self._video.encode())
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot finish {self.path}: {error}") from error
         finally:
             container.close()
         if self.frames_written == 0:
@@ -124,7 +127,8 @@ class FileSink:
         if (even_w, even_h) != (width, height) and s.pix_fmt.startswith(("yuv420", "nv12")):
             # 4:2:0 needs even sizes: pad by one line rather than lose the last row or column.
             even_w, even_h = width + width % 2, height + height % 2
-        time_base = first.time_base or Fraction(1, 90_000)
+        time_base = first.time_base or self._time_base
+        self._time_base = time_base
         options = {"preset": s.preset} if s.codec.startswith("libx26") else {}
         if s.bitrate is None and s.codec.startswith(("libx26", "libvpx", "libaom", "libsvtav1")):
             options["crf"] = str(s.crf)
@@ -139,6 +143,12 @@ class FileSink:
             video.bit_rate = _parse_bitrate(s.bitrate)
         _tag_stream(video, first.tags)
         self._video = video
+        # Write the header now: muxers may change stream time bases then, and a packet muxed
+        # before that would be rebased with the old one (EINVAL, "non monotonic dts").
+        try:
+            self._container.start_encoding()
+        except (av.error.FFmpegError, ValueError) as error:
+            raise SinkError(f"cannot start writing {self.path}: {error}") from error
         pending, self._pending_packets = self._pending_packets, []
         self._mux(pending)
 
@@ -170,7 +180,7 @@ class FileSink:
     def _frame_duration(self) -> int:
         assert self._video is not None
         rate = self._frame_rate or Fraction(25)
-        return max(1, round(1 / (rate * self._video.time_base)))
+        return max(1, round(1 / (rate * self._time_base)))
 
     def _mux(self, packets: list[av.Packet]) -> None:
         assert self._container is not None

@@ -9,6 +9,7 @@ stage stops the run and is re-raised from ``join()`` after the sinks are closed.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -243,10 +244,22 @@ class Pipeline:
                 timer.add(time.perf_counter() - started, len(frames))
             self._drain_packets(block=True)
         finally:
+            failing = sys.exc_info()[1] is not None
             if publisher is not None:
                 publisher.close(self.source.stream_id)
             if self._file is not None:
-                self._file.close()
+                self._close_file(failing)
+
+    def _close_file(self, failing: bool) -> None:
+        """Close the output; while another error is on its way out, a failure to finish the
+        file is logged instead of masking it."""
+        assert self._file is not None
+        try:
+            self._file.close()
+        except StreamerError as error:
+            if not failing:
+                raise
+            log.warning("%s", error)
 
     def _emit(self, original: Frame, enhanced: Frame, publisher: Publisher | None) -> None:
         if self._file is not None:

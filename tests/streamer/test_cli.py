@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -73,3 +75,21 @@ def test_bad_config_key_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_subscribe_gives_up_after_its_timeout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["subscribe", "tcp://127.0.0.1:1", "--timeout", "0.2"]) == 1
     assert "no message" in capsys.readouterr().err
+
+
+def test_ctrl_c_finishes_a_playable_file(tmp_path: Path) -> None:
+    dst = tmp_path / "interrupted.mp4"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run_stream.py"),
+         "lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(4.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    out_line = next(line for line in err.splitlines() if line.startswith("frames:"))
+    frames_out = int(out_line.split(" in, ")[1].split(" out")[0])
+    assert "[interrupted]" in out_line and frames_out > 10
+    with av.open(str(dst)) as container:
+        assert len(list(container.decode(video=0))) == frames_out
