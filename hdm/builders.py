@@ -14,6 +14,7 @@ from hdm.dcp import MaskMode
 from hdm.errors import ConfigError
 from hdm.model import HDM, TASKS
 from hdm.presets import PRESETS
+from hdm.weights import default_weights
 
 __all__ = ["build_model", "hdm", "hdm_s", "list_models"]
 
@@ -27,10 +28,13 @@ def _build(
         config = replace(PRESETS[preset], mask_mode=mask_mode, lowlight_masks=task == "lowlight")
         return HDM(config)
     if weights == "default":
-        raise ConfigError(
-            f"no trained weights for {preset!r} ship with this version; pass a checkpoint path, "
-            "or use --model dcp for the classical enhancer"
-        )
+        info = default_weights(task)
+        if info.preset != preset:
+            raise ConfigError(
+                f"the shipped {task} weights are for {info.preset!r}, not {preset!r}; "
+                f"build {info.preset!r} or pass a checkpoint path"
+            )
+        weights = info.verified_path()
     checkpoint = load_checkpoint(weights, preset=preset)
     if task is not None and checkpoint.task not in (None, task):
         raise ConfigError(

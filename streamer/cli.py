@@ -17,7 +17,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import torch
 
+from hdm.checkpoint import load_checkpoint
 from hdm.errors import HDMError
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import Engine
@@ -71,6 +73,36 @@ def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--save", type=Path, help="folder to save frames to as PNG")
 
 
+def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("train", help="train HDM weights for a task")
+    p.add_argument("--task", required=True, choices=("dehaze", "derain", "lowlight"))
+    p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors)")
+    p.add_argument("--paired", nargs="*", type=Path, default=[], help="paired folders")
+    p.add_argument("--clean", nargs="*", type=Path, default=[],
+                   help="folders of clean images to degrade synthetically")
+    p.add_argument("--preset", default="hdm-s", choices=("hdm", "hdm-s"))
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=96)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
+
+
+def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("eval", help="PSNR/SSIM of input, classical and HDM on paired sets")
+    p.add_argument("--task", required=True, choices=("dehaze", "derain", "lowlight"))
+    p.add_argument("--model", default="auto", choices=("auto", "hdm", "hdm-s"),
+                   help="preset of the weights (auto: the shipped one)")
+    p.add_argument("--weights", default="default", help="checkpoint path or 'default'")
+    p.add_argument("--data", type=Path, default=Path("../shared/data"),
+                   help="root of the evaluation sets")
+    p.add_argument("--out", type=Path, default=Path("out/eval"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hdm-stream", description="Real-time video "
                                      "dehazing, deraining and low-light enhancement with HDM.")
@@ -78,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _subscribe_parser(sub)
+    _train_parser(sub)
+    _eval_parser(sub)
     return parser
 
 
@@ -145,12 +179,47 @@ def subscribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    from hdm.train import TrainConfig
+    from hdm.train import train as run_training
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    summary = run_training(TrainConfig(
+        task=args.task, out=args.out, paired=args.paired, clean=args.clean,
+        preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+        val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
+    ))
+    print(f"best validation PSNR {summary['best_validation_psnr']:.2f} dB; wrote {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from hdm import build_model
+    from hdm.evaluate import evaluate_task
+    from hdm.weights import default_weights
+
+    if not args.data.is_dir():
+        raise StreamerError(f"evaluation data not found: {args.data} (give --data DIR)")
+    preset = args.model
+    if preset == "auto":
+        preset = (default_weights(args.task).preset if args.weights == "default"
+                  else load_checkpoint(args.weights).preset)
+    methods = {"classical": build_model("dcp", task=args.task),
+               "HDM": build_model(preset, task=args.task, weights=args.weights)}
+    evaluate_task(args.task, methods, args.data, args.out,
+                  progress=lambda line: print(line, file=sys.stderr))
+    print((args.out / f"{args.task}.md").read_text())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="hdm-stream: %(message)s")
     for noisy in ("torch", "libav"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    commands = {"run": run, "subscribe": subscribe}
+    commands = {"run": run, "subscribe": subscribe, "train": train, "eval": evaluate}
     try:
         return commands[args.command](args)
     except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:

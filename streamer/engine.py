@@ -23,6 +23,7 @@ from torch import nn
 
 import hdm
 from hdm.model import HDM, SCALE
+from hdm.weights import DEFAULT_WEIGHTS
 from streamer.errors import EngineError
 from streamer.temporal import MaskSmoother, SmoothingParams
 
@@ -205,9 +206,16 @@ def _resolve_device(name: str) -> torch.device:
 def _build_model(settings: EngineSettings) -> nn.Module:
     name, weights = settings.model, settings.weights
     if name == "auto":
-        name = "dcp"
-        log.warning("no trained HDM weights are installed for %s; using the classical DCP "
-                    "enhancer (pass --model hdm --weights PATH for a checkpoint)", settings.task)
+        shipped = DEFAULT_WEIGHTS.get(settings.task)
+        if shipped is not None and weights == "default":
+            name = shipped.value.preset
+        elif weights == "default":
+            name = "dcp"
+            log.warning("no trained HDM weights are installed for %s; using the classical DCP "
+                        "enhancer (pass --model hdm --weights PATH for a checkpoint)",
+                        settings.task)
+        else:
+            name = "hdm"
     try:
         if name == "dcp":
             return hdm.build_model("dcp", task=settings.task)

@@ -1,0 +1,219 @@
+"""Training and evaluation data: paired folders, synthetic degradations, augmentation.
+
+Paired folders come in the usual layouts: ``hazy/`` + ``gt|clear/`` (RESIDE, SOTS, O-HAZE),
+``rainy|rain/`` + ``gt|norain/`` (Rain100), ``low/`` + ``high/`` (LOL), or ``input/`` +
+``target|gt/``; files are matched by name, ignoring the usual prefixes and suffixes
+(``rain-001`` ↔ ``norain-001``, ``35_outdoor_hazy`` ↔ ``35_outdoor_GT``, ``1400_3`` ↔ ``1400``).
+
+Synthetic degradations turn clean images into training pairs: haze by the atmospheric
+scattering model over a smooth random depth (or a given one), rain as motion-blurred streak
+layers, low light as exposure, gamma, a colour cast and Poisson–Gaussian noise. DCP masks are not
+made here: the model computes them on the training device in the training step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hdm.errors import ConfigError
+
+__all__ = [
+    "PairedImages",
+    "SyntheticPairs",
+    "add_haze",
+    "add_lowlight",
+    "add_rain",
+    "find_pairs",
+    "read_rgb",
+]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+_INPUT_DIRS = ("hazy", "rainy", "rain", "low", "input")
+_TARGET_DIRS = ("gt", "clear", "norain", "high", "target")
+_NAME_NOISE = re.compile(r"(^no)?rain[-_]|[-_](hazy|gt|clear|input|target|low|high)$")
+Degrade = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """H×W×3 uint8 RGB; raises ConfigError for unreadable files."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ConfigError(f"cannot read image {path}")
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _key(stem: str) -> str:
+    return _NAME_NOISE.sub("", stem.lower())
+
+
+def find_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """(input, target) image pairs of a paired folder, matched by name."""
+    children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    inputs = next((children[n] for n in _INPUT_DIRS if n in children), None)
+    targets = next((children[n] for n in _TARGET_DIRS if n in children), None)
+    if inputs is None or targets is None:
+        raise ConfigError(
+            f"{root} is not a paired folder: expected one of {_INPUT_DIRS} beside one of "
+            f"{_TARGET_DIRS}"
+        )
+    by_key = {_key(p.stem): p for p in _images(targets)}
+    pairs = []
+    for source in _images(inputs):
+        key = _key(source.stem)
+        target = by_key.get(key) or by_key.get(key.split("_")[0])
+        if target is None:
+            raise ConfigError(f"{source} has no matching target in {targets}")
+        pairs.append((source, target))
+    if not pairs:
+        raise ConfigError(f"{inputs} holds no images")
+    return pairs
+
+
+def _crop_and_augment(
+    images: list[np.ndarray], crop: int | None, rng: np.random.Generator, augment: bool
+) -> list[np.ndarray]:
+    """The same random crop, flip and 90° rotation for every image of a pair."""
+    h, w = images[0].shape[:2]
+    if crop is not None:
+        if h < crop or w < crop:
+            scale = crop / min(h, w)
+            images = [cv2.resize(i, (max(crop, round(w * scale)), max(crop, round(h * scale))),
+                                 interpolation=cv2.INTER_CUBIC) for i in images]
+            h, w = images[0].shape[:2]
+        top, left = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
+        images = [i[top : top + crop, left : left + crop] for i in images]
+    if augment:
+        if rng.random() < 0.5:
+            images = [i[:, ::-1] for i in images]
+        turns = int(rng.integers(0, 4))
+        images = [np.rot90(i, turns) for i in images]
+    return [np.ascontiguousarray(i) for i in images]
+
+
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+
+
+class PairedImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Pairs from paired folders, held in memory (the sets here are small).
+
+    ``crop`` None gives whole images (evaluation); ``repeat`` lengthens an epoch.
+    """
+
+    def __init__(
+        self,
+        roots: list[Path],
+        *,
+        crop: int | None = None,
+        augment: bool = False,
+        repeat: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.pairs = [pair for root in roots for pair in find_pairs(root)]
+        self.images = [(read_rgb(a), read_rgb(b)) for a, b in self.pairs]
+        for (a, b), (pa, _) in zip(self.images, self.pairs, strict=True):
+            if a.shape != b.shape:
+                raise ConfigError(f"{pa} and its target differ in size: {a.shape} vs {b.shape}")
+        self.crop, self.augment, self.repeat = crop, augment, repeat
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.images) * self.repeat
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pair = list(self.images[index % len(self.images)])
+        degraded, clean = _crop_and_augment(pair, self.crop, self.rng, self.augment)
+        return _to_tensor(degraded), _to_tensor(clean)
+
+
+class SyntheticPairs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Clean images degraded on the fly by ``degrade``; a new degradation every time."""
+
+    def __init__(
+        self, roots: list[Path], degrade: Degrade, *, crop: int, repeat: int = 1, seed: int = 0
+    ) -> None:
+        self.images = [read_rgb(p) for root in roots for p in _images(root)]
+        if not self.images:
+            raise ConfigError(f"no clean images in {roots}")
+        self.degrade, self.crop, self.repeat = degrade, crop, repeat
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.images) * self.repeat
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        (clean,) = _crop_and_augment([self.images[index % len(self.images)]], self.crop,
+                                     self.rng, True)
+        return _to_tensor(self.degrade(clean, self.rng)), _to_tensor(clean)
+
+
+# -- degradations -------------------------------------------------------------------------------
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int) -> np.ndarray:
+    coarse = rng.random((cells, cells)).astype(np.float32)
+    return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def add_haze(clean: np.ndarray, rng: np.random.Generator,
+             depth: np.ndarray | None = None) -> np.ndarray:
+    """I = J t + A (1 - t), t = exp(-beta d): d is ``depth`` (normalised) or a smooth random
+    field rising towards the top of the picture; A is a bright, slightly tinted grey."""
+    h, w = clean.shape[:2]
+    if depth is None:
+        rows = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None]
+        depth = 0.6 * rows + 0.4 * _smooth_field((h, w), rng, 4)
+    depth = (depth - depth.min()) / max(float(np.ptp(depth)), 1e-6)
+    beta = rng.uniform(0.6, 2.4)
+    t = np.exp(-beta * depth)[..., None]
+    light = rng.uniform(0.7, 1.0) * (1 + rng.uniform(-0.05, 0.05, 3)).astype(np.float32)
+    hazy = clean.astype(np.float32) / 255 * t + np.clip(light, 0, 1) * (1 - t)
+    return np.clip(hazy * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _streaks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """One layer of rain: sparse drops smeared along one direction."""
+    h, w = shape
+    density = rng.uniform(0.002, 0.02)
+    drops = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w))
+    length = int(rng.integers(7, 25))
+    angle = rng.uniform(-30, 30)
+    kernel = np.zeros((length, length), np.float32)
+    kernel[:, length // 2] = 1.0
+    rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+    kernel = cv2.warpAffine(kernel, rotation, (length, length))
+    kernel /= max(kernel.sum(), 1e-6)
+    layer = cv2.filter2D(drops, -1, kernel)
+    return layer / max(float(layer.max()), 1e-6) * rng.uniform(0.3, 0.9)
+
+
+def add_rain(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One to three streak layers of varying density, length and angle, blended as light."""
+    image = clean.astype(np.float32) / 255
+    rain = sum(_streaks(image.shape[:2], rng) for _ in range(int(rng.integers(1, 4))))
+    rainy = 1 - (1 - image) * (1 - np.clip(rain, 0, 1)[..., None])  # screen blend
+    return np.clip(rainy * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def add_lowlight(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Darker exposure and gamma, a colour cast, then Poisson–Gaussian sensor noise."""
+    image = clean.astype(np.float32) / 255
+    dark = np.power(image, rng.uniform(1.2, 2.5)) * rng.uniform(0.05, 0.35)
+    dark = dark * rng.uniform(0.8, 1.1, 3).astype(np.float32)
+    photons = rng.uniform(200, 2000)
+    noisy = rng.poisson(np.clip(dark, 0, 1) * photons) / photons
+    noisy = noisy + rng.normal(0, rng.uniform(0.002, 0.01), noisy.shape)
+    return np.clip(noisy * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+DEGRADATIONS: dict[str, Degrade] = {"dehaze": add_haze, "derain": add_rain,
+                                    "lowlight": add_lowlight}

@@ -1,0 +1,184 @@
+"""Training HDM: L1 + (1 - SSIM), AdamW with warm-up and cosine decay, checkpoint and resume.
+
+    hdm-stream train --task derain --paired DIR [DIR ...] [--clean DIR ...] --out derain.safetensors
+
+The DCP masks are made by the model on the training device in each step. bf16 autocast on a
+GPU. Every ``val_every`` steps PSNR/SSIM on the held-out pairs are measured, and the best
+weights are what is saved. Seeds are fixed; ``--resume`` continues a run from its state file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from hdm.builders import build_model
+from hdm.checkpoint import save_checkpoint
+from hdm.data import DEGRADATIONS, PairedImages, SyntheticPairs
+from hdm.errors import ConfigError
+from hdm.metrics import psnr, ssim
+from hdm.model import HDM, TASKS
+
+__all__ = ["TrainConfig", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Paths are folders; ``paired`` in the layouts hdm.data reads."""
+
+    task: str
+    out: Path
+    paired: list[Path] = field(default_factory=list)
+    clean: list[Path] = field(default_factory=list)
+    preset: str = "hdm-s"
+    mask_mode: str = "soft"
+    steps: int = 2000
+    batch: int = 8
+    crop: int = 96
+    lr: float = 5e-4
+    warmup: int = 100
+    ssim_weight: float = 0.2
+    val_pairs: int = 4
+    val_every: int = 250
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        if not self.paired and not self.clean:
+            raise ConfigError("give paired folders (--paired) and/or clean images (--clean)")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _datasets(cfg: TrainConfig) -> tuple[Dataset[Any], PairedImages | None]:
+    """Training set (paired crops + synthetic crops) and the held-out validation pairs."""
+    parts: list[Dataset[Any]] = []
+    validation = None
+    synthetic = (SyntheticPairs(cfg.clean, DEGRADATIONS[cfg.task], crop=cfg.crop,
+                                seed=cfg.seed + 1) if cfg.clean else None)
+    if cfg.paired:
+        paired = PairedImages(cfg.paired, crop=cfg.crop, augment=True, seed=cfg.seed)
+        held_out = min(cfg.val_pairs, len(paired.images) // 5)
+        order = np.random.default_rng(cfg.seed).permutation(len(paired.images))
+        validation = PairedImages(cfg.paired)
+        validation.images = [validation.images[i] for i in order[:held_out]]
+        paired.images = [paired.images[i] for i in order[held_out:]]
+        # Real pairs at least as often as synthetic ones, however few they are.
+        paired.repeat = max(1, round(len(synthetic or []) / len(paired.images)))
+        parts.append(paired)
+    if synthetic is not None:
+        parts.append(synthetic)
+    return ConcatDataset(parts), validation if validation and validation.images else None
+
+
+def _schedule(cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def evaluate_pairs(model: HDM, pairs: PairedImages, device: torch.device) -> dict[str, float]:
+    """Mean PSNR/SSIM (RGB) of ``model`` on whole images."""
+    model.eval()
+    scores = []
+    for i in range(len(pairs)):
+        degraded, clean = (t.unsqueeze(0).to(device) for t in pairs[i])
+        out = model(degraded)
+        scores.append((psnr(out, clean).item(), ssim(out, clean).item()))
+    model.train()
+    values = np.array(scores)
+    return {"psnr": float(values[:, 0].mean()), "ssim": float(values[:, 1].mean())}
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run (or resume) training; writes ``cfg.out`` (best weights) and ``cfg.out``.state.pt."""
+    _seed_everything(cfg.seed)
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if cfg.device == "auto" else cfg.device))
+    model = build_model(cfg.preset, task=cfg.task, mask_mode=cfg.mask_mode)  # type: ignore[arg-type]
+    assert isinstance(model, HDM)
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                  weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg))
+    state_path = cfg.out.with_suffix(".state.pt")
+    step, best, history = 0, -1.0, []
+    if cfg.resume and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, best, history = state["step"], state["best"], json.loads(state["history"])
+        torch.set_rng_state(state["rng"])
+        log.info("resumed %s at step %d", state_path, step)
+
+    data, validation = _datasets(cfg)
+    generator = torch.Generator().manual_seed(cfg.seed + step)
+    loader = DataLoader(data, batch_size=cfg.batch, shuffle=True, drop_last=True,
+                        generator=generator)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    started = time.monotonic()
+    bar = tqdm(total=cfg.steps, initial=step, unit="step", desc=f"train {cfg.task}")
+    batches = iter(loader)
+    while step < cfg.steps:
+        try:
+            degraded, clean = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            continue
+        degraded, clean = degraded.to(device), clean.to(device)
+        with autocast:
+            out = model(degraded)
+        out = out.float()
+        loss = (out - clean).abs().mean() + cfg.ssim_weight * (1 - ssim(out, clean).mean())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if step % cfg.val_every == 0 or step == cfg.steps:
+            scores = evaluate_pairs(model, validation, device) if validation else {}
+            history.append({"step": step, "loss": loss.item(), **scores})
+            score = scores.get("psnr", -loss.item())
+            if score > best:
+                best = score
+                save_checkpoint(model, cfg.out, task=cfg.task,
+                                metrics={"validation": scores, "step": step})
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "step": step, "best": best,
+                        "history": json.dumps(history), "rng": torch.get_rng_state()},
+                       state_path)
+            bar.write(f"step {step}: loss {loss.item():.4f} {scores}")
+    bar.close()
+    summary = {"config": {k: str(v) for k, v in asdict(cfg).items()}, "history": history,
+               "best_validation_psnr": best, "seconds": round(time.monotonic() - started, 1),
+               "device": str(device)}
+    cfg.out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    return summary

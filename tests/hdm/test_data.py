@@ -1,0 +1,86 @@
+"""Paired folder layouts, synthetic degradations and augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hdm.data import PairedImages, SyntheticPairs, add_haze, add_lowlight, add_rain, find_pairs
+from hdm.errors import ConfigError
+
+
+def write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "targets", "input_name", "target_name"),
+    [
+        ("hazy", "clear", "1400_3.png", "1400.png"),  # SOTS
+        ("rainy", "gt", "rain-001.png", "norain-001.png"),  # Rain100
+        ("low", "high", "22.png", "22.jpg"),  # LOL, different formats
+        ("hazy", "gt", "35_outdoor_hazy.jpg", "35_outdoor_GT.jpg"),  # O-HAZE
+        ("input", "target", "a.png", "a.png"),  # generic
+    ],
+)
+def test_layouts_are_matched_by_name(
+    tmp_path: Path, inputs: str, targets: str, input_name: str, target_name: str
+) -> None:
+    image = np.full((20, 30, 3), 128, np.uint8)
+    write(tmp_path / inputs / input_name, image)
+    write(tmp_path / targets / target_name, image)
+    assert find_pairs(tmp_path) == [(tmp_path / inputs / input_name,
+                                     tmp_path / targets / target_name)]
+
+
+def test_unmatched_and_unknown_layouts_are_clear_errors(tmp_path: Path) -> None:
+    write(tmp_path / "hazy" / "1.png", np.zeros((8, 8, 3), np.uint8))
+    write(tmp_path / "gt" / "2.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ConfigError, match="no matching target"):
+        find_pairs(tmp_path)
+    with pytest.raises(ConfigError, match="not a paired folder"):
+        find_pairs(tmp_path / "hazy")
+
+
+def test_paired_crops_are_aligned_and_augmented(tmp_path: Path) -> None:
+    gradient = np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (48, 1, 3))
+    write(tmp_path / "low" / "1.png", gradient // 4)
+    write(tmp_path / "high" / "1.png", gradient)
+    data = PairedImages([tmp_path], crop=16, augment=True, repeat=10)
+    assert len(data) == 10
+    for i in range(10):
+        low, high = data[i]
+        assert low.shape == high.shape == (3, 16, 16)
+        torch.testing.assert_close(low * 4, high, atol=4 / 255, rtol=0)
+
+
+@pytest.mark.parametrize("degrade", [add_haze, add_rain, add_lowlight])
+def test_degradations_change_images_the_expected_way(degrade: object) -> None:
+    rng = np.random.default_rng(0)
+    clean = (np.random.default_rng(1).random((64, 64, 3)) * 200 + 20).astype(np.uint8)
+    out = degrade(clean, rng)  # type: ignore[operator]
+    assert out.shape == clean.shape and out.dtype == np.uint8
+    if degrade is add_lowlight:
+        assert out.mean() < 0.5 * clean.mean()
+    else:  # haze and rain add light
+        assert out.astype(float).mean() > clean.astype(float).mean()
+
+
+def test_haze_follows_a_given_depth() -> None:
+    clean = np.zeros((32, 32, 3), np.uint8)
+    depth = np.tile(np.linspace(0, 1, 32, dtype=np.float32)[None], (32, 1))
+    hazy = add_haze(clean, np.random.default_rng(0), depth=depth)
+    assert hazy[:, -1].mean() > hazy[:, 0].mean() + 50  # far side hazier
+
+
+def test_synthetic_pairs_degrade_clean_crops(tmp_path: Path) -> None:
+    write(tmp_path / "a.png", np.full((40, 40, 3), 200, np.uint8))
+    data = SyntheticPairs([tmp_path], add_lowlight, crop=32, repeat=3)
+    degraded, clean = data[0]
+    assert len(data) == 3 and degraded.shape == clean.shape == (3, 32, 32)
+    assert degraded.mean() < clean.mean()
