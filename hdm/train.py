@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,12 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from hdm.builders import build_model
 from hdm.checkpoint import save_checkpoint
 from hdm.data import DEGRADATIONS, PairedImages, SyntheticPairs
 from hdm.errors import ConfigError
 from hdm.metrics import psnr, ssim
 from hdm.model import HDM, TASKS
+from hdm.presets import PRESETS
 
 __all__ = ["TrainConfig", "train"]
 
@@ -45,6 +45,7 @@ class TrainConfig:
     clean: list[Path] = field(default_factory=list)
     preset: str = "hdm-s"
     mask_mode: str = "soft"
+    residual: bool = False
     steps: int = 2000
     batch: int = 8
     crop: int = 96
@@ -119,8 +120,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     _seed_everything(cfg.seed)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if cfg.device == "auto" else cfg.device))
-    model = build_model(cfg.preset, task=cfg.task, mask_mode=cfg.mask_mode)  # type: ignore[arg-type]
-    assert isinstance(model, HDM)
+    model = HDM(replace(PRESETS[cfg.preset], mask_mode=cfg.mask_mode,  # type: ignore[arg-type]
+                        lowlight_masks=cfg.task == "lowlight", residual=cfg.residual))
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
                                   weight_decay=0.0)

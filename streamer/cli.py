@@ -89,6 +89,8 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--residual", action="store_true",
+                   help="predict a correction added to the input (not in the paper)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
 
 
@@ -189,6 +191,7 @@ def train(args: argparse.Namespace) -> int:
         task=args.task, out=args.out, paired=args.paired, clean=args.clean,
         preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
+        residual=args.residual,
     ))
     print(f"best validation PSNR {summary['best_validation_psnr']:.2f} dB; wrote {args.out}",
           file=sys.stderr)

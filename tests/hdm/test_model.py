@@ -142,3 +142,13 @@ def test_builder_refuses_unknown_names_and_tasks() -> None:
 def test_lowlight_task_uses_brightened_masks() -> None:
     assert hdm.build_model("hdm-s", task="lowlight").config.lowlight_masks
     assert not hdm.build_model("hdm-s", task="dehaze").config.lowlight_masks
+
+
+def test_residual_variant_starts_near_the_identity() -> None:
+    model = HDM(HDMConfig(width=8, groups=1, blocks=1, residual=True)).eval()
+    x = torch.rand(1, 3, 32, 40) * 0.8 + 0.1
+    with torch.no_grad():
+        out = model(x)
+    assert (out - x).abs().mean() < 0.05
+    assert sum(p.numel() for p in model.parameters()) == sum(
+        p.numel() for p in HDM(HDMConfig(width=8, groups=1, blocks=1)).parameters())
