@@ -50,11 +50,52 @@ class WeightsInfo:
         return self.path
 
 
+_CPU_TRAINED = "trained on the 2-core CPU development machine (no GPU was available)"
+
+
 class Weights(enum.Enum):
     """Shipped checkpoints, named by task and training data."""
 
+    LOWLIGHT_LOL_SYNTH_V1 = WeightsInfo(
+        file="lowlight-hdm-s-v1.safetensors",
+        sha256="aef65a87cbda8d4b52100f2269db97d3fadb0ff0b897e17f951cad5814543757",
+        preset="hdm-s",
+        task="lowlight",
+        mask_mode="soft",
+        parameters=306_567,
+        training_data="LOL our485 subset (70 pairs) + synthetic low light on BSDS500/Kodak24; "
+        + _CPU_TRAINED,
+        steps=2000,
+        command="hdm-stream train --task lowlight --out lowlight.safetensors "
+        "--paired ../shared/train/lowlight/lol_our485_subset --clean "
+        "../shared/train/clean/bsds500_train_subset ../shared/train/clean/kodak24 "
+        "--steps 2000 --threads 1",
+        metrics={"LOL eval (10)": {"psnr": 16.672, "psnr_y": 18.783, "ssim": 0.709}},
+    )
 
-DEFAULT_WEIGHTS: dict[str, Weights] = {}
+    DEHAZE_MIXED_SYNTH_V1 = WeightsInfo(
+        file="dehaze-hdm-s-v1.safetensors",
+        sha256="76f73aa1093baaba4b0aef0f1b6d99a3d4700c58abce835d9dfc184dbd7b471f",
+        preset="hdm-s",
+        task="dehaze",
+        mask_mode="soft",
+        parameters=306_567,
+        training_data="NYU/RESIDE synthetic, REVIDE-style and O-HAZE real pairs (159) + "
+        "synthetic haze on BSDS500/Kodak24; " + _CPU_TRAINED,
+        steps=2800,
+        command="hdm-stream train --task dehaze --out dehaze.safetensors --paired "
+        "../shared/train/dehaze/{nyu_aod_synthetic,reside_its_sots_samples,"
+        "revide_style_real_pairs,ohaze_27_41} --clean ../shared/train/clean/"
+        "{bsds500_train_subset,kodak24} --steps 2800 --threads 1 (lengthened twice; "
+        "see the model card)",
+        metrics={"O-HAZE #35": {"psnr": 21.039, "psnr_y": 22.881, "ssim": 0.819}},
+    )
+
+
+DEFAULT_WEIGHTS: dict[str, Weights] = {
+    "dehaze": Weights.DEHAZE_MIXED_SYNTH_V1,
+    "lowlight": Weights.LOWLIGHT_LOL_SYNTH_V1,
+}
 
 
 def default_weights(task: str | None) -> WeightsInfo:

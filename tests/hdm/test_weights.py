@@ -1,0 +1,54 @@
+"""The shipped weights: each entry's description matches its file and the model built from it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import hdm
+from hdm.errors import CheckpointError, ConfigError
+from hdm.weights import DEFAULT_WEIGHTS, Weights, WeightsInfo, default_weights
+
+ENTRIES = list(Weights)
+
+
+def test_every_task_has_default_weights() -> None:
+    assert set(DEFAULT_WEIGHTS) == set(hdm.TASKS)
+    assert all(member in ENTRIES for member in DEFAULT_WEIGHTS.values())
+
+
+@pytest.mark.parametrize("member", ENTRIES, ids=[m.name for m in ENTRIES])
+def test_entry_matches_its_file_and_model(member: Weights) -> None:
+    info: WeightsInfo = member.value
+    checkpoint = hdm.load_checkpoint(info.verified_path())
+    assert (checkpoint.preset, checkpoint.task) == (info.preset, info.task)
+    assert checkpoint.model.config.mask_mode == info.mask_mode == "soft"
+    assert sum(p.numel() for p in checkpoint.model.parameters()) == info.parameters
+    assert info.path.with_suffix(".md").is_file(), "every shipped file has a model card"
+    assert info.metrics and all("psnr" in m and "ssim" in m for m in info.metrics.values())
+
+
+@pytest.mark.parametrize("task", hdm.TASKS)
+def test_default_weights_build_and_enhance(task: str) -> None:
+    info = default_weights(task)
+    model = hdm.build_model(info.preset, task=task, weights="default")
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 40, 56))
+    assert out.shape == (1, 3, 40, 56) and 0 <= out.min() and out.max() <= 1
+
+
+def test_default_weights_need_their_preset_and_a_task() -> None:
+    info = default_weights("dehaze")
+    other = "hdm" if info.preset == "hdm-s" else "hdm-s"
+    with pytest.raises(ConfigError, match=f"for {info.preset!r}"):
+        hdm.build_model(other, task="dehaze", weights="default")
+    with pytest.raises(ConfigError, match="needs a task"):
+        hdm.build_model(info.preset, weights="default")
+
+
+def test_a_file_that_does_not_match_its_hash_is_refused() -> None:
+    broken = dataclasses.replace(default_weights("derain"), sha256="0" * 64)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        broken.verified_path()
