@@ -159,8 +159,3 @@ def test_pickled_python_objects_are_never_executed(tmp_path: Path) -> None:
     torch.save({"model": {}, "payload": Path("/etc/passwd")}, path)
     with pytest.raises(CheckpointError, match="arbitrary Python objects"):
         hdm.load_official_checkpoint(path)
-
-
-def test_default_weights_are_not_shipped_yet_and_say_what_to_do() -> None:
-    with pytest.raises(ConfigError, match="--model dcp"):
-        hdm.build_model("hdm", task="dehaze", weights="default")

@@ -48,7 +48,7 @@ def test_run_stream_script_reads_a_lavfi_source(tmp_path: Path) -> None:
         (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--codec", "nocodec"], "unknown video codec"),
         (["run", "lavfi:testsrc2=d=1", "--publish", "tcp://256.1.1.1:9"], "cannot bind"),
         (["run", "lavfi:testsrc2=d=1"], "give an output file"),
-        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--model", "hdm"], "no trained weights"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--model", "hdm"], "are for 'hdm-s'"),
         (["run", "lavfi:nosuchfilter", "-o", "x.mp4"], "cannot open"),
         (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--device", "cuda"], "no CUDA GPU"),
         (["run", "lavfi:testsrc2=d=1", "-o", "/no/such/dir/x.mp4"], "output folder does not"),
