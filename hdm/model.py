@@ -28,7 +28,7 @@ from hdm.deform import ModulatedDeformConv2d
 from hdm.errors import ConfigError, InputError
 from hdm.layers import AttentionGroup, Mix, RegionConv, Upsampler, conv
 
-__all__ = ["HDM", "HDMConfig", "TASKS"]
+__all__ = ["HDM", "TASKS", "HDMConfig", "pad_to_multiple"]
 
 TASKS = ("dehaze", "derain", "lowlight")
 # FFA-Net's RESIDE-ITS statistics; the release uses them for every task.
@@ -113,7 +113,7 @@ class HDM(nn.Module):
         statistics used; pass smoothed ``stats`` to steady masks over video."""
         cfg = self.config
         return dcp_masks(
-            _pad_to_multiple(x, SCALE),
+            pad_to_multiple(x),
             regions=cfg.regions,
             mode=cfg.mask_mode,
             lowlight=cfg.lowlight_masks,
@@ -123,7 +123,7 @@ class HDM(nn.Module):
     def forward(self, x: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
         check_images(x)
         height, width = x.shape[-2:]
-        padded = _pad_to_multiple(x, SCALE)
+        padded = pad_to_multiple(x)
         if masks is None:
             masks = self.region_masks(x)[0]
         self._check_masks(masks, padded)
@@ -156,7 +156,8 @@ class HDM(nn.Module):
             )
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+def pad_to_multiple(x: torch.Tensor, multiple: int = SCALE) -> torch.Tensor:
+    """Replicate-pad the bottom and right of ``x`` to multiples of ``multiple``, as forward does."""
     pad_h = -x.shape[-2] % multiple
     pad_w = -x.shape[-1] % multiple
     if pad_h == 0 and pad_w == 0:

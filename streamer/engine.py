@@ -23,7 +23,7 @@ from torch import nn
 
 import hdm
 from hdm.fusion import fuse_head
-from hdm.model import HDM, SCALE
+from hdm.model import HDM, pad_to_multiple
 from hdm.weights import DEFAULT_WEIGHTS
 from streamer.errors import EngineError
 from streamer.temporal import MaskSmoother, SmoothingParams
@@ -151,7 +151,7 @@ class Engine:
 
     def _masks(self, x: torch.Tensor, stream_id: str) -> torch.Tensor:
         assert isinstance(self.model, HDM)
-        padded = _pad(x)
+        padded = pad_to_multiple(x)
         smoothing = self.smoothing
         if not smoothing.enabled:
             return self.model.region_masks(padded)[0]
@@ -169,13 +169,6 @@ class Engine:
         if self.dtype is torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
-
-
-def _pad(x: torch.Tensor) -> torch.Tensor:
-    pad_h, pad_w = -x.shape[-2] % SCALE, -x.shape[-1] % SCALE
-    if not pad_h and not pad_w:
-        return x
-    return torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
 
 
 def _resolve_backend(requested: str, device: torch.device) -> str:
