@@ -58,6 +58,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--crf", type=int)
     p.add_argument("--preset", help="encoder preset, e.g. veryfast")
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames (a preview)")
     p.add_argument("--summary-json", type=Path, help="write the end summary as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.build(config.model, config.smoothing)
     log.info("enhancing %s with %s", config.input, engine.description)
     source = VideoSource(config.input, stream_id=config.source.stream_id,
-                         options=config.source.options, reconnect=config.source.reconnect)
+                         options=config.source.options, reconnect=config.source.reconnect,
+                         max_frames=args.max_frames)
     output = (Path(config.output), config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
                         batching=config.batch, progress=not args.quiet)

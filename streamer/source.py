@@ -95,8 +95,10 @@ class VideoSource:
         stream_id: str = "stream0",
         options: dict[str, str] | None = None,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
+        max_frames: int | None = None,
     ) -> None:
         self.url = url
+        self.max_frames = max_frames
         self.kind = classify(url)
         self.stream_id = stream_id
         self.options = dict(options or {})
@@ -173,7 +175,8 @@ class VideoSource:
                         frame, seq=seq, capture_time=time.monotonic(), stream_id=self.stream_id
                     )
                     seq += 1
-                    if self._stop.is_set():
+                    if self._stop.is_set() or seq == self.max_frames:
+                        self._stop.set()
                         break
                 if not self.kind.reconnects or self._stop.is_set():
                     break
