@@ -81,8 +81,10 @@ class Engine:
         device = _resolve_device(settings.device)
         model = _build_model(settings)
         model = model.eval().requires_grad_(False).to(device)
-        if isinstance(model, HDM):
-            fuse_head(model)  # exact, 39% fewer multiply-adds
+        if isinstance(model, HDM) and device.type == "cuda":
+            # Exact, 39% fewer multiply-adds; on the CPU a 13×13 conv with 3 outputs runs
+            # slowly enough that it only paid for `hdm` at 720p (benchmarks/bench_model.py).
+            fuse_head(model)
         if settings.precision not in PRECISIONS:
             raise EngineError(f"precision must be one of {sorted(PRECISIONS)}")
         dtype = PRECISIONS[settings.precision] or (
