@@ -32,6 +32,7 @@ __all__ = [
     "add_rain",
     "find_pairs",
     "read_rgb",
+    "to_tensor",
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -101,7 +102,8 @@ def _crop_and_augment(
     return [np.ascontiguousarray(i) for i in images]
 
 
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """H×W×3 uint8 -> 3×H×W float in [0, 1]."""
     return torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
 
 
@@ -134,7 +136,7 @@ class PairedImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         pair = list(self.images[index % len(self.images)])
         degraded, clean = _crop_and_augment(pair, self.crop, self.rng, self.augment)
-        return _to_tensor(degraded), _to_tensor(clean)
+        return to_tensor(degraded), to_tensor(clean)
 
 
 class SyntheticPairs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -155,7 +157,7 @@ class SyntheticPairs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         (clean,) = _crop_and_augment([self.images[index % len(self.images)]], self.crop,
                                      self.rng, True)
-        return _to_tensor(self.degrade(clean, self.rng)), _to_tensor(clean)
+        return to_tensor(self.degrade(clean, self.rng)), to_tensor(clean)
 
 
 # -- degradations -------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ __all__ = [
     "grey",
     "guided_filter",
     "min_filter",
+    "normalised_transmission",
     "region_masks",
     "transmission",
     "transmission_range",
@@ -243,6 +244,14 @@ def estimate(
     return refined, DCPStats(light, t_low, t_high)
 
 
+def normalised_transmission(
+    t: torch.Tensor, t_low: torch.Tensor, t_high: torch.Tensor
+) -> torch.Tensor:
+    """``t`` mapped so that t_low -> 0 and t_high -> 1, clamped to [0, 1] (B×1×h×w)."""
+    span = (t_high - t_low).clamp_min(_RANGE_EPS).view(-1, 1, 1, 1)
+    return ((t - t_low.view(-1, 1, 1, 1)) / span).clamp(0.0, 1.0)
+
+
 def region_masks(
     t: torch.Tensor,
     t_low: torch.Tensor,
@@ -260,8 +269,7 @@ def region_masks(
     """
     if mode not in MASK_MODES:
         raise ConfigError(f"mask mode must be one of {MASK_MODES}, got {mode!r}")
-    span = (t_high - t_low).clamp_min(_RANGE_EPS).view(-1, 1, 1, 1)
-    level = ((t - t_low.view(-1, 1, 1, 1)) / span).clamp(0.0, 1.0)
+    level = normalised_transmission(t, t_low, t_high)
     region_ids = torch.arange(regions, device=t.device).view(1, regions, 1, 1)
     if mode == "hard":
         index = (regions - 1) - (level * regions).floor().clamp(max=regions - 1)

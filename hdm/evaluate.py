@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hdm.data import IMAGE_SUFFIXES, find_pairs, read_rgb
+from hdm.data import IMAGE_SUFFIXES, find_pairs, read_rgb, to_tensor
 from hdm.dcp import dark_channel
 from hdm.metrics import psnr, psnr_y, ssim
 
@@ -41,10 +41,6 @@ UNPAIRED_SETS: dict[str, list[tuple[str, str]]] = {
     "lowlight": [("DICM", "lowlight/dicm_subset"), ("LIME", "lowlight/lime_subset")],
 }
 _SHEET_WIDTH = 320
-
-
-def _tensor(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255.0
 
 
 def _image(x: torch.Tensor) -> np.ndarray:
@@ -118,7 +114,7 @@ def evaluate_task(
         scores = {name: _Scores([], [], []) for name in names}
         sheet: list[np.ndarray] = []
         for source, target in find_pairs(root):
-            x, y = _tensor(read_rgb(source)), _tensor(read_rgb(target))
+            x, y = (to_tensor(read_rgb(p)).unsqueeze(0) for p in (source, target))
             outputs = {"input": x, **{n: _run(m, x) for n, m in methods.items()}}
             for name, out in outputs.items():
                 scores[name].add(out, y)
@@ -137,7 +133,7 @@ def evaluate_task(
         stats: dict[str, list[dict[str, float]]] = {name: [] for name in names}
         sheet = []
         for path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            x = _tensor(read_rgb(path))
+            x = to_tensor(read_rgb(path)).unsqueeze(0)
             outputs = {"input": x, **{n: _run(m, x) for n, m in methods.items()}}
             for name, out in outputs.items():
                 stats[name].append(_no_reference(out))

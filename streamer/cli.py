@@ -23,6 +23,7 @@ from hdm.checkpoint import load_checkpoint
 from hdm.errors import HDMError
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import Engine
+from streamer.messages import to_uint8
 from streamer.errors import StreamerError
 from streamer.pipeline import Pipeline
 from streamer.source import VideoSource
@@ -175,8 +176,7 @@ def subscribe(args: argparse.Namespace) -> int:
             print(f"{message.topic} seq={h['seq']} pts={h['pts']} {h['width']}x{h['height']} "
                   f"{h['format']} latency={delay_ms:.1f}ms")
             if args.save and message.image is not None:
-                image = message.image
-                image = (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
+                image = to_uint8(message.image)
                 cv2.imwrite(str(args.save / f"{message.topic}_{h['seq']:06d}.png"),
                             np.ascontiguousarray(image[..., ::-1]))
         print(f"received {subscriber.received}, missed {subscriber.missed}", file=sys.stderr)

@@ -233,7 +233,7 @@ def _model_name(model: nn.Module) -> str:
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
-    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    return next(name for name, value in PRECISIONS.items() if value is dtype)
 
 
 def model_hash(model: nn.Module) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["VERSION", "Message", "decode_payload", "encode_payload"]
+__all__ = ["VERSION", "Message", "decode_payload", "encode_payload", "to_uint8"]
 
 VERSION = 1
 
@@ -53,15 +53,20 @@ class Message:
 def encode_payload(image: np.ndarray, payload: str, jpeg_quality: int) -> tuple[str, bytes]:
     """(format name, bytes) for an RGB image."""
     if payload == "jpeg":
-        rgb8 = image if image.dtype == np.uint8 else (image >> 8).astype(np.uint8)
         ok, encoded = cv2.imencode(
-            ".jpg", np.ascontiguousarray(rgb8[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+            ".jpg", np.ascontiguousarray(to_uint8(image)[..., ::-1]),
+            [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality],
         )
         if not ok:
             raise ValueError("JPEG encoding failed")
         return "jpeg", encoded.tobytes()
     fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
     return fmt, np.ascontiguousarray(image).tobytes()
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """8-bit RGB from 8- or 16-bit RGB (the high byte of 16-bit samples)."""
+    return image if image.dtype == np.uint8 else (image >> 8).astype(np.uint8)
 
 
 def decode_payload(header: dict[str, Any], payload: bytes) -> np.ndarray:

@@ -120,7 +120,7 @@ class MaskSmoother:
         """Keep each pixel's previous bin while it stays within the hysteresis margin of it."""
         assert self._masks is not None
         r = self.regions
-        level = ((t - low.view(-1, 1, 1, 1)) / (high - low).clamp_min(1e-6).view(-1, 1, 1, 1))
+        level = dcp.normalised_transmission(t, low, high)
         previous = self._masks.argmax(dim=1, keepdim=True)
         bin_low = (r - 1 - previous).float() / r
         bin_high = (r - previous).float() / r
