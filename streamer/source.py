@@ -38,12 +38,9 @@ class SourceKind(enum.Enum):
 
     @property
     def live(self) -> bool:
-        """Live sources run in real time: they drop rather than block."""
-        return self is not SourceKind.FILE
-
-    @property
-    def reconnects(self) -> bool:
-        """Streams and cameras are reopened when they end or fail; a finite lavfi graph ends."""
+        """Streams and cameras run in real time: they drop rather than block, and are reopened
+        when they end or fail. Files and lavfi graphs make frames on demand, so they block
+        (nothing is lost) and end."""
         return self in (SourceKind.NETWORK, SourceKind.CAMERA)
 
 
@@ -136,7 +133,7 @@ class VideoSource:
         elif self.kind is SourceKind.CAMERA:
             fmt = "v4l2"
         watchdog = self.reconnect.watchdog_s
-        timeout = (watchdog, watchdog) if self.kind.reconnects else None
+        timeout = (watchdog, watchdog) if self.kind.live else None
         if self.kind is SourceKind.NETWORK and url.startswith("udp://"):
             # Demux a UDP MPEG-TS stream as it arrives instead of probing for seconds.
             options.setdefault("fifo_size", "1000000")
@@ -178,11 +175,11 @@ class VideoSource:
                     if self._stop.is_set() or seq == self.max_frames:
                         self._stop.set()
                         break
-                if not self.kind.reconnects or self._stop.is_set():
+                if not self.kind.live or self._stop.is_set():
                     break
                 log.warning("%s ended; reconnecting", self.url)
             except (av.error.FFmpegError, OSError) as error:
-                if not self.kind.reconnects:
+                if not self.kind.live:
                     raise SourceError(
                         f"{self.url} is corrupt or truncated after {seq} frames: {_reason(error)}"
                     ) from error

@@ -83,5 +83,5 @@ def test_inputs_are_classified_by_form() -> None:
     assert classify("/dev/video0") is SourceKind.CAMERA
     assert classify("lavfi:testsrc2") is SourceKind.LAVFI
     assert classify("clip.mp4") is SourceKind.FILE
-    assert SourceKind.NETWORK.reconnects and not SourceKind.LAVFI.reconnects
-    assert SourceKind.LAVFI.live and not SourceKind.FILE.live
+    assert SourceKind.NETWORK.live and SourceKind.CAMERA.live
+    assert not SourceKind.LAVFI.live and not SourceKind.FILE.live
