@@ -22,7 +22,7 @@ import torch
 from hdm.checkpoint import load_checkpoint
 from hdm.errors import HDMError
 from streamer.config import DEMO_INPUT, RunConfig, load_config
-from streamer.engine import Engine
+from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, PRECISIONS, Engine
 from streamer.messages import to_uint8
 from streamer.errors import StreamerError
 from streamer.pipeline import Pipeline
@@ -50,8 +50,12 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--model", choices=("auto", "hdm", "hdm-s", "dcp"))
     p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--backend", choices=("auto", "eager", "compile", "tensorrt"))
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--compile-mode", choices=COMPILE_MODES,
+                   help="torch.compile mode (reduce-overhead: CUDA graphs)")
+    p.add_argument("--precision", choices=tuple(PRECISIONS))
+    p.add_argument("--colour", choices=COLOUR, help="where YUV<->RGB runs (auto: on a GPU "
+                   "when there is one)")
     p.add_argument("--batch", type=int, help="frames per inference batch")
     p.add_argument("--no-smoothing", action="store_true", help="per-frame DCP masks")
     p.add_argument("--side-by-side", action="store_true", help="write input | enhanced")
@@ -125,7 +129,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         input=args.input,
         output=args.output,
         model={"task": args.task, "model": args.model, "weights": args.weights,
-               "device": args.device, "backend": args.backend, "precision": args.precision},
+               "device": args.device, "backend": args.backend, "precision": args.precision,
+               "compile_mode": args.compile_mode, "colour": args.colour},
         batch={"size": args.batch},
         smoothing={"enabled": False if args.no_smoothing else None},
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,

@@ -1,9 +1,16 @@
 """The inference engine: a model on a device behind one of three backends.
 
 ``eager`` runs the module as is (the CPU default). ``compile`` wraps it in torch.compile with
-bf16 autocast and channels_last (the CUDA default). ``tensorrt`` compiles it with torch-tensorrt
-when that is importable, caching engines on disk keyed by model hash, precision, shape and GPU.
-A backend that cannot load falls back with one log line that says why.
+bf16 autocast and channels_last (the CUDA default); ``compile_mode`` picks torch.compile's mode
+(``reduce-overhead`` replays CUDA graphs). ``tensorrt`` compiles it with torch-tensorrt when that
+is importable, caching engines on disk keyed by model hash, precision, shape and GPU. A backend
+that cannot load falls back with one log line that says why. Compiling backends compile the DCP
+mask estimate too.
+
+Batches go in with :meth:`Engine.submit`, which returns at once on a GPU (copies on their own
+stream, work queued), and come out with :meth:`PendingBatch.result`; the pipeline keeps one batch
+in flight so the GPU computes while the CPU prepares the next. Frames may arrive as I420 planes
+and leave as I420 planes (``colour="device"``): the colour conversion then runs on the device.
 
 The engine owns the per-stream mask smoothers, so HDM sees steadied DCP masks on video.
 """
@@ -14,7 +21,8 @@ import contextlib
 import hashlib
 import importlib.util
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +30,23 @@ import torch
 from torch import nn
 
 import hdm
+from hdm import dcp
 from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_to_multiple
 from hdm.weights import DEFAULT_WEIGHTS
+from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.errors import EngineError
+from streamer.frames import ColorTags
 from streamer.temporal import MaskSmoother, SmoothingParams
 
-__all__ = ["Engine", "EngineSettings"]
+__all__ = ["Engine", "EngineSettings", "PendingBatch"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "eager", "compile", "tensorrt")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COLOUR = ("auto", "device", "host")
+_HOST_DTYPES = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16}
 PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16,
               "fp16": torch.float16}
 
@@ -46,12 +60,35 @@ class EngineSettings:
     weights: str = "default"
     device: str = "auto"
     backend: str = "auto"
+    compile_mode: str = "default"
     precision: str = "auto"
+    colour: str = "auto"
     cache_dir: str = "~/.cache/hdm-stream/tensorrt"
 
 
+@dataclass
+class PendingBatch:
+    """An enhanced batch on its way to the host; :meth:`result` waits for it.
+
+    ``host`` is B×H×W×3 RGB (or B×(3H/2)×W I420 planes) in pinned memory on a GPU; the arrays
+    returned are views of it, so it lives as long as they do.
+    """
+
+    host: torch.Tensor
+    dtype: np.dtype
+    done: torch.cuda.Event | None = None
+    _images: list[np.ndarray] = field(default_factory=list)
+
+    def result(self) -> list[np.ndarray]:
+        if not self._images:
+            if self.done is not None:
+                self.done.synchronize()
+            self._images = list(self.host.numpy().astype(self.dtype, copy=False))
+        return self._images
+
+
 class Engine:
-    """Enhances batches of RGB frames; build it with :meth:`build`."""
+    """Enhances batches of frames; build it with :meth:`build`."""
 
     def __init__(
         self,
@@ -62,6 +99,7 @@ class Engine:
         backend: str,
         settings: EngineSettings,
         smoothing: SmoothingParams,
+        estimate: Callable[..., tuple[torch.Tensor, dcp.DCPStats]] = dcp.estimate,
     ) -> None:
         self.model = model
         self.runner = runner
@@ -70,14 +108,20 @@ class Engine:
         self.backend = backend
         self.settings = settings
         self.smoothing = smoothing
+        self.estimate = estimate
+        self.colour_on_device = settings.colour == "device" or (
+            settings.colour == "auto" and device.type == "cuda"
+        )
         self.description = f"{_model_name(model)} on {device} ({backend}, {_dtype_name(dtype)})"
         self._smoothers: dict[str, MaskSmoother] = {}
+        self._copy_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def build(
         cls, settings: EngineSettings, smoothing: SmoothingParams = SmoothingParams()
     ) -> Engine:
+        _validate(settings)
         device = _resolve_device(settings.device)
         model = _build_model(settings)
         model = model.eval().requires_grad_(False).to(device)
@@ -85,8 +129,6 @@ class Engine:
             # Exact, 39% fewer multiply-adds; on the CPU a 13×13 conv with 3 outputs runs
             # slowly enough that it only paid for `hdm` at 720p (benchmarks/bench_model.py).
             fuse_head(model)
-        if settings.precision not in PRECISIONS:
-            raise EngineError(f"precision must be one of {sorted(PRECISIONS)}")
         dtype = PRECISIONS[settings.precision] or (
             torch.bfloat16 if device.type == "cuda" else torch.float32
         )
@@ -94,33 +136,69 @@ class Engine:
             raise EngineError("fp16 needs a GPU; use --precision fp32 or bf16 on the CPU")
         backend = _resolve_backend(settings.backend, device)
         runner: nn.Module = model
+        estimate = dcp.estimate
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
             runner = model
         if backend == "tensorrt":
             runner = TensorRTRunner(model, dtype, Path(settings.cache_dir).expanduser())
         elif backend == "compile":
-            runner = torch.compile(model, dynamic=False)
-        return cls(model, runner, device, dtype, backend, settings, smoothing)
+            runner = torch.compile(model, dynamic=False, mode=settings.compile_mode)
+        if backend != "eager":
+            # Never CUDA graphs here: the smoother keeps these outputs across calls, and a graph
+            # replay would overwrite them.
+            estimate = torch.compile(dcp.estimate, dynamic=False)
+        return cls(model, runner, device, dtype, backend, settings, smoothing, estimate)
 
     # -- running ------------------------------------------------------------------------------
-    def enhance(self, images: list[np.ndarray], stream_id: str = "stream0") -> list[np.ndarray]:
-        """Enhance a batch of same-size H×W×3 RGB arrays (uint8 or uint16); same dtype out."""
-        if not images:
-            return []
-        batch = self.upload(images)
-        out = self.infer(batch, stream_id)
-        return self.download(out, images[0].dtype)
+    def enhance(
+        self,
+        images: list[np.ndarray],
+        stream_id: str = "stream0",
+        *,
+        tags: ColorTags = ColorTags(),
+        planar_out: bool = False,
+    ) -> list[np.ndarray]:
+        """Enhance a batch of same-size frames, synchronously (see :meth:`submit`)."""
+        return self.submit(images, stream_id, tags=tags, planar_out=planar_out).result()
 
-    def upload(self, images: list[np.ndarray]) -> torch.Tensor:
-        """Stack, pin and copy to the device; returns B×3×H×W float in [0, 1]."""
-        scale = 65535.0 if images[0].dtype == np.uint16 else 255.0
-        host = torch.from_numpy(np.stack(images))
-        if host.dtype == torch.uint16:
-            host = host.to(torch.int32)
-        if self.device.type == "cuda":
-            host = host.pin_memory()
-        x = host.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float() / scale
+    def submit(
+        self,
+        images: list[np.ndarray],
+        stream_id: str = "stream0",
+        *,
+        tags: ColorTags = ColorTags(),
+        planar_out: bool = False,
+    ) -> PendingBatch:
+        """Queue a batch: H×W×3 RGB arrays (uint8 or uint16) or (3H/2)×W I420 planes in the
+        colours ``tags`` describe. The result is RGB of the input's dtype, or I420 planes in
+        ``tags``' colours when ``planar_out`` (H and W even)."""
+        if not images:
+            return PendingBatch(torch.empty(0, dtype=torch.uint8), np.dtype(np.uint8))
+        x = self.upload(images, tags)
+        out = self.infer(x, stream_id)
+        dtype = np.dtype(np.uint8) if images[0].ndim == 2 else images[0].dtype
+        return self.download(out, dtype, tags if planar_out else None)
+
+    def upload(self, images: list[np.ndarray], tags: ColorTags = ColorTags()) -> torch.Tensor:
+        """Copy a batch to the device (through pinned memory, on the copy stream on a GPU) and
+        convert it to B×3×H×W float RGB in [0, 1], channels_last on a GPU."""
+        first = images[0]
+        host = torch.empty((len(images), *first.shape), dtype=_HOST_DTYPES[first.dtype],
+                           pin_memory=self.device.type == "cuda")
+        np.stack(images, out=host.numpy())
+        if self._copy_stream is None:
+            raw = host
+        else:
+            with torch.cuda.stream(self._copy_stream):
+                raw = host.to(self.device, non_blocking=True)
+            torch.cuda.current_stream(self.device).wait_stream(self._copy_stream)
+            raw.record_stream(torch.cuda.current_stream(self.device))
+        if first.ndim == 2:
+            x = yuv420_to_rgb(raw, tags.matrix, tags.range)
+        else:
+            scale = 65535.0 if first.dtype == np.uint16 else 255.0
+            x = raw.permute(0, 3, 1, 2).float() / scale
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
 
     @torch.inference_mode()
@@ -132,19 +210,36 @@ class Engine:
                 out = self.runner(x, masks)
             else:
                 out = self.runner(x)
-        return out.float().clamp_(0.0, 1.0)
+        # Out of place: with CUDA graphs ``out`` is a buffer the next replay overwrites.
+        return out.float().clamp(0.0, 1.0)
 
-    def download(self, out: torch.Tensor, dtype: np.dtype) -> list[np.ndarray]:
-        scale = 65535.0 if dtype == np.uint16 else 255.0
-        pixels = (out * scale).round_().permute(0, 2, 3, 1)
-        pixels = pixels.to(torch.int32 if dtype == np.uint16 else torch.uint8)
-        host = pixels.cpu().numpy().astype(dtype, copy=False)
-        return list(host)
+    def download(
+        self, out: torch.Tensor, dtype: np.dtype, planar_tags: ColorTags | None = None
+    ) -> PendingBatch:
+        """Quantise on the device and start the copy back; I420 planes when ``planar_tags``."""
+        if planar_tags is not None:
+            pixels = rgb_to_yuv420(out, planar_tags.matrix, planar_tags.range)
+        else:
+            scale = 65535.0 if dtype == np.uint16 else 255.0
+            pixels = (out * scale).round_().permute(0, 2, 3, 1)
+            pixels = pixels.to(torch.int32 if dtype == np.uint16 else torch.uint8)
+        if self.device.type != "cuda":
+            return PendingBatch(pixels.contiguous(), dtype)
+        host = torch.empty(pixels.shape, dtype=pixels.dtype, pin_memory=True)
+        host.copy_(pixels, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(torch.cuda.current_stream(self.device))
+        return PendingBatch(host, dtype, done)
 
-    def warmup(self, height: int, width: int, batch: int = 1) -> None:
-        """Run once at the stream's size so compilation is not timed as the first frame."""
-        dummy = [np.zeros((height, width, 3), np.uint8)] * batch
-        self.enhance(dummy, stream_id="__warmup__")
+    def warmup(
+        self, height: int, width: int, batch: int = 1, *, planar_in: bool = False,
+        planar_out: bool = False,
+    ) -> None:
+        """Run once at the stream's size and layout so compilation is not timed as the first
+        frame."""
+        shape = (height * 3 // 2, width) if planar_in else (height, width, 3)
+        dummy = [np.zeros(shape, np.uint8)] * batch
+        self.enhance(dummy, stream_id="__warmup__", planar_out=planar_out)
         self._smoothers.pop("__warmup__", None)
 
     @property
@@ -154,15 +249,12 @@ class Engine:
     def _masks(self, x: torch.Tensor, stream_id: str) -> torch.Tensor:
         assert isinstance(self.model, HDM)
         padded = pad_to_multiple(x)
-        smoothing = self.smoothing
-        if not smoothing.enabled:
-            return self.model.region_masks(padded)[0]
+        config = self.model.config
         smoother = self._smoothers.get(stream_id)
         if smoother is None:
-            config = self.model.config
             smoother = MaskSmoother(
                 regions=config.regions, mode=config.mask_mode,
-                lowlight=config.lowlight_masks, params=smoothing,
+                lowlight=config.lowlight_masks, params=self.smoothing, estimate=self.estimate,
             )
             self._smoothers[stream_id] = smoother
         return smoother(padded)
@@ -171,6 +263,14 @@ class Engine:
         if self.dtype is torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def _validate(settings: EngineSettings) -> None:
+    choices = {"precision": tuple(PRECISIONS), "compile_mode": COMPILE_MODES, "colour": COLOUR}
+    for name, allowed in choices.items():
+        if getattr(settings, name) not in allowed:
+            raise EngineError(f"{name} must be one of {list(allowed)}, got "
+                              f"{getattr(settings, name)!r}")
 
 
 def _resolve_backend(requested: str, device: torch.device) -> str:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from streamer.errors import SinkError
-from streamer.frames import ColorTags, Frame, to_video_frame
+from streamer.frames import ColorTags, Frame, rgb_image, to_video_frame
 
 __all__ = ["FileSink", "FileSinkSettings"]
 
@@ -83,9 +83,14 @@ class FileSink:
                 raise SinkError("side-by-side output needs the original frame")
             image = np.concatenate([original, image], axis=1)
         if self._video is None:
-            self._start_video(image.shape[1], image.shape[0], frame)
+            width = frame.width * (2 if self.settings.side_by_side else 1)
+            self._start_video(width, frame.height, frame)
         assert self._video is not None and self._container is not None
-        image = self._fit(image)
+        if frame.planar and (frame.width, frame.height) != (self._video.width,
+                                                            self._video.height):
+            image = rgb_image(frame)  # the size changed mid-stream: scale it in RGB
+        if image.ndim == 3:
+            image = self._fit(image)
         video_frame = to_video_frame(image, frame.tags, self.settings.pix_fmt)
         video_frame.pts = self._pts(frame)
         video_frame.time_base = self._time_base

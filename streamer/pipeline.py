@@ -1,7 +1,11 @@
 """Wires the stages: decode -> batch + infer -> encode / publish, one thread each.
 
 Stages are joined by bounded queues whose policy follows the source (files block, live sources
-drop the oldest frames). Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
+drop the oldest frames). For files the inference stage keeps one batch in flight: it submits the
+next batch before collecting the last, so a GPU computes while the CPU stacks and converts;
+live sources collect each batch at once (latency first). When the engine converts colours on
+the device, 8-bit 4:2:0 frames travel as I420 planes, and come back as planes when only a
+yuv420p file is written. Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
 stops the source and the rest drains, so the output file is closed properly. An exception in any
 stage stops the run and is re-raised from ``join()`` after the sinks are closed.
 """
@@ -20,7 +24,7 @@ from pathlib import Path
 import av
 from tqdm import tqdm
 
-from streamer.engine import Engine
+from streamer.engine import Engine, PendingBatch
 from streamer.errors import StreamerError
 from streamer.file_sink import FileSink, FileSinkSettings
 from streamer.frames import Frame
@@ -89,6 +93,12 @@ class Pipeline:
         self._errors: list[BaseException] = []
         self._file: FileSink | None = None
         self._packets_done = False
+        self._planar_in = engine.colour_on_device and not (
+            output is not None and output[1].side_by_side
+        )
+        self._planar_out = self._planar_in and publish is None and (
+            output is not None and output[1].pix_fmt == "yuv420p"
+        )
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -105,7 +115,9 @@ class Pipeline:
             self._file.open()
         width, height = video.codec_context.width, video.codec_context.height
         if width and height:
-            self.engine.warmup(height, width, self.batching.size)
+            planar = self._planar_in and width % 2 == 0 and height % 2 == 0
+            self.engine.warmup(height, width, self.batching.size, planar_in=planar,
+                               planar_out=planar and self._planar_out)
         total = video.frames or None if not self.source.kind.live else None
         self._bar = tqdm(total=total, unit="frame", disable=not self.progress, leave=False,
                          desc=Path(self.source.url).name[:30])
@@ -164,7 +176,7 @@ class Pipeline:
         on_packet = self._queue_packet if self._file is not None else None
         try:
             started = time.perf_counter()
-            for frame in self.source.frames(on_packet=on_packet):
+            for frame in self.source.frames(on_packet=on_packet, planar=self._planar_in):
                 timer.add(time.perf_counter() - started, 1)
                 self.stats.frames_in += 1
                 self._frames.put(frame)
@@ -177,21 +189,39 @@ class Pipeline:
         self._packets.put((packet.stream.index, packet))
 
     def _infer(self) -> None:
-        timer = self.stats.stages["infer"]
         carry: Frame | None = None
+        in_flight: tuple[list[Frame], PendingBatch, float] | None = None
+        keep_one = not self.source.kind.live
         try:
             while True:
                 batch, carry, ended = self._next_batch(carry)
                 batch = self._drop_stale(batch)
                 if batch:
                     started = time.perf_counter()
-                    enhanced = self.engine.enhance([f.image for f in batch], self.source.stream_id)
-                    timer.add(time.perf_counter() - started, len(batch))
-                    self._results.put((batch, enhanced))
+                    pending = self.engine.submit(
+                        [f.image for f in batch], self.source.stream_id, tags=batch[0].tags,
+                        planar_out=self._planar_out and batch[0].planar,
+                    )
+                    if in_flight is not None:
+                        self._collect(*in_flight)
+                    in_flight = (batch, pending, time.perf_counter() - started)
+                    if not keep_one:
+                        self._collect(*in_flight)
+                        in_flight = None
                 if ended and carry is None:
+                    if in_flight is not None:
+                        self._collect(*in_flight)
                     return
         finally:
             self._results.put(END)
+
+    def _collect(self, batch: list[Frame], pending: PendingBatch, submit_s: float) -> None:
+        """Wait for a submitted batch and pass it on. The stage's time is what the thread
+        spent submitting and waiting, not the overlap in between."""
+        started = time.perf_counter()
+        enhanced = pending.result()
+        self.stats.stages["infer"].add(submit_s + time.perf_counter() - started, len(batch))
+        self._results.put((batch, enhanced))
 
     def _next_batch(self, carry: Frame | None) -> tuple[list[Frame], Frame | None, bool]:
         """Up to ``size`` same-sized frames, waiting at most ``max_delay_ms`` after the first.
@@ -213,7 +243,7 @@ class Pipeline:
             if item is END:
                 return batch, None, True
             assert isinstance(item, Frame)
-            if item.image.shape != first.image.shape:
+            if item.image.shape != first.image.shape or item.tags != first.tags:
                 return batch, item, False
             batch.append(item)
         return batch, None, False

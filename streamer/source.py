@@ -162,14 +162,18 @@ class VideoSource:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def frames(self, on_packet: Callable[[av.Packet], None] | None = None) -> Iterator[Frame]:
-        """Decoded frames until the input ends or :meth:`stop`; live sources reconnect."""
+    def frames(
+        self, on_packet: Callable[[av.Packet], None] | None = None, *, planar: bool = False
+    ) -> Iterator[Frame]:
+        """Decoded frames until the input ends or :meth:`stop`; live sources reconnect.
+        ``planar``: keep 8-bit 4:2:0 frames as I420 planes (see :func:`from_video_frame`)."""
         seq = 0
         while not self._stop.is_set():
             try:
                 for frame in self._decode(on_packet):
                     yield from_video_frame(
-                        frame, seq=seq, capture_time=time.monotonic(), stream_id=self.stream_id
+                        frame, seq=seq, capture_time=time.monotonic(), stream_id=self.stream_id,
+                        planar=planar,
                     )
                     seq += 1
                     if self._stop.is_set() or seq == self.max_frames:

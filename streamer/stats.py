@@ -69,11 +69,16 @@ class FlickerMeter:
 
 
 def _grey_thumbnail(image: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] at 320 px wide, of RGB or, for I420 planes, of the Y plane's codes
+    (limited-range luma reads up to 14% flatter; only the input reference shifts)."""
+    if image.ndim == 2:
+        image = image[: image.shape[0] * 2 // 3]
     scale = 65535.0 if image.dtype == np.uint16 else 255.0
     height = max(1, round(image.shape[0] * _FLICKER_WIDTH / image.shape[1]))
     small = cv2.resize(image, (_FLICKER_WIDTH, height), interpolation=cv2.INTER_AREA)
-    grey = small.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return grey / scale
+    if small.ndim == 3:
+        small = small.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return small.astype(np.float32) / scale
 
 
 @dataclass

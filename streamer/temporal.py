@@ -12,6 +12,7 @@ the GPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -52,12 +53,16 @@ class MaskSmoother:
         lowlight: bool,
         params: SmoothingParams = SmoothingParams(),
         dcp_params: DCPParams = DCPParams(),
+        estimate: Callable[..., tuple[torch.Tensor, dcp.DCPStats]] = dcp.estimate,
     ) -> None:
+        """``estimate`` computes the refined dark channel and statistics (``hdm.dcp.estimate``
+        or a compiled version of it)."""
         self.regions = regions
         self.mode = mode
         self.lowlight = lowlight
         self.params = params
         self.dcp_params = dcp_params
+        self.estimate = estimate
         self.reset()
 
     def reset(self) -> None:
@@ -69,8 +74,12 @@ class MaskSmoother:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Masks B×R×H/4×W/4 for the batch ``x`` (B×3×H×W, consecutive frames, H and W
-        multiples of 4), each frame smoothed against the ones before it."""
-        refined, measured = dcp.estimate(x, lowlight=self.lowlight, params=self.dcp_params)
+        multiples of 4), each frame smoothed against the ones before it (unless disabled)."""
+        refined, measured = self.estimate(x, lowlight=self.lowlight, params=self.dcp_params)
+        if not self.params.enabled:
+            t = dcp.transmission(refined, measured.airlight, self.dcp_params.omega)
+            return dcp.region_masks(t, measured.t_low, measured.t_high, regions=self.regions,
+                                    mode=self.mode)
         thumbnails = F.adaptive_avg_pool2d(dcp.grey(x.float()), _THUMBNAIL)
         out = []
         for i in range(x.shape[0]):
