@@ -39,7 +39,7 @@ from streamer.errors import EngineError
 from streamer.frames import ColorTags
 from streamer.temporal import MaskSmoother, SmoothingParams
 
-__all__ = ["Engine", "EngineSettings", "PendingBatch"]
+__all__ = ["Engine", "EngineSettings", "Optimisations", "PendingBatch"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,23 @@ class EngineSettings:
     precision: str = "auto"
     colour: str = "auto"
     cache_dir: str = "~/.cache/hdm-stream/tensorrt"
+
+
+@dataclass(frozen=True)
+class Optimisations:
+    """The GPU optimisations :meth:`Engine.build` applies, each switchable so that benchmarks
+    can measure it on its own (benchmarks/bench_matrix.py ablations). All on by default; none
+    changes results beyond float rounding.
+
+    Args:
+        fuse_head: the exact 13×13 fusion of the head's three 5×5 convs (hdm.fusion).
+        channels_last: NHWC activations end to end (what cuDNN's and Triton's convs prefer).
+        compile_masks: torch.compile the DCP estimate too (compiling backends only).
+    """
+
+    fuse_head: bool = True
+    channels_last: bool = True
+    compile_masks: bool = True
 
 
 @dataclass
@@ -100,6 +117,7 @@ class Engine:
         settings: EngineSettings,
         smoothing: SmoothingParams,
         estimate: Callable[..., tuple[torch.Tensor, dcp.DCPStats]] = dcp.estimate,
+        channels_last: bool = False,
     ) -> None:
         self.model = model
         self.runner = runner
@@ -115,17 +133,23 @@ class Engine:
         self.description = f"{_model_name(model)} on {device} ({backend}, {_dtype_name(dtype)})"
         self._smoothers: dict[str, MaskSmoother] = {}
         self._copy_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.channels_last = channels_last
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def build(
-        cls, settings: EngineSettings, smoothing: SmoothingParams = SmoothingParams()
+        cls,
+        settings: EngineSettings,
+        smoothing: SmoothingParams = SmoothingParams(),
+        *,
+        optimisations: Optimisations = Optimisations(),
     ) -> Engine:
         _validate(settings)
         device = _resolve_device(settings.device)
         model = _build_model(settings)
         model = model.eval().requires_grad_(False).to(device)
-        if isinstance(model, HDM) and device.type == "cuda":
+        gpu = device.type == "cuda"
+        if isinstance(model, HDM) and gpu and optimisations.fuse_head:
             # Exact, 39% fewer multiply-adds; on the CPU a 13×13 conv with 3 outputs runs
             # slowly enough that it only paid for `hdm` at 720p (benchmarks/bench_model.py).
             fuse_head(model)
@@ -137,18 +161,19 @@ class Engine:
         backend = _resolve_backend(settings.backend, device)
         runner: nn.Module = model
         estimate = dcp.estimate
-        if device.type == "cuda":
+        if gpu and optimisations.channels_last:
             model = model.to(memory_format=torch.channels_last)
             runner = model
         if backend == "tensorrt":
             runner = TensorRTRunner(model, dtype, Path(settings.cache_dir).expanduser())
         elif backend == "compile":
             runner = torch.compile(model, dynamic=False, mode=settings.compile_mode)
-        if backend != "eager":
+        if backend != "eager" and optimisations.compile_masks:
             # Never CUDA graphs here: the smoother keeps these outputs across calls, and a graph
             # replay would overwrite them.
             estimate = torch.compile(dcp.estimate, dynamic=False)
-        return cls(model, runner, device, dtype, backend, settings, smoothing, estimate)
+        return cls(model, runner, device, dtype, backend, settings, smoothing, estimate,
+                   channels_last=gpu and optimisations.channels_last)
 
     # -- running ------------------------------------------------------------------------------
     def enhance(
@@ -199,7 +224,7 @@ class Engine:
         else:
             scale = 65535.0 if first.dtype == np.uint16 else 255.0
             x = raw.permute(0, 3, 1, 2).float() / scale
-        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @torch.inference_mode()
     def infer(self, x: torch.Tensor, stream_id: str = "stream0") -> torch.Tensor:

@@ -144,6 +144,10 @@ class FileSink:
         video.width, video.height, video.pix_fmt = even_w, even_h, s.pix_fmt
         video.time_base = time_base
         video.codec_context.time_base = time_base
+        # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
+        # trades throughput for latency a file does not need).
+        video.codec_context.thread_type = "FRAME"
+        video.codec_context.thread_count = 0
         if s.bitrate is not None:
             video.bit_rate = _parse_bitrate(s.bitrate)
         _tag_stream(video, first.tags)

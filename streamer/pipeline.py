@@ -1,9 +1,10 @@
 """Wires the stages: decode -> batch + infer -> encode / publish, one thread each.
 
 Stages are joined by bounded queues whose policy follows the source (files block, live sources
-drop the oldest frames). For files the inference stage keeps one batch in flight: it submits the
-next batch before collecting the last, so a GPU computes while the CPU stacks and converts;
-live sources collect each batch at once (latency first). When the engine converts colours on
+drop the oldest frames). For inputs that are not live, while frames are waiting, the inference
+stage keeps one batch in flight: it submits the next batch before collecting the last, so a GPU
+computes while the CPU stacks and converts; when no frame is waiting it collects at once, so a
+result never waits for the input. Live sources collect every batch at once (latency first). When the engine converts colours on
 the device, 8-bit 4:2:0 frames travel as I420 planes, and come back as planes when only a
 yuv420p file is written. Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
 stops the source and the rest drains, so the output file is closed properly. An exception in any
@@ -46,12 +47,15 @@ class BatchSettings:
     max_delay_ms: a batch waits at most this long for more frames before it runs short.
     latency_ms: live sources drop frames older than this when they reach inference.
     queue_batches: capacity of each queue between stages, in batches.
+    overlap: for inputs that are not live, while frames are waiting, submit the next batch
+        before collecting the last (keeps a GPU busy while the CPU prepares frames).
     """
 
     size: int = 4
     max_delay_ms: float = 40.0
     latency_ms: float = 500.0
     queue_batches: int = 2
+    overlap: bool = True
 
 
 Batch = tuple[list[Frame], list["object"]]
@@ -191,7 +195,7 @@ class Pipeline:
     def _infer(self) -> None:
         carry: Frame | None = None
         in_flight: tuple[list[Frame], PendingBatch, float] | None = None
-        keep_one = not self.source.kind.live
+        overlap = self.batching.overlap and not self.source.kind.live
         try:
             while True:
                 batch, carry, ended = self._next_batch(carry)
@@ -205,7 +209,7 @@ class Pipeline:
                     if in_flight is not None:
                         self._collect(*in_flight)
                     in_flight = (batch, pending, time.perf_counter() - started)
-                    if not keep_one:
+                    if not overlap or len(self._frames) == 0:
                         self._collect(*in_flight)
                         in_flight = None
                 if ended and carry is None:
