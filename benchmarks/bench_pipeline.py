@@ -148,9 +148,9 @@ def main() -> None:
     print(f"{'model':<26}{'file fps':>9}{'vs x264':>9}{'decode':>8}{'infer':>8}{'output':>8}"
           f"{'live p50':>10}{'p95':>8}{'p99':>8}{'drops':>7}")
     for row in rows:
-        f = row["file"]
-        stage = f["stage_fps"]  # type: ignore[index]
-        line = (f"{row['model']:<26}{f['fps']:>9.1f}{f['fps'] / encode_only:>8.2f}x"  # type: ignore[index]
+        f: dict = row["file"]  # type: ignore[assignment]
+        stage = f["stage_fps"]
+        line = (f"{row['model']:<26}{f['fps']:>9.1f}{f['fps'] / encode_only:>8.2f}x"
                 f"{stage['decode']:>8.0f}{stage['infer']:>8.1f}{stage['output']:>8.0f}")
         if "live" in row:
             live = row["live"]

@@ -1,7 +1,7 @@
 """hdm-stream's pipeline: PyAV decode -> batched HDM with steadied DCP masks -> encode/publish."""
 
 from streamer.config import RunConfig, load_config
-from streamer.engine import Engine, EngineSettings
+from streamer.engine import Engine, EngineSettings, Optimisations, PendingBatch
 from streamer.errors import (
     ConfigError,
     EngineError,
@@ -31,6 +31,8 @@ __all__ = [
     "Frame",
     "MaskSmoother",
     "Message",
+    "Optimisations",
+    "PendingBatch",
     "Pipeline",
     "PublishSettings",
     "Publisher",

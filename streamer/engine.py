@@ -68,9 +68,10 @@ class EngineSettings:
 
 @dataclass(frozen=True)
 class Optimisations:
-    """The GPU optimisations :meth:`Engine.build` applies, each switchable so that benchmarks
-    can measure it on its own (benchmarks/bench_matrix.py ablations). All on by default; none
-    changes results beyond float rounding.
+    """The optimisations :meth:`Engine.build` applies, each switchable so that benchmarks can
+    measure it on its own (benchmarks/bench_matrix.py ablations) and the quality guard can check
+    it on any device. None means "where it pays": on a GPU (neither paid on the CPU, measured).
+    None changes results beyond float rounding.
 
     Args:
         fuse_head: the exact 13×13 fusion of the head's three 5×5 convs (hdm.fusion).
@@ -78,8 +79,8 @@ class Optimisations:
         compile_masks: torch.compile the DCP estimate too (compiling backends only).
     """
 
-    fuse_head: bool = True
-    channels_last: bool = True
+    fuse_head: bool | None = None
+    channels_last: bool | None = None
     compile_masks: bool = True
 
 
@@ -149,7 +150,9 @@ class Engine:
         model = _build_model(settings)
         model = model.eval().requires_grad_(False).to(device)
         gpu = device.type == "cuda"
-        if isinstance(model, HDM) and gpu and optimisations.fuse_head:
+        fused = gpu if optimisations.fuse_head is None else optimisations.fuse_head
+        channels_last = gpu if optimisations.channels_last is None else optimisations.channels_last
+        if isinstance(model, HDM) and fused:
             # Exact, 39% fewer multiply-adds; on the CPU a 13×13 conv with 3 outputs runs
             # slowly enough that it only paid for `hdm` at 720p (benchmarks/bench_model.py).
             fuse_head(model)
@@ -161,7 +164,7 @@ class Engine:
         backend = _resolve_backend(settings.backend, device)
         runner: nn.Module = model
         estimate = dcp.estimate
-        if gpu and optimisations.channels_last:
+        if channels_last:
             model = model.to(memory_format=torch.channels_last)
             runner = model
         if backend == "tensorrt":
@@ -173,7 +176,7 @@ class Engine:
             # replay would overwrite them.
             estimate = torch.compile(dcp.estimate, dynamic=False)
         return cls(model, runner, device, dtype, backend, settings, smoothing, estimate,
-                   channels_last=gpu and optimisations.channels_last)
+                   channels_last=channels_last)
 
     # -- running ------------------------------------------------------------------------------
     def enhance(

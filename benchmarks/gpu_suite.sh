@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Every GPU check of the project in one prepared run (parity tests, speed matrix, end-to-end
+# pipeline, quality guard), sized for one short lease of a GPU machine.
+#
+#   bash benchmarks/gpu_suite.sh prepare [DATA]   # here: cp312 wheels of av and pyzmq into .whl/,
+#                                                 # the first pairs of each paired set into device_data/
+#   bash benchmarks/gpu_suite.sh run              # there (carry .whl and device_data); results in $OUT
+#
+# The GPU machine has Python 3.12 with torch, numpy, OpenCV, PyYAML, safetensors and tqdm, but no
+# PyAV or pyzmq, and cannot download: hence the wheels. Each step writes its log and JSON under
+# $OUT as it goes and has its own time limit, so a slow step cannot take the others' results.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+prepare() {
+    local data=${1:-../shared/data} pairs=6
+    rm -rf .whl device_data
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+        --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        -d .whl av==18.1.0 pyzmq==27.3.0 || return 1
+    python3 - "$data" "$pairs" <<'EOF'
+import shutil, sys
+from pathlib import Path
+from hdm.data import find_pairs
+from hdm.evaluate import PAIRED_SETS
+data, keep = Path(sys.argv[1]), int(sys.argv[2])
+for sets in PAIRED_SETS.values():
+    for _, folder in sets:
+        for noisy, clean in find_pairs(data / folder)[:keep]:
+            for path in (noisy, clean):
+                target = Path("device_data") / path.relative_to(data)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+EOF
+    du -sh .whl device_data
+}
+
+step() {  # step NAME SECONDS COMMAND...: run with a limit, log under $OUT, never abort the suite
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit}s)" | tee -a "$OUT/summary.txt"
+    local started=$SECONDS
+    timeout --signal=INT --kill-after=20 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+    echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s" | tee -a "$OUT/summary.txt"
+}
+
+run() {
+    : "${OUT:?set OUT to a folder for the results}"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+    nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+    python3 -c "import torch, av, zmq, cv2; print(torch.__version__, av.__version__,
+        zmq.__version__, cv2.__version__, torch.cuda.get_device_name())" | tee "$OUT/summary.txt"
+    # 560 s of steps in all: one device command may run 600 s.
+    step gpu_tests 120 python3 -m pytest -q -p no:cacheprovider tests/gpu
+    step bench_matrix 200 python3 -m benchmarks.bench_matrix --plan lease --budget-s 160 \
+        --seconds 0.5 --json "$OUT/bench_matrix.json"
+    step bench_pipeline 150 python3 -m benchmarks.bench_pipeline --size 1920x1080 \
+        --frames 240 --models hdm,hdm-s --ablations --live-fps 30 --live-seconds 8 \
+        --json "$OUT/bench_pipeline.json"
+    step quality_guard 90 python3 -m benchmarks.quality_guard --data device_data \
+        --json "$OUT/quality_guard.json"
+}
+
+case ${1:-} in
+    prepare) shift; prepare "$@" ;;
+    run) run ;;
+    *) echo "usage: $0 prepare [DATA] | run" >&2; exit 2 ;;
+esac

@@ -1,0 +1,133 @@
+"""Quality guard: optimised engine configurations against fp32 eager on the paired sets.
+
+    python -m benchmarks.quality_guard [--data ../shared/data] [--device cuda]
+                                       [--limit N] [--json out/quality_guard.json]
+
+For every task with shipped weights and each of its paired evaluation sets, the mean PSNR (RGB)
+of the reference (the shipped model in fp32 eager, head unfused, NCHW, eager masks) and of each
+optimised configuration the engine can run on the device. The guard passes when every
+configuration stays within 0.05 dB of the reference on every set. Still images are not a video,
+so mask smoothing is off. Exit status 1 when the guard fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hdm.data import find_pairs, read_rgb, to_tensor
+from hdm.evaluate import PAIRED_SETS
+from hdm.metrics import psnr
+from hdm.weights import DEFAULT_WEIGHTS
+from streamer.engine import Engine, EngineSettings, Optimisations
+from streamer.temporal import SmoothingParams
+
+TOLERANCE_DB = 0.05
+_UNOPTIMISED = Optimisations(fuse_head=False, channels_last=False, compile_masks=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    backend: str = "eager"
+    precision: str = "fp32"
+    compile_mode: str = "default"
+    optimisations: Optimisations = Optimisations(fuse_head=True, channels_last=True)
+    gpu_only: bool = False
+    needs: str = ""
+
+
+REFERENCE = Config("fp32 eager (reference)", optimisations=_UNOPTIMISED)
+CONFIGS = [
+    Config("fp32 eager, fused head, channels_last"),
+    Config("bf16 eager, fused head, channels_last", precision="bf16"),
+    Config("bf16 compile (the GPU default)", backend="compile", precision="bf16",
+           gpu_only=True),
+    Config("fp16 compile", backend="compile", precision="fp16", gpu_only=True),
+    Config("bf16 CUDA graphs", backend="compile", precision="bf16",
+           compile_mode="reduce-overhead", gpu_only=True),
+    Config("bf16 TensorRT", backend="tensorrt", precision="bf16", gpu_only=True,
+           needs="torch_tensorrt"),
+]
+
+
+def set_psnr(engine: Engine, pairs: list[tuple[Path, Path]]) -> float:
+    """Mean PSNR (RGB, dB) of the engine's output over the pairs."""
+    scores = []
+    for noisy, clean in pairs:
+        image = read_rgb(noisy)
+        out = engine.enhance([image], stream_id=noisy.name)[0]
+        scores.append(psnr(to_tensor(out)[None], to_tensor(read_rgb(clean))[None]).item())
+    return float(np.mean(scores))
+
+
+def build(config: Config, task: str, device: str) -> Engine:
+    settings = EngineSettings(model="auto", task=task, device=device, backend=config.backend,
+                              precision=config.precision, compile_mode=config.compile_mode,
+                              colour="host")
+    return Engine.build(settings, SmoothingParams(enabled=False),
+                        optimisations=config.optimisations)
+
+
+def runnable(config: Config, device: torch.device) -> bool:
+    if config.gpu_only and device.type != "cuda":
+        return False
+    return not config.needs or importlib.util.find_spec(config.needs) is not None
+
+
+def guard(data: Path, device: torch.device, limit: int | None = None,
+          configs: list[Config] = CONFIGS,
+          tasks: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)) -> list[dict[str, object]]:
+    """One row per (task, set, configuration) with its PSNR and its delta to the reference
+    (``limit``: the first images of each set only)."""
+    rows: list[dict[str, object]] = []
+    for task in tasks:
+        for label, folder in PAIRED_SETS[task]:
+            if not (data / folder).is_dir():
+                print(f"skipping {label}: {data / folder} not found")
+                continue
+            pairs = find_pairs(data / folder)[:limit]
+            reference = set_psnr(build(REFERENCE, task, str(device)), pairs)
+            for config in configs:
+                if not runnable(config, device):
+                    continue
+                score = set_psnr(build(config, task, str(device)), pairs)
+                rows.append({"task": task, "set": label, "images": len(pairs),
+                             "config": config.name, "reference_db": reference, "psnr_db": score,
+                             "delta_db": score - reference,
+                             "ok": abs(score - reference) <= TOLERANCE_DB})
+                torch.compiler.reset()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--limit", type=int, help="images per set (default: all)")
+    parser.add_argument("--json", type=Path, default=Path("out/quality_guard.json"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rows = guard(args.data, device, args.limit)
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"device: {card}; tolerance {TOLERANCE_DB} dB against {REFERENCE.name}")
+    print(f"{'task':<9}{'set':<38}{'configuration':<40}{'ref dB':>8}{'dB':>8}{'delta':>8}")
+    for row in rows:
+        print(f"{row['task']:<9}{row['set']:<38}{row['config']:<40}{row['reference_db']:>8.2f}"
+              f"{row['psnr_db']:>8.2f}{row['delta_db']:>+8.3f}{'' if row['ok'] else '  FAIL'}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"device": card, "tolerance_db": TOLERANCE_DB,
+                                     "rows": rows}, indent=2))
+    print(f"wrote {args.json}")
+    sys.exit(0 if all(row["ok"] for row in rows) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""GPU parity: what runs on CUDA must match the CPU reference. Skipped without a GPU; run by
+benchmarks/gpu_suite.sh on the GPU machine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hdm
+from hdm.deform import modulated_deform_conv2d
+from hdm.fusion import fuse_head
+from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
+from streamer.engine import Engine, EngineSettings
+from streamer.temporal import SmoothingParams
+from tests.hdm.test_deform import random_case, reference_deform_conv
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+CUDA = torch.device("cuda")
+
+
+def test_deformable_conv_matches_the_float64_reference_on_cuda() -> None:
+    case = random_case()
+    expected = reference_deform_conv(*case)
+    got = modulated_deform_conv2d(*(t.to(CUDA) for t in case), padding=1)
+    assert torch.allclose(got.double().cpu(), expected, atol=1e-4)
+    got_bf16 = modulated_deform_conv2d(*(t.to(CUDA, torch.bfloat16) for t in case), padding=1)
+    assert (got_bf16.double().cpu() - expected).abs().max() < 0.15 * expected.abs().max()
+
+
+def test_hdm_on_cuda_matches_the_cpu_in_fp32() -> None:
+    model = hdm.build_model("hdm", task="dehaze").eval()
+    x = torch.rand(2, 3, 96, 128)
+    with torch.inference_mode():
+        expected = model(x)
+        got = model.to(CUDA)(x.to(CUDA)).cpu()
+    assert (got - expected).abs().max() < 1e-3
+
+
+def test_fused_head_and_channels_last_on_cuda_match_the_plain_model() -> None:
+    model = hdm.build_model("hdm", task="dehaze").eval().to(CUDA)
+    x = torch.rand(1, 3, 120, 200, device=CUDA)
+    with torch.inference_mode():
+        expected = model(x)
+        fuse_head(model)
+        model = model.to(memory_format=torch.channels_last)
+        got = model(x.contiguous(memory_format=torch.channels_last))
+    assert (got - expected).abs().max() < 1e-3
+
+
+def test_bf16_compiled_hdm_stays_close_to_fp32_eager() -> None:
+    model = hdm.build_model("hdm-s", task="dehaze", weights="default").eval().to(CUDA)
+    x = torch.rand(2, 3, 128, 192, device=CUDA)
+    compiled = torch.compile(model, fullgraph=True, dynamic=False)
+    with torch.inference_mode():
+        expected = model(x)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            got = compiled(x).float()
+    assert (got - expected).abs().mean() < 2 / 255
+
+
+def test_device_colour_on_cuda_equals_the_cpu() -> None:
+    planes = torch.randint(0, 256, (2, 96, 128), dtype=torch.uint8)
+    for matrix, color_range in ((1, 1), (6, 2), (9, 1)):
+        cpu = yuv420_to_rgb(planes, matrix, color_range)
+        gpu = yuv420_to_rgb(planes.to(CUDA), matrix, color_range).cpu()
+        assert (gpu - cpu).abs().max() < 1e-5
+        back_cpu = rgb_to_yuv420(cpu, matrix, color_range)
+        back_gpu = rgb_to_yuv420(gpu.to(CUDA), matrix, color_range).cpu()
+        assert (back_gpu.int() - back_cpu.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("backend", ["eager", "compile"])
+def test_engine_on_cuda_matches_the_cpu_engine(backend: str) -> None:
+    images = [np.random.default_rng(i).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+              for i in range(3)]
+    smoothing = SmoothingParams(enabled=False)
+    cpu = Engine.build(EngineSettings(model="hdm-s", device="cpu"), smoothing)
+    gpu = Engine.build(EngineSettings(model="hdm-s", device="cuda", backend=backend,
+                                      precision="fp32"), smoothing)
+    expected = np.stack(cpu.enhance(images)).astype(int)
+    got = np.stack(gpu.enhance(images)).astype(int)
+    assert np.abs(got - expected).max() <= 2
+
+
+def test_batches_in_flight_return_what_one_at_a_time_returns() -> None:
+    engine = Engine.build(EngineSettings(model="hdm-s", device="cuda"),
+                          SmoothingParams(enabled=False))
+    batches = [[np.random.default_rng(10 * b + i).integers(0, 256, (128, 192, 3), np.uint8)
+                for i in range(4)] for b in range(4)]
+    expected = [np.stack(engine.enhance(batch)) for batch in batches]
+    pending = [engine.submit(batch) for batch in batches]  # all queued before any is read
+    for want, handle in zip(expected, pending, strict=True):
+        assert np.array_equal(np.stack(handle.result()), want)
+
+
+def test_planes_and_sixteen_bit_frames_upload_on_cuda() -> None:
+    engine = Engine.build(EngineSettings(model="dcp", device="cuda"))
+    deep = np.random.default_rng(0).integers(0, 65536, (64, 96, 3), dtype=np.uint16)
+    assert torch.allclose(engine.upload([deep]).cpu(),
+                          torch.from_numpy(deep.astype(np.float32) / 65535).permute(2, 0, 1)[None])
+    planes = np.random.default_rng(1).integers(0, 256, (96, 96), dtype=np.uint8)
+    out = engine.enhance([planes], planar_out=True)[0]
+    assert out.shape == planes.shape and out.dtype == np.uint8
+
+
+def test_cuda_graphs_keep_earlier_results_intact() -> None:
+    settings = EngineSettings(model="hdm-s", device="cuda", compile_mode="reduce-overhead")
+    engine = Engine.build(settings, SmoothingParams(enabled=False))
+    first = [np.full((128, 192, 3), 40, np.uint8)]
+    second = [np.full((128, 192, 3), 200, np.uint8)]
+    for _ in range(3):  # record, then replay
+        engine.enhance(first)
+    a = engine.submit(first)
+    b = engine.submit(second)
+    assert not np.array_equal(a.result()[0], b.result()[0])
+    assert np.array_equal(a.result()[0], engine.enhance(first)[0])
