@@ -23,10 +23,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import hdm
-from benchmarks.bench_model import device_name
 from benchmarks.release_masks import release_masks
 from streamer.engine import Engine, EngineSettings, Optimisations
 
@@ -67,9 +67,12 @@ class Case:
 def plan_cases(plan: str) -> Iterator[Case]:
     """The rows of a plan, most important first (a lease run may be cut short by its budget)."""
     if plan == "cpu":
-        for model in ("hdm-s", "hdm"):
-            yield Case(model, "360p", 1, "fp32", "eager")
-        yield Case("hdm-s", "360p", 2, "bf16", "eager")
+        for model, batch in (("hdm-s", 1), ("hdm-s", 4), ("hdm", 1)):
+            yield Case(model, "360p", batch, "fp32", "eager")
+        for name in ("unfused head", "NCHW"):
+            yield Case("hdm", "360p", 1, "fp32", "eager", name)
+        yield Case("hdm-s", "360p", 4, "bf16", "eager")
+        yield Case("dcp", "720p", 1, "fp32", "eager")
         return
     if plan == "lease":
         # The targets first (hdm 1080p bf16, hdm-s 2160p), then cheap eager rows, then the
@@ -106,6 +109,12 @@ def plan_cases(plan: str) -> Iterator[Case]:
                         yield Case(model, size, batch, precision, backend)
     for name in ABLATIONS:
         yield Case("hdm", "1080p", 4, "bf16", "compile", name)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
 
 
 def count_flops(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -223,7 +232,7 @@ def main() -> None:
             try:
                 row.update(run_case(case, device, args.seconds))
                 row["status"] = "ok"
-                release_fps = baseline(case.model, case.size)
+                release_fps = baseline(case.model, case.size) if case.model != "dcp" else None
                 row["vs_release"] = row["fps"] / release_fps if release_fps else None
             except Exception as error:  # noqa: BLE001 - recorded, the run goes on
                 row["status"] = _error_line(error)

@@ -9,8 +9,9 @@ first, then only encoded, through the same FileSink settings: the ceiling of any
 and a plain PyAV transcode (decode, RGB, x264). Every file figure comes with its ratio to the
 encode-only rate. HDM presets run with random weights: a network's cost does not depend on its
 weights. The live case reads a real-time lavfi source and publishes over ZeroMQ on loopback;
-latency runs from decode to publish. ``--ablations`` reruns the first HDM file case with colour
-conversion on the host and with no batch in flight, to measure those optimisations on their own.
+latency runs from decode to publish. ``--ablations`` reruns the first HDM file case with the
+colour conversion on the other side (host on a GPU, device on the CPU) and with no batch in
+flight, to measure those optimisations on their own.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def main() -> None:
         variants = [(name, {}, {}) for name in args.models.split(",")]
         first_hdm = next((n for n in args.models.split(",") if n.startswith("hdm")), None)
         if args.ablations and first_hdm:
-            variants += [(first_hdm, {"colour": "host"}, {}),
+            other_colour = "host" if device.type == "cuda" else "device"
+            variants += [(first_hdm, {"colour": other_colour}, {}),
                          (first_hdm, {}, {"overlap": False})]
         for name, engine_change, batch_change in variants:
             weights = "random" if name.startswith("hdm") else "default"

@@ -39,7 +39,7 @@ class Config:
     backend: str = "eager"
     precision: str = "fp32"
     compile_mode: str = "default"
-    optimisations: Optimisations = Optimisations(fuse_head=True, channels_last=True)
+    optimisations: Optimisations = Optimisations()
     gpu_only: bool = False
     needs: str = ""
 
