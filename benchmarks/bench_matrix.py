@@ -280,7 +280,7 @@ def print_table(report: dict[str, object]) -> None:
         peak = f"{row['peak_gpu_mib']:.0f}" if row["peak_gpu_mib"] is not None else "-"
         ratio = f"{row['vs_release']:.1f}x" if row.get("vs_release") else "-"
         print(f"{start}{backend:<24}{row['ms_per_frame']:>9.2f}{row['fps']:>8.1f}"
-              f"{row['tflops']:>9.1f}{peak:>9}{row['compile_s']:>10.1f}{ratio:>11}")
+              f"{row['tflops']:>9.2f}{peak:>9}{row['compile_s']:>10.1f}{ratio:>11}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +50,24 @@ def test_a_saved_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
     engine = Engine.build(EngineSettings(model="hdm-s", weights=str(path), device="cpu"))
     assert "hdm-s" in engine.description
     assert engine.enhance([np.zeros((20, 20, 3), np.uint8)])[0].shape == (20, 20, 3)
+
+
+def test_bad_compile_mode_and_colour_are_refused() -> None:
+    with pytest.raises(EngineError, match="compile_mode must be one of"):
+        Engine.build(EngineSettings(model="dcp", device="cpu", compile_mode="fast"))
+    with pytest.raises(EngineError, match="colour must be one of"):
+        Engine.build(EngineSettings(model="dcp", device="cpu", colour="gpu"))
+
+
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_compiled_engine_equals_eager_on_the_cpu() -> None:
+    """The path the GPU runs by default (compiled network, compiled DCP estimate, smoothed
+    masks over several batches), here with inductor's CPU code: about 80 s of compiling."""
+    frames = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), np.uint8) for i in range(6)]
+    compiled = Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="compile"))
+    eager = Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="eager"))
+    for batch in (frames[:2], frames[2:4], frames[4:]):
+        got = np.stack(compiled.enhance(batch)).astype(int)
+        want = np.stack(eager.enhance(batch)).astype(int)
+        assert np.abs(got - want).max() <= 1
