@@ -136,6 +136,7 @@ class Engine:
         self._smoothers: dict[str, MaskSmoother] = {}
         self._copy_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.channels_last = channels_last
+        self.batch_size = 1  # what compiled code is specialised to; set by warmup()
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -226,15 +227,25 @@ class Engine:
 
     @torch.inference_mode()
     def infer(self, x: torch.Tensor, stream_id: str = "stream0") -> torch.Tensor:
-        """Enhanced B×3×H×W float in [0, 1] on the device."""
+        """Enhanced B×3×H×W float in [0, 1] on the device.
+
+        Compiled backends are specialised to the warm-up batch size; a shorter batch (the end
+        of a file, a batch cut short by its deadline) is padded with copies of its last frame
+        rather than compiled again, and the copies are neither returned nor smoothed over.
+        """
+        count = x.shape[0]
+        if self.backend != "eager" and count < self.batch_size:
+            x = torch.cat([x, x[-1:].expand(self.batch_size - count, -1, -1, -1)])
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if isinstance(self.model, HDM):
-                masks = self._masks(x, stream_id)
+                masks = self._masks(x, stream_id, count)
                 out = self.runner(x, masks)
             else:
                 out = self.runner(x)
         # Out of place: with CUDA graphs ``out`` is a buffer the next replay overwrites.
-        return out.float().clamp(0.0, 1.0)
+        return out[:count].float().clamp(0.0, 1.0)
 
     def download(
         self, out: torch.Tensor, dtype: np.dtype, planar_tags: ColorTags | None = None
@@ -258,8 +269,9 @@ class Engine:
         self, height: int, width: int, batch: int = 1, *, planar_in: bool = False,
         planar_out: bool = False,
     ) -> None:
-        """Run once at the stream's size and layout so compilation is not timed as the first
-        frame."""
+        """Run once at the stream's size, layout and batch size, so compilation is not timed
+        as the first frame (and later short batches are padded to ``batch``)."""
+        self.batch_size = batch
         shape = (height * 3 // 2, width) if planar_in else (height, width, 3)
         dummy = [np.zeros(shape, np.uint8)] * batch
         self.enhance(dummy, stream_id="__warmup__", planar_out=planar_out)
@@ -269,7 +281,9 @@ class Engine:
     def scene_cuts(self) -> int:
         return sum(int(s.cuts) for s in self._smoothers.values())
 
-    def _masks(self, x: torch.Tensor, stream_id: str) -> torch.Tensor:
+    def _masks(self, x: torch.Tensor, stream_id: str, count: int) -> torch.Tensor:
+        """Masks for all of ``x``; only its first ``count`` frames are real and smoothed, the
+        rest (padding) repeat the last real frame's masks."""
         assert isinstance(self.model, HDM)
         padded = pad_to_multiple(x)
         config = self.model.config
@@ -280,7 +294,9 @@ class Engine:
                 lowlight=config.lowlight_masks, params=self.smoothing, estimate=self.estimate,
             )
             self._smoothers[stream_id] = smoother
-        return smoother(padded)
+        masks = smoother(padded, count)
+        padding = x.shape[0] - count
+        return torch.cat([masks, masks[-1:].expand(padding, -1, -1, -1)]) if padding else masks
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is torch.float32:

@@ -72,17 +72,21 @@ class MaskSmoother:
         self._thumbnail: torch.Tensor | None = None
         self.cuts = torch.zeros((), dtype=torch.int64)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Masks B×R×H/4×W/4 for the batch ``x`` (B×3×H×W, consecutive frames, H and W
-        multiples of 4), each frame smoothed against the ones before it (unless disabled)."""
+    def __call__(self, x: torch.Tensor, count: int | None = None) -> torch.Tensor:
+        """Masks count×R×H/4×W/4 for the first ``count`` frames (default: all) of the batch
+        ``x`` (B×3×H×W, consecutive frames, H and W multiples of 4), each frame smoothed
+        against the ones before it (unless disabled). Frames past ``count`` (padding for a
+        compiled batch size) are estimated with the rest but neither returned nor remembered."""
+        count = x.shape[0] if count is None else count
         refined, measured = self.estimate(x, lowlight=self.lowlight, params=self.dcp_params)
         if not self.params.enabled:
             t = dcp.transmission(refined, measured.airlight, self.dcp_params.omega)
-            return dcp.region_masks(t, measured.t_low, measured.t_high, regions=self.regions,
-                                    mode=self.mode)
+            masks = dcp.region_masks(t, measured.t_low, measured.t_high, regions=self.regions,
+                                     mode=self.mode)
+            return masks[:count]
         thumbnails = F.adaptive_avg_pool2d(dcp.grey(x.float()), _THUMBNAIL)
         out = []
-        for i in range(x.shape[0]):
+        for i in range(count):
             out.append(self._step(refined[i : i + 1], measured[i], thumbnails[i : i + 1]))
         return torch.cat(out)
 
