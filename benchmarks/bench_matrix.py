@@ -185,6 +185,26 @@ def run_release(model: str, size: str, device: torch.device, seconds: float) -> 
     return {"ms_per_frame": ms, "fps": 1000 / ms}
 
 
+def measure(case: Case, device: torch.device, seconds: float, trt: bool,
+            baseline: Callable[[str, str], float | None]) -> dict[str, object]:
+    """One row's results, or its status when it cannot run here or fails."""
+    if case.backend == "tensorrt" and not trt:
+        return {"status": "skipped: torch_tensorrt is not installed"}
+    if case.precision == "fp16" and device.type != "cuda":
+        return {"status": "skipped: fp16 needs a GPU"}
+    try:
+        row = run_case(case, device, seconds)
+        release_fps = baseline(case.model, case.size) if case.model != "dcp" else None
+        fps: float = row["fps"]  # type: ignore[assignment]
+        return {**row, "vs_release": fps / release_fps if release_fps else None, "status": "ok"}
+    except Exception as error:  # noqa: BLE001 - recorded, the run goes on
+        return {"status": _error_line(error)}
+    finally:
+        torch.compiler.reset()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def _error_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:200]
@@ -220,30 +240,19 @@ def main() -> None:
         releases.append(row)
         return row.get("fps")  # type: ignore[return-value]
 
-    for case in plan_cases(plan):
-        row: dict[str, object] = asdict(case)
-        if time.perf_counter() - started > args.budget_s:
-            row["status"] = "skipped: time budget spent"
-        elif case.backend == "tensorrt" and not trt:
-            row["status"] = "skipped: torch_tensorrt is not installed"
-        elif case.precision == "fp16" and device.type != "cuda":
-            row["status"] = "skipped: fp16 needs a GPU"
-        else:
-            try:
-                row.update(run_case(case, device, args.seconds))
-                row["status"] = "ok"
-                release_fps = baseline(case.model, case.size) if case.model != "dcp" else None
-                row["vs_release"] = row["fps"] / release_fps if release_fps else None
-            except Exception as error:  # noqa: BLE001 - recorded, the run goes on
-                row["status"] = _error_line(error)
-            finally:
-                torch.compiler.reset()
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
-        rows.append(row)
-        print_row(row)
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    try:
+        for case in plan_cases(plan):
+            row: dict[str, object] = asdict(case)
+            if time.perf_counter() - started > args.budget_s:
+                row["status"] = "skipped: time budget spent"
+            else:
+                row.update(measure(case, device, args.seconds, trt, baseline))
+            rows.append(row)
+            print_row(row)
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2))
+    except KeyboardInterrupt:  # a time limit's SIGINT: keep and print what was measured
+        print("interrupted", flush=True)
     print_table(report)
     print(f"wrote {args.json}")
 
