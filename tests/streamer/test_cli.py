@@ -81,13 +81,24 @@ def test_ctrl_c_finishes_a_playable_file(tmp_path: Path) -> None:
     dst = tmp_path / "interrupted.mp4"
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run_stream.py"),
-         "lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--quiet"],
+         "lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--model", "dcp"],
         stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(4.0)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert process.stderr is not None
+    try:
+        # Interrupt once frames flow (the progress bar counts them), however long start-up took.
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "frame [" not in seen and time.monotonic() < deadline:
+            seen += process.stderr.read(1)
+        time.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:  # a hang fails this test, not the next ones
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, seen + err
     out_line = next(line for line in err.splitlines() if line.startswith("frames:"))
     frames_out = int(out_line.split(" in, ")[1].split(" out")[0])
     assert "[interrupted]" in out_line and frames_out > 10
