@@ -83,6 +83,9 @@ def test_ctrl_c_finishes_a_playable_file(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "run_stream.py"),
          "lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--model", "dcp"],
         stderr=subprocess.PIPE, text=True,
+        # A test run started in the background inherits SIGINT ignored (POSIX shells ignore it
+        # for background jobs); give the child the default a terminal user's Ctrl-C meets.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     try:
