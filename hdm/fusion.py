@@ -48,7 +48,10 @@ def _compose(convs: list[nn.Conv2d]) -> tuple[torch.Tensor, torch.Tensor]:
 
 class FusedHead(nn.Sequential):
     """Drop-in for HDM's head (same submodules and state_dict keys), computing the interior
-    with one 13×13 conv and the 4-pixel border band with the original convs."""
+    with one 13×13 conv and the 4-pixel border band with the original convs.
+
+    The 13×13 kernel is composed once, here: fuse after loading weights (a head changed later
+    needs ``FusedHead(head)`` again)."""
 
     def __init__(self, head: nn.Sequential) -> None:
         super().__init__(*head)

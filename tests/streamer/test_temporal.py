@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hdm import dcp
+from hdm.fusion import FusedHead
 from streamer.engine import Engine, EngineSettings
 from streamer.source import VideoSource
 from streamer.stats import FlickerMeter
@@ -72,6 +73,8 @@ def test_smoothing_cuts_output_flicker_against_per_frame_masks(
     torch.nn.init.constant_(smoothed.model.head[2].bias, 0.5)
     per_frame = Engine.build(settings, SmoothingParams(enabled=False))
     per_frame.model.load_state_dict(smoothed.model.state_dict())
+    for engine in (smoothed, per_frame):  # the fused head was composed from the old bias
+        engine.model.head = FusedHead(engine.model.head)
     with_smoothing = flicker_of(smoothed, decoded_clip)
     without = flicker_of(per_frame, decoded_clip)
     print(f"flicker: per-frame masks {without:.3f}, smoothed {with_smoothing:.3f}")
