@@ -126,7 +126,7 @@ def test_file_through_device_colour_matches_host_colour(tmp_path: Path) -> None:
     a, b = decoded_rgb(tmp_path / "host.mp4"), decoded_rgb(tmp_path / "device.mp4")
     assert len(a) == len(b) == 12
     difference = np.abs(np.stack(a).astype(int) - np.stack(b))
-    # The two paths differ only by chroma filters and rounding (measured mean 0.9 levels).
+    # The two paths differ only by chroma filters and rounding (measured mean 1.1 levels).
     assert difference.mean() < 2.0
 
 
