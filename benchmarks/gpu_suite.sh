@@ -2,8 +2,9 @@
 # Every GPU check of the project in one prepared run (parity tests, speed matrix, end-to-end
 # pipeline, quality guard), sized for one short lease of a GPU machine.
 #
-#   bash benchmarks/gpu_suite.sh prepare [DATA]   # here: cp312 wheels of av and pyzmq into .whl/,
-#                                                 # the first pairs of each paired set into device_data/
+#   bash benchmarks/gpu_suite.sh prepare [DATA]   # here, with the README's .venv (or PYTHON=...):
+#                       # cp312 wheels of av and pyzmq into .whl/, the first pairs of each paired
+#                       # set into device_data/
 #   bash benchmarks/gpu_suite.sh run              # there (carry .whl and device_data); results in $OUT
 #   PLAN=cpu OUT=/tmp/suite bash benchmarks/gpu_suite.sh run   # a dry run of the script on a CPU
 #
@@ -14,12 +15,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 prepare() {
-    local data=${1:-../shared/data} pairs=6
+    local data=${1:-../shared/data} pairs=6 python=${PYTHON:-.venv/bin/python}
     rm -rf .whl device_data
-    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    "$python" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
         --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         -d .whl av==18.1.0 pyzmq==27.3.0 || return 1
-    python3 - "$data" "$pairs" <<'EOF'
+    "$python" - "$data" "$pairs" <<'EOF'
 import shutil, sys
 from pathlib import Path
 from hdm.data import find_pairs
