@@ -221,8 +221,7 @@ class Engine:
         if first.ndim == 2:
             x = yuv420_to_rgb(raw, tags.matrix, tags.range)
         else:
-            scale = 65535.0 if first.dtype == np.uint16 else 255.0
-            x = raw.permute(0, 3, 1, 2).float() / scale
+            x = raw.permute(0, 3, 1, 2).float() / _full_scale(first.dtype)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     @torch.inference_mode()
@@ -254,8 +253,7 @@ class Engine:
         if planar_tags is not None:
             pixels = rgb_to_yuv420(out, planar_tags.matrix, planar_tags.range)
         else:
-            scale = 65535.0 if dtype == np.uint16 else 255.0
-            pixels = (out * scale).round_().permute(0, 2, 3, 1)
+            pixels = (out * _full_scale(dtype)).round_().permute(0, 2, 3, 1)
             pixels = pixels.to(torch.int32 if dtype == np.uint16 else torch.uint8)
         if self.device.type != "cuda":
             return PendingBatch(pixels.contiguous(), dtype)
@@ -265,16 +263,13 @@ class Engine:
         done.record(torch.cuda.current_stream(self.device))
         return PendingBatch(host, dtype, done)
 
-    def warmup(
-        self, height: int, width: int, batch: int = 1, *, planar_in: bool = False,
-        planar_out: bool = False,
-    ) -> None:
-        """Run once at the stream's size, layout and batch size, so compilation is not timed
-        as the first frame (and later short batches are padded to ``batch``)."""
+    def warmup(self, height: int, width: int, batch: int = 1) -> None:
+        """Run once at the stream's size and batch size, so compilation is not timed as the
+        first frame (and later short batches are padded to ``batch``). RGB suffices: I420
+        frames reach the network as the same float tensor."""
         self.batch_size = batch
-        shape = (height * 3 // 2, width) if planar_in else (height, width, 3)
-        dummy = [np.zeros(shape, np.uint8)] * batch
-        self.enhance(dummy, stream_id="__warmup__", planar_out=planar_out)
+        dummy = [np.zeros((height, width, 3), np.uint8)] * batch
+        self.enhance(dummy, stream_id="__warmup__")
         self._smoothers.pop("__warmup__", None)
 
     @property
@@ -302,6 +297,11 @@ class Engine:
         if self.dtype is torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def _full_scale(dtype: np.dtype) -> float:
+    """The code value of full white for 8- or 16-bit samples."""
+    return 65535.0 if dtype == np.uint16 else 255.0
 
 
 def _validate(settings: EngineSettings) -> None:

@@ -16,8 +16,7 @@ import av
 import numpy as np
 
 __all__ = [
-    "ColorTags", "Frame", "from_video_frame", "keeps_planes", "rgb_image", "swscale_matrix",
-    "to_video_frame",
+    "ColorTags", "Frame", "from_video_frame", "rgb_image", "swscale_matrix", "to_video_frame",
 ]
 
 # FFmpeg's AVColorSpace / AVColorRange / AVColorPrimaries / AVColorTransferCharacteristic codes.
@@ -121,7 +120,7 @@ def _bit_depth(frame: av.VideoFrame) -> int:
     return max(component.bits for component in frame.format.components)
 
 
-def keeps_planes(frame: av.VideoFrame) -> bool:
+def _keeps_planes(frame: av.VideoFrame) -> bool:
     """Whether the frame can travel as I420 planes: 8-bit 4:2:0 with even sides."""
     return (frame.format.name in _I420_FORMATS and frame.width % 2 == 0
             and frame.height % 2 == 0)
@@ -135,7 +134,7 @@ def from_video_frame(
     inference device)."""
     tags = ColorTags.of(frame)
     time_base = Fraction(frame.time_base) if frame.time_base is not None else None
-    if planar and keeps_planes(frame):
+    if planar and _keeps_planes(frame):
         planes = frame.to_ndarray()  # no reformat: yuvj420p must keep its full-range codes
         return Frame(planes, frame.pts, time_base, seq, capture_time, tags, stream_id)
     return Frame(_to_rgb(frame, tags), frame.pts, time_base, seq, capture_time, tags, stream_id)

@@ -4,9 +4,9 @@ Stages are joined by bounded queues whose policy follows the source (files block
 drop the oldest frames). For inputs that are not live, while frames are waiting, the inference
 stage keeps one batch in flight: it submits the next batch before collecting the last, so a GPU
 computes while the CPU stacks and converts; when no frame is waiting it collects at once, so a
-result never waits for the input. Live sources collect every batch at once (latency first). When the engine converts colours on
-the device, 8-bit 4:2:0 frames travel as I420 planes, and come back as planes when only a
-yuv420p file is written. Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
+result never waits for the input. Live sources collect every batch at once (latency first).
+When the engine converts colours on the device, 8-bit 4:2:0 frames travel as I420 planes, and
+come back as planes when only a yuv420p file is written. Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
 stops the source and the rest drains, so the output file is closed properly. An exception in any
 stage stops the run and is re-raised from ``join()`` after the sinks are closed.
 """
@@ -119,9 +119,7 @@ class Pipeline:
             self._file.open()
         width, height = video.codec_context.width, video.codec_context.height
         if width and height:
-            planar = self._planar_in and width % 2 == 0 and height % 2 == 0
-            self.engine.warmup(height, width, self.batching.size, planar_in=planar,
-                               planar_out=planar and self._planar_out)
+            self.engine.warmup(height, width, self.batching.size)
         total = video.frames or None if not self.source.kind.live else None
         self._bar = tqdm(total=total, unit="frame", disable=not self.progress, leave=False,
                          desc=Path(self.source.url).name[:30])
