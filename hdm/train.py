@@ -1,9 +1,13 @@
-"""Training HDM: L1 + (1 - SSIM), AdamW with warm-up and cosine decay, checkpoint and resume.
+"""Training HDM: L1 + (1 - SSIM) + a colour term, AdamW with warm-up and cosine decay,
+checkpoint and resume.
 
     hdm-stream train --task derain --paired DIR [DIR ...] [--clean DIR ...] --out derain.safetensors
 
 The DCP masks are made by the model on the training device in each step. bf16 autocast on a
-GPU. Every ``val_every`` steps PSNR/SSIM on the held-out pairs are measured, and the best
+GPU. The colour term is the mean angle between output and target RGB vectors (1 - cosine), which
+brightness alone cannot lower: it is what keeps hue when a dark picture is brightened. ``init``
+starts from a checkpoint's weights (tensors whose shape changed, such as a head with another
+output mode, keep their initialisation). Every ``val_every`` steps PSNR/SSIM on the held-out pairs are measured, and the best
 weights are what is saved. Seeds are fixed; ``--resume`` continues a run from its state file.
 """
 
@@ -23,14 +27,14 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm import tqdm
 
-from hdm.checkpoint import save_checkpoint
+from hdm.checkpoint import load_checkpoint, save_checkpoint
 from hdm.data import DEGRADATIONS, PairedImages, SyntheticPairs
 from hdm.errors import ConfigError
 from hdm.metrics import psnr, ssim
-from hdm.model import HDM, TASKS
+from hdm.model import HDM, OUTPUTS, TASKS, OutputMode
 from hdm.presets import PRESETS
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "colour_loss", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +49,15 @@ class TrainConfig:
     clean: list[Path] = field(default_factory=list)
     preset: str = "hdm-s"
     mask_mode: str = "soft"
-    residual: bool = False
+    output: OutputMode = "image"
+    init: Path | None = None
     steps: int = 2000
     batch: int = 8
     crop: int = 96
     lr: float = 5e-4
     warmup: int = 100
     ssim_weight: float = 0.2
+    colour_weight: float = 0.0
     val_pairs: int = 4
     val_every: int = 250
     seed: int = 0
@@ -63,6 +69,26 @@ class TrainConfig:
             raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
         if not self.paired and not self.clean:
             raise ConfigError("give paired folders (--paired) and/or clean images (--clean)")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if self.colour_weight < 0 or self.ssim_weight < 0:
+            raise ConfigError("loss weights must be >= 0")
+
+
+def colour_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of 1 - cos(angle) between output and target RGB vectors, per image (B,)."""
+    cosine = torch.nn.functional.cosine_similarity(out, target, dim=1, eps=1e-4)
+    return (1 - cosine).flatten(1).mean(dim=1)
+
+
+def _initialise(model: HDM, path: Path) -> None:
+    """Copy every tensor of ``path``'s weights whose name and shape ``model`` shares."""
+    source = load_checkpoint(path).model.state_dict()
+    own = model.state_dict()
+    kept = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict({**own, **kept})
+    log.info("initialised from %s: %d of %d tensors (%s left as initialised)", path,
+             len(kept), len(own), sorted(set(own) - set(kept)) or "none")
 
 
 def _seed_everything(seed: int) -> None:
@@ -121,7 +147,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if cfg.device == "auto" else cfg.device))
     model = HDM(replace(PRESETS[cfg.preset], mask_mode=cfg.mask_mode,  # type: ignore[arg-type]
-                        lowlight_masks=cfg.task == "lowlight", residual=cfg.residual))
+                        lowlight_masks=cfg.task == "lowlight", output=cfg.output))
+    if cfg.init is not None and not (cfg.resume and cfg.out.with_suffix(".state.pt").is_file()):
+        _initialise(model, cfg.init)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
                                   weight_decay=0.0)
@@ -155,7 +183,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         with autocast:
             out = model(degraded)
         out = out.float()
-        loss = (out - clean).abs().mean() + cfg.ssim_weight * (1 - ssim(out, clean).mean())
+        loss = ((out - clean).abs().mean() + cfg.ssim_weight * (1 - ssim(out, clean).mean())
+                + cfg.colour_weight * colour_loss(out, clean).mean())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

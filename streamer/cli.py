@@ -21,6 +21,7 @@ import torch
 
 from hdm.checkpoint import load_checkpoint
 from hdm.errors import HDMError
+from hdm.model import OUTPUTS
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, PRECISIONS, Engine
 from streamer.messages import to_uint8
@@ -95,8 +96,12 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--residual", action="store_true",
-                   help="predict a correction added to the input (not in the paper)")
+    p.add_argument("--output", default="image", choices=OUTPUTS,
+                   help="what the head predicts: the image (the paper), a residual added to the "
+                        "input, or a per-pixel gain plus a small correction (keeps hue)")
+    p.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    p.add_argument("--colour-weight", type=float, default=0.0,
+                   help="weight of the colour (RGB angle) term in the loss")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
 
 
@@ -198,7 +203,7 @@ def train(args: argparse.Namespace) -> int:
         task=args.task, out=args.out, paired=args.paired, clean=args.clean,
         preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
-        residual=args.residual,
+        output=args.output, init=args.init, colour_weight=args.colour_weight,
     ))
     print(f"best validation PSNR {summary['best_validation_psnr']:.2f} dB; wrote {args.out}",
           file=sys.stderr)

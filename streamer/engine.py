@@ -32,7 +32,7 @@ from torch import nn
 import hdm
 from hdm import dcp
 from hdm.fusion import fuse_head
-from hdm.model import HDM, pad_to_multiple
+from hdm.model import HDM, pad_input
 from hdm.weights import DEFAULT_WEIGHTS
 from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.errors import EngineError
@@ -280,7 +280,7 @@ class Engine:
         """Masks for all of ``x``; only its first ``count`` frames are real and smoothed, the
         rest (padding) repeat the last real frame's masks."""
         assert isinstance(self.model, HDM)
-        padded = pad_to_multiple(x)
+        padded = pad_input(x)
         config = self.model.config
         smoother = self._smoothers.get(stream_id)
         if smoother is None:

@@ -49,8 +49,8 @@ HDM `{loaded.preset}` for **{args.task}**, {parameters:,} parameters, `{target.n
 
 - Architecture: width {config.width}, {config.groups} groups × {config.blocks} attention blocks,
   {config.regions} DCP regions, `{config.mask_mode}` masks (what the video pipeline runs),
-  low-light masks {config.lowlight_masks}, residual output {config.residual}
-  {"(predicts a correction added to the input; not in the paper)" if config.residual else ""}.
+  low-light masks {config.lowlight_masks}, output `{config.output}`
+  {"" if config.output == "image" else "(not in the paper: see `HDMConfig.output`)"}.
 - Input: RGB float in [0, 1], any size. Output: same.
 - Trained on {args.device}, without a GPU: {history[-1]["step"]} steps of batch 8 on 96×96
   crops, L1 + 0.2·(1 − SSIM), AdamW (lr 5e-4, warm-up 100, cosine decay), seed 0. The saved

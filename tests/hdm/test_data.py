@@ -83,4 +83,8 @@ def test_synthetic_pairs_degrade_clean_crops(tmp_path: Path) -> None:
     data = SyntheticPairs([tmp_path], add_lowlight, crop=32, repeat=3)
     degraded, clean = data[0]
     assert len(data) == 3 and degraded.shape == clean.shape == (3, 32, 32)
-    assert degraded.mean() < clean.mean()
+    means = [data[0][0].mean().item() for _ in range(28)]
+    # Mostly far darker; now and then well exposed: the clean picture with a little noise.
+    well_exposed = [m for m in means if abs(m - clean.mean().item()) < 0.02]
+    assert 1 <= len(well_exposed) <= 10
+    assert all(m < 0.6 * clean.mean().item() for m in means if m not in well_exposed)

@@ -7,7 +7,7 @@ import torch
 
 import hdm
 from hdm.errors import ConfigError, InputError
-from hdm.model import HDM, HDMConfig
+from hdm.model import GAIN_RANGE, HDM, HDMConfig
 
 TINY = HDMConfig(width=8, groups=1, blocks=1, regions=5)
 
@@ -46,7 +46,7 @@ def test_given_masks_equal_computed_masks() -> None:
     model = HDM(TINY).eval()
     x = torch.rand(1, 3, 30, 42)
     masks, _ = model.region_masks(x)
-    assert masks.shape == (1, 5, 8, 11)  # padded to 32×44, then /4
+    assert masks.shape == (1, 5, 12, 15)  # reflected by 8 on each side to 46×58, to 48×60, /4
     with torch.no_grad():
         torch.testing.assert_close(model(x, masks), model(x))
 
@@ -145,10 +145,28 @@ def test_lowlight_task_uses_brightened_masks() -> None:
 
 
 def test_residual_variant_starts_near_the_identity() -> None:
-    model = HDM(HDMConfig(width=8, groups=1, blocks=1, residual=True)).eval()
+    model = HDM(HDMConfig(width=8, groups=1, blocks=1, output="residual")).eval()
     x = torch.rand(1, 3, 32, 40) * 0.8 + 0.1
     with torch.no_grad():
         out = model(x)
     assert (out - x).abs().mean() < 0.05
     assert sum(p.numel() for p in model.parameters()) == sum(
         p.numel() for p in HDM(HDMConfig(width=8, groups=1, blocks=1)).parameters())
+
+
+def test_gain_output_starts_at_the_identity_and_keeps_hue() -> None:
+    model = HDM(HDMConfig(width=8, groups=1, blocks=1, output="gain")).eval()
+    x = torch.rand(1, 3, 40, 44) * 0.4 + 0.01
+    with torch.no_grad():
+        assert torch.allclose(model(x), x, atol=1e-6)
+        model.head[2].bias.copy_(torch.tensor([0.2, 0.0, 0.0, 0.0]))  # a common gain only
+        y = model(x)
+    expected = torch.exp(GAIN_RANGE * torch.tanh(torch.tensor(0.2)))
+    assert torch.allclose(y, x * expected, rtol=1e-5)  # every channel scaled alike: same hue
+
+
+def test_checkpoints_from_before_output_modes_still_load() -> None:
+    assert HDMConfig.from_dict({"width": 8, "residual": True}).output == "residual"
+    assert HDMConfig.from_dict({"width": 8, "residual": False}).output == "image"
+    with pytest.raises(ConfigError, match="output"):
+        HDMConfig(output="log")  # type: ignore[arg-type]

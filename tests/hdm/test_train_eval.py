@@ -24,14 +24,19 @@ def scene(seed: int, size: int = 48) -> np.ndarray:
 
 @pytest.fixture
 def lol_like(tmp_path: Path) -> Path:
-    """A LOL-style folder (low/ high/) with pairs made by the low-light degradation."""
+    """A LOL-style folder (low/ high/) with pairs made by the low-light degradation (seeds whose
+    draw is dark: it leaves one picture in seven well exposed)."""
     root = tmp_path / "lowlight" / "lol_eval10"
     (root / "low").mkdir(parents=True)
     (root / "high").mkdir()
     for i in range(5):
         clean = scene(i)
         cv2.imwrite(str(root / "high" / f"{i}.png"), clean)
-        cv2.imwrite(str(root / "low" / f"{i}.png"), add_lowlight(clean, np.random.default_rng(i)))
+        rng = np.random.default_rng(i)
+        low = add_lowlight(clean, rng)
+        while low.mean() > 0.5 * clean.mean():
+            low = add_lowlight(clean, rng)
+        cv2.imwrite(str(root / "low" / f"{i}.png"), low)
     return root
 
 
