@@ -31,7 +31,7 @@ from hdm.evaluate import PAIRED_SETS
 from hdm.metrics import psnr
 from hdm.weights import DEFAULT_WEIGHTS
 from streamer.engine import Engine, EngineSettings, Optimisations
-from streamer.temporal import SmoothingParams
+from streamer.temporal import SmoothingParams, StabiliserParams
 
 TOLERANCE_DB = 0.05
 _UNOPTIMISED = Optimisations(fuse_head=False, channels_last=False, compile_masks=False)
@@ -82,6 +82,7 @@ def build(config: Config, task: str, device: str) -> Engine:
     settings = EngineSettings(model="auto", task=task, device=device, backend=config.backend,
                               precision=config.precision, colour="host")
     return Engine.build(settings, SmoothingParams(enabled=False),
+                        stabiliser=StabiliserParams(enabled=False),
                         optimisations=config.optimisations)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "add_lowlight",
     "add_rain",
     "find_pairs",
+    "is_paired_folder",
     "read_rgb",
     "to_tensor",
 ]
@@ -41,6 +42,9 @@ _INPUT_DIRS = ("hazy", "rainy", "rain", "low", "input")
 _TARGET_DIRS = ("gt", "clear", "norain", "high", "target")
 _NAME_NOISE = re.compile(r"(^no)?rain[-_]|[-_](hazy|gt|clear|input|target|low|high)$")
 Degrade = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+# Share of synthetic pairs left undegraded (haze) or well exposed (low light): enhancers must
+# learn to leave a good picture alone, or they darken clear skies and blow out bright ones.
+CLEAN_SHARE = 1 / 7
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -59,11 +63,21 @@ def _key(stem: str) -> str:
     return _NAME_NOISE.sub("", stem.lower())
 
 
-def find_pairs(root: Path) -> list[tuple[Path, Path]]:
-    """(input, target) image pairs of a paired folder, matched by name."""
+def _pair_dirs(root: Path) -> tuple[Path | None, Path | None]:
     children = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
     inputs = next((children[n] for n in _INPUT_DIRS if n in children), None)
     targets = next((children[n] for n in _TARGET_DIRS if n in children), None)
+    return inputs, targets
+
+
+def is_paired_folder(root: Path) -> bool:
+    """Whether ``root`` holds an input folder beside a target folder in a layout read here."""
+    return root.is_dir() and None not in _pair_dirs(root)
+
+
+def find_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """(input, target) image pairs of a paired folder, matched by name."""
+    inputs, targets = _pair_dirs(root)
     if inputs is None or targets is None:
         raise ConfigError(
             f"{root} is not a paired folder: expected one of {_INPUT_DIRS} beside one of "
@@ -170,13 +184,14 @@ def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int) 
 def add_haze(clean: np.ndarray, rng: np.random.Generator,
              depth: np.ndarray | None = None) -> np.ndarray:
     """I = J t + A (1 - t), t = exp(-beta d): d is ``depth`` (normalised) or a smooth random
-    field rising towards the top of the picture; A is a bright, slightly tinted grey."""
+    field rising towards the top of the picture; A is a bright, slightly tinted grey. One time in
+    seven there is no haze (beta 0), so that a clear picture is kept as it is (not darkened)."""
     h, w = clean.shape[:2]
     if depth is None:
         rows = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None]
         depth = 0.6 * rows + 0.4 * _smooth_field((h, w), rng, 4)
     depth = (depth - depth.min()) / max(float(np.ptp(depth)), 1e-6)
-    beta = rng.uniform(0.6, 2.4)
+    beta = 0.0 if rng.random() < CLEAN_SHARE else rng.uniform(0.6, 2.4)
     t = np.exp(-beta * depth)[..., None]
     light = rng.uniform(0.7, 1.0) * (1 + rng.uniform(-0.05, 0.05, 3)).astype(np.float32)
     hazy = clean.astype(np.float32) / 255 * t + np.clip(light, 0, 1) * (1 - t)
@@ -217,7 +232,7 @@ def add_lowlight(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     picture is left well exposed (only a little noise), so that a good exposure is kept as it is.
     """
     linear = np.power(clean.astype(np.float32) / 255, _GAMMA)
-    if rng.random() < 1 / 7:
+    if rng.random() < CLEAN_SHARE:
         exposure, cast = 1.0, np.ones(3, np.float32)
         photons, extra_gamma = rng.uniform(2000, 8000), 1.0
     else:

@@ -3,7 +3,10 @@ and, for unpaired real photos, simple no-reference statistics plus contact sheet
 
     hdm-stream eval --task derain [--weights default|PATH] [--data ../shared/data] [--out DIR]
 
-Writes ``DIR/TASK.md`` (the tables), ``DIR/TASK.json`` and ``DIR/TASK_<set>.jpg`` sheets.
+``--data`` is the team's data root (the sets named below), or any folder of paired sets: each
+folder under it (itself included, three levels deep) that holds a recognised pair of subfolders
+(see hdm.data) is a set. Writes ``DIR/TASK.md`` (the tables), ``DIR/TASK.json`` (per-photo
+statistics included) and ``DIR/TASK_<set>.jpg`` contact sheets.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from hdm.data import IMAGE_SUFFIXES, find_pairs, read_rgb, to_tensor
-from hdm.dcp import dark_channel
+from hdm.data import IMAGE_SUFFIXES, find_pairs, is_paired_folder, read_rgb, to_tensor
+from hdm.errors import ConfigError
 from hdm.metrics import psnr, psnr_y, ssim
+from hdm.photo_stats import describe, fidelity
 
-__all__ = ["PAIRED_SETS", "UNPAIRED_SETS", "evaluate_task"]
+__all__ = ["PAIRED_SETS", "UNPAIRED_SETS", "evaluate_task", "find_sets"]
 
 # (label, folder under the data root) per task.
 PAIRED_SETS: dict[str, list[tuple[str, str]]] = {
@@ -41,6 +46,29 @@ UNPAIRED_SETS: dict[str, list[tuple[str, str]]] = {
     "lowlight": [("DICM", "lowlight/dicm_subset"), ("LIME", "lowlight/lime_subset")],
 }
 _SHEET_WIDTH = 320
+_SEARCH_DEPTH = 3
+Sets = list[tuple[str, Path]]
+
+
+def find_sets(task: str, data_root: Path) -> tuple[Sets, Sets]:
+    """(paired, unpaired) sets as (label, folder): the task's named sets where ``data_root`` has
+    any of them, otherwise every paired folder under it. Raises ConfigError when there is none."""
+    paired = [(label, data_root / f) for label, f in PAIRED_SETS[task] if (data_root / f).is_dir()]
+    unpaired = [(label, data_root / f) for label, f in UNPAIRED_SETS[task]
+                if (data_root / f).is_dir()]
+    if paired or unpaired:
+        return paired, unpaired
+    found = [data_root] if is_paired_folder(data_root) else []
+    level = [data_root]
+    for _ in range(_SEARCH_DEPTH):
+        level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir()]
+        found += [d for d in level if is_paired_folder(d)]
+    if not found:
+        raise ConfigError(
+            f"no evaluation set in {data_root}: expected the team's data root or folders "
+            "holding a pair of subfolders such as hazy/ + gt/, rainy/ + norain/, low/ + high/"
+        )
+    return [(str(d.relative_to(data_root)) if d != data_root else d.name, d) for d in found], []
 
 
 def _image(x: torch.Tensor) -> np.ndarray:
@@ -61,20 +89,6 @@ class _Scores:
     def means(self) -> dict[str, float]:
         return {"psnr": float(np.mean(self.psnr)), "psnr_y": float(np.mean(self.psnr_y)),
                 "ssim": float(np.mean(self.ssim)), "images": len(self.psnr)}
-
-
-def _no_reference(x: torch.Tensor) -> dict[str, float]:
-    """Statistics, not quality scores: brightness, RMS contrast, haze proxy (mean dark channel),
-    colourfulness (Hasler & Süsstrunk) and edge density."""
-    grey = x.mean(dim=1)
-    r, g, b = x[0] * 255
-    rg, yb = r - g, 0.5 * (r + g) - b
-    colourful = torch.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * torch.sqrt(
-        rg.mean() ** 2 + yb.mean() ** 2)
-    edges = cv2.Canny((grey[0].numpy() * 255).astype(np.uint8), 100, 200)
-    return {"brightness": grey.mean().item(), "contrast": grey.std().item(),
-            "dark_channel": dark_channel(x, 15).mean().item(),
-            "colourfulness": colourful.item(), "edge_density": float((edges > 0).mean())}
 
 
 def _sheet_row(images: list[np.ndarray]) -> np.ndarray:
@@ -106,11 +120,8 @@ def evaluate_task(
     names = ["input", *methods]
     report: dict[str, object] = {"task": task, "paired": {}, "unpaired": {}}
     paired: dict[str, dict[str, dict[str, float]]] = {}
-    for label, folder in PAIRED_SETS[task]:
-        root = data_root / folder
-        if not root.is_dir():
-            progress(f"skipping {label}: {root} not found")
-            continue
+    paired_sets, unpaired_sets = find_sets(task, data_root)
+    for label, root in paired_sets:
         scores = {name: _Scores([], [], []) for name in names}
         sheet: list[np.ndarray] = []
         for source, target in find_pairs(root):
@@ -126,25 +137,27 @@ def evaluate_task(
                                          paired[label].items()))
     report["paired"] = paired
     unpaired: dict[str, dict[str, dict[str, float]]] = {}
-    for label, folder in UNPAIRED_SETS[task]:
-        root = data_root / folder
-        if not root.is_dir():
-            continue
-        stats: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    photos: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for label, root in unpaired_sets:
+        stats: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         sheet = []
         for path in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
             x = to_tensor(read_rgb(path)).unsqueeze(0)
             outputs = {"input": x, **{n: _run(m, x) for n, m in methods.items()}}
             for name, out in outputs.items():
-                stats[name].append(_no_reference(out))
+                stats[name].append({"photo": path.name, **describe(out), **fidelity(x, out)})
             if len(sheet) < 6:
                 sheet.append(_sheet_row([_image(o) for o in outputs.values()]))
-        unpaired[label] = {n: {k: float(np.mean([s[k] for s in v])) for k in v[0]}
-                           for n, v in stats.items() if v}
+        if not stats["input"]:
+            continue
+        photos[label] = stats
+        unpaired[label] = {n: {k: float(np.nanmean([s[k] for s in v])) for k in v[0]
+                               if k != "photo"} for n, v in stats.items()}
         _write_sheet(sheet, names, out_dir / f"{task}_{_slug(label)}.jpg")
     report["unpaired"] = unpaired
+    report["photos"] = photos
     (out_dir / f"{task}.json").write_text(json.dumps(report, indent=2))
-    (out_dir / f"{task}.md").write_text(_markdown(task, names, paired, unpaired))
+    (out_dir / f"{task}.md").write_text(_markdown(task, names, paired, unpaired, photos))
     return report
 
 
@@ -158,8 +171,20 @@ def _slug(label: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in label.split(" (")[0]).strip("_").lower()
 
 
+def _worst_white_excess(stats: dict[str, list[dict[str, Any]]], name: str) -> str:
+    """The largest per-photo excess of white-clipped pixels of ``name`` over the classical
+    enhancer, in points (the photo named)."""
+    if name in ("input", "classical") or "classical" not in stats:
+        return ""
+    excess = [(s["white"] - c["white"], s["photo"])
+              for s, c in zip(stats[name], stats["classical"], strict=True)]
+    points, photo = max(excess)
+    return f"{points:+.1f} ({photo})"
+
+
 def _markdown(task: str, names: list[str], paired: dict[str, dict[str, dict[str, float]]],
-              unpaired: dict[str, dict[str, dict[str, float]]]) -> str:
+              unpaired: dict[str, dict[str, dict[str, float]]],
+              photos: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     lines = [f"### {task}: paired sets (PSNR RGB / PSNR Y / SSIM)", "",
              "| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for label, by_method in paired.items():
@@ -168,11 +193,19 @@ def _markdown(task: str, names: list[str], paired: dict[str, dict[str, dict[str,
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if unpaired:
         lines += ["", f"### {task}: unpaired real photos (statistics, not quality scores)", "",
+                  "Means over the photos. Hue kept: % of clearly coloured input pixels whose hue "
+                  "moved at most 15° and that are still coloured; white / black: % of pixels "
+                  "clipped to white / crushed below 10 grey levels; cast: shift of the mean "
+                  "CIELAB a*b*; worst white: the largest per-photo excess of white pixels over "
+                  "the classical enhancer, in points.", "",
                   "| set | method | brightness | contrast | dark channel | colourfulness | "
-                  "edge density |", "|---|---|---|---|---|---|---|"]
+                  "hue kept % | white % | black % | cast | worst white |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for label, by_method in unpaired.items():
             for name, s in by_method.items():
-                lines.append(f"| {label} | {name} | {s['brightness']:.3f} | {s['contrast']:.3f} "
-                             f"| {s['dark_channel']:.3f} | {s['colourfulness']:.1f} | "
-                             f"{s['edge_density']:.3f} |")
+                lines.append(
+                    f"| {label} | {name} | {s['brightness']:.3f} | {s['contrast']:.3f} "
+                    f"| {s['dark_channel']:.3f} | {s['colourfulness']:.1f} | "
+                    f"{s['hue_kept']:.1f} | {s['white']:.1f} | {s['black']:.1f} | "
+                    f"{s['cast']:.1f} | {_worst_white_excess(photos[label], name)} |")
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from streamer.pipeline import BatchSettings, Pipeline
 from streamer.publish import Publisher, PublishSettings
 from streamer.source import ReconnectPolicy, SourceKind, SourceState, VideoSource
 from streamer.subscriber import Subscriber
-from streamer.temporal import MaskSmoother, SmoothingParams
+from streamer.temporal import MaskSmoother, OutputStabiliser, SmoothingParams, StabiliserParams
 
 __all__ = [
     "BatchSettings",
@@ -32,6 +32,7 @@ __all__ = [
     "MaskSmoother",
     "Message",
     "Optimisations",
+    "OutputStabiliser",
     "PendingBatch",
     "Pipeline",
     "PublishSettings",
@@ -40,6 +41,7 @@ __all__ = [
     "RunConfig",
     "SinkError",
     "SmoothingParams",
+    "StabiliserParams",
     "SourceEndedError",
     "SourceError",
     "SourceKind",

@@ -59,6 +59,10 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    "when there is one)")
     p.add_argument("--batch", type=int, help="frames per inference batch")
     p.add_argument("--no-smoothing", action="store_true", help="per-frame DCP masks")
+    p.add_argument("--no-stabiliser", action="store_true",
+                   help="every output frame as the model gives it (no temporal stabiliser)")
+    p.add_argument("--strength", type=float,
+                   help="blend of enhanced frame and input, 0..1 (default 1: fully enhanced)")
     p.add_argument("--side-by-side", action="store_true", help="write input | enhanced")
     p.add_argument("--codec", help="video encoder, e.g. libx264, libx265")
     p.add_argument("--crf", type=int)
@@ -135,9 +139,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         output=args.output,
         model={"task": args.task, "model": args.model, "weights": args.weights,
                "device": args.device, "backend": args.backend, "precision": args.precision,
-               "compile_mode": args.compile_mode, "colour": args.colour},
+               "compile_mode": args.compile_mode, "colour": args.colour,
+               "strength": args.strength},
         batch={"size": args.batch},
         smoothing={"enabled": False if args.no_smoothing else None},
+        stabiliser={"enabled": False if args.no_stabiliser else None},
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload},
@@ -152,7 +158,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    engine = Engine.build(config.model, config.smoothing)
+    engine = Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
     log.info("enhancing %s with %s", config.input, engine.description)
     source = VideoSource(config.input, stream_id=config.source.stream_id,
                          options=config.source.options, reconnect=config.source.reconnect,

@@ -21,7 +21,7 @@ from streamer.file_sink import FileSinkSettings
 from streamer.pipeline import BatchSettings
 from streamer.publish import PublishSettings
 from streamer.source import ReconnectPolicy
-from streamer.temporal import SmoothingParams
+from streamer.temporal import SmoothingParams, StabiliserParams
 
 __all__ = ["DEMO_INPUT", "RunConfig", "SourceSettings", "load_config"]
 
@@ -50,6 +50,7 @@ class RunConfig:
     model: EngineSettings = EngineSettings()
     batch: BatchSettings = BatchSettings()
     smoothing: SmoothingParams = SmoothingParams()
+    stabiliser: StabiliserParams = StabiliserParams()
     encode: FileSinkSettings = FileSinkSettings()
     publish: PublishSettings = PublishSettings()
     source: SourceSettings = SourceSettings()

@@ -12,7 +12,8 @@ stream, work queued), and come out with :meth:`PendingBatch.result`; the pipelin
 in flight so the GPU computes while the CPU prepares the next. Frames may arrive as I420 planes
 and leave as I420 planes (``colour="device"``): the colour conversion then runs on the device.
 
-The engine owns the per-stream mask smoothers, so HDM sees steadied DCP masks on video.
+The engine owns the per-stream temporal state: mask smoothers, so HDM sees steadied DCP masks on
+video, and output stabilisers; ``strength`` blends the enhanced frame with its input first.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_input
 from hdm.weights import DEFAULT_WEIGHTS
 from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
-from streamer.errors import EngineError
+from streamer.errors import ConfigError, EngineError
 from streamer.frames import ColorTags
-from streamer.temporal import MaskSmoother, SmoothingParams
+from streamer.temporal import MaskSmoother, OutputStabiliser, SmoothingParams, StabiliserParams
 
 __all__ = ["Engine", "EngineSettings", "Optimisations", "PendingBatch"]
 
@@ -53,7 +54,8 @@ PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16,
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """What to run and how; validated by :meth:`Engine.build`."""
+    """What to run and how; validated by :meth:`Engine.build` (``strength``, which blends the
+    enhanced frame with its input, when made)."""
 
     model: str = "auto"
     task: str = "dehaze"
@@ -63,7 +65,13 @@ class EngineSettings:
     compile_mode: str = "default"
     precision: str = "auto"
     colour: str = "auto"
+    strength: float = 1.0
     cache_dir: str = "~/.cache/hdm-stream/tensorrt"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.strength <= 1:
+            raise ConfigError(f"strength must be in [0, 1] (1: fully enhanced, 0: the input), "
+                              f"got {self.strength}")
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ class Engine:
         smoothing: SmoothingParams,
         estimate: Callable[..., tuple[torch.Tensor, dcp.DCPStats]] = dcp.estimate,
         channels_last: bool = False,
+        stabiliser: StabiliserParams = StabiliserParams(),
     ) -> None:
         self.model = model
         self.runner = runner
@@ -128,12 +137,14 @@ class Engine:
         self.backend = backend
         self.settings = settings
         self.smoothing = smoothing
+        self.stabiliser = stabiliser
         self.estimate = estimate
         self.colour_on_device = settings.colour == "device" or (
             settings.colour == "auto" and device.type == "cuda"
         )
         self.description = f"{_model_name(model)} on {device} ({backend}, {_dtype_name(dtype)})"
         self._smoothers: dict[str, MaskSmoother] = {}
+        self._stabilisers: dict[str, OutputStabiliser] = {}
         self._copy_stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.channels_last = channels_last
         self.batch_size = 1  # what compiled code is specialised to; set by warmup()
@@ -145,6 +156,7 @@ class Engine:
         settings: EngineSettings,
         smoothing: SmoothingParams = SmoothingParams(),
         *,
+        stabiliser: StabiliserParams = StabiliserParams(),
         optimisations: Optimisations = Optimisations(),
     ) -> Engine:
         _validate(settings)
@@ -172,7 +184,7 @@ class Engine:
             # replay would overwrite them.
             estimate = torch.compile(dcp.estimate, dynamic=False)
         return cls(model, runner, device, dtype, backend, settings, smoothing, estimate,
-                   channels_last=optimisations.channels_last)
+                   channels_last=optimisations.channels_last, stabiliser=stabiliser)
 
     # -- running ------------------------------------------------------------------------------
     def enhance(
@@ -244,7 +256,13 @@ class Engine:
             else:
                 out = self.runner(x)
         # Out of place: with CUDA graphs ``out`` is a buffer the next replay overwrites.
-        return out[:count].float().clamp(0.0, 1.0)
+        out = out[:count].float().clamp(0.0, 1.0)
+        if self.settings.strength < 1:
+            out = torch.lerp(x[:count].float(), out, self.settings.strength)
+        stabiliser = self._stabilisers.get(stream_id)
+        if stabiliser is None:
+            stabiliser = self._stabilisers[stream_id] = OutputStabiliser(self.stabiliser)
+        return stabiliser(x[:count], out)
 
     def download(
         self, out: torch.Tensor, dtype: np.dtype, planar_tags: ColorTags | None = None
@@ -271,6 +289,7 @@ class Engine:
         dummy = [np.zeros((height, width, 3), np.uint8)] * batch
         self.enhance(dummy, stream_id="__warmup__")
         self._smoothers.pop("__warmup__", None)
+        self._stabilisers.pop("__warmup__", None)
 
     @property
     def scene_cuts(self) -> int:
@@ -310,6 +329,7 @@ def _validate(settings: EngineSettings) -> None:
         if getattr(settings, name) not in allowed:
             raise EngineError(f"{name} must be one of {list(allowed)}, got "
                               f"{getattr(settings, name)!r}")
+
 
 
 def _resolve_backend(requested: str, device: torch.device) -> str:

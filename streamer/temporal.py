@@ -1,10 +1,16 @@
-"""Temporal smoothing of HDM's DCP region masks, one state per stream.
+"""Temporal steadying of video, one state per stream: HDM's DCP region masks, and the output.
 
 Per-frame masks flicker on video: the airlight is re-estimated from a 0.1% percentile and the
 transmission is min-max normalised per frame, so a small dark object entering a corner moves the
 bins of the whole frame. The smoother keeps an exponential moving average of the airlight and of
 the normalisation range, holds hard bins until a pixel leaves its bin by a margin (hysteresis),
 averages soft masks over time, and resets everything on a scene cut.
+
+Steady masks are not enough: most of the flicker an enhancer adds is its response to sensor
+noise and compression, which changes every frame. The output stabiliser therefore works on the
+picture itself: where the input has not changed beyond noise, the output leans on the previous
+stabilised output (a recursive average); where it has, it takes the new output as it is, so
+moving things do not leave trails; a scene cut starts afresh.
 
 All state stays on the device and is updated with tensor ops only, so smoothing never waits for
 the GPU.
@@ -21,9 +27,23 @@ import torch.nn.functional as F
 from hdm import dcp
 from hdm.dcp import DCPParams, MaskMode
 
-__all__ = ["MaskSmoother", "SmoothingParams"]
+__all__ = ["MaskSmoother", "OutputStabiliser", "SmoothingParams", "StabiliserParams"]
 
 _THUMBNAIL = (18, 32)
+_CHANGE_WINDOW = 5  # local mean of the signed change: noise averages out, motion does not
+
+
+def _thumbnails(x: torch.Tensor) -> torch.Tensor:
+    """Grey 18×32 thumbnails of B×3×H×W frames, for scene-cut detection."""
+    return F.adaptive_avg_pool2d(dcp.grey(x.float()), _THUMBNAIL)
+
+
+def _is_cut(previous: torch.Tensor | None, thumbnail: torch.Tensor, threshold: float
+            ) -> torch.Tensor:
+    """A 0-d bool tensor (no host sync): no history, a new size, or a scene cut."""
+    if previous is None or previous.shape != thumbnail.shape:
+        return torch.ones((), dtype=torch.bool, device=thumbnail.device)
+    return (thumbnail - previous).abs().mean() > threshold
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,43 @@ class SmoothingParams:
     alpha: float = 0.1
     hysteresis: float = 0.04
     scene_cut: float = 0.12
+
+    def __post_init__(self) -> None:
+        _check_unit("alpha", self.alpha, zero=False)
+        _check_unit("hysteresis", self.hysteresis)
+        _check_unit("scene_cut", self.scene_cut, zero=False)
+
+
+def _check_unit(name: str, value: float, *, zero: bool = True) -> None:
+    low_ok = value >= 0 if zero else value > 0
+    if not (low_ok and value <= 1):
+        raise ValueError(f"{name} must be in {'[0' if zero else '(0'}, 1], got {value}")
+
+
+@dataclass(frozen=True)
+class StabiliserParams:
+    """Args:
+    enabled: stabilise the output at all (off: every frame as the model gives it).
+    static_weight: weight of the newest output where the input has not changed (0.15: noise the
+        model adds falls to about a quarter; slow real changes follow within ~7 frames).
+    noise_levels: local mean change of the input (8-bit grey levels, 5×5 window) still taken
+        for noise.
+    motion_levels: local mean change from which the newest output is taken as it is.
+    scene_cut: mean absolute difference of grey thumbnails above which the history is dropped.
+    """
+
+    enabled: bool = True
+    static_weight: float = 0.15
+    noise_levels: float = 1.5
+    motion_levels: float = 4.0
+    scene_cut: float = 0.12
+
+    def __post_init__(self) -> None:
+        _check_unit("static_weight", self.static_weight, zero=False)
+        _check_unit("scene_cut", self.scene_cut, zero=False)
+        if not 0 <= self.noise_levels < self.motion_levels <= 255:
+            raise ValueError("need 0 <= noise_levels < motion_levels <= 255, got "
+                             f"{self.noise_levels} and {self.motion_levels}")
 
 
 class MaskSmoother:
@@ -84,7 +141,7 @@ class MaskSmoother:
             masks = dcp.region_masks(t, measured.t_low, measured.t_high, regions=self.regions,
                                      mode=self.mode)
             return masks[:count]
-        thumbnails = F.adaptive_avg_pool2d(dcp.grey(x.float()), _THUMBNAIL)
+        thumbnails = _thumbnails(x)
         out = []
         for i in range(count):
             out.append(self._step(refined[i : i + 1], measured[i], thumbnails[i : i + 1]))
@@ -94,11 +151,11 @@ class MaskSmoother:
         self, refined: torch.Tensor, measured: dcp.DCPStats, thumbnail: torch.Tensor
     ) -> torch.Tensor:
         alpha = self.params.alpha
-        if self._thumbnail is None or self._thumbnail.shape != thumbnail.shape:
+        resized = self._thumbnail is None or self._thumbnail.shape != thumbnail.shape
+        cut = _is_cut(self._thumbnail, thumbnail, self.params.scene_cut)
+        if resized:
             self.reset()
-            cut = torch.ones((), dtype=torch.bool, device=refined.device)
         else:
-            cut = (thumbnail - self._thumbnail).abs().mean() > self.params.scene_cut
             self.cuts = self.cuts.to(cut.device) + cut.long()
         self._thumbnail = thumbnail
         weight = torch.where(cut, torch.ones_like(measured.airlight), alpha)
@@ -140,3 +197,43 @@ class MaskSmoother:
         margin = self.params.hysteresis
         keep = (level >= bin_low - margin) & (level <= bin_high + margin) & ~cut
         return torch.where(keep, self._masks, masks)
+
+
+class OutputStabiliser:
+    """The enhanced frames of one stream, steadied where the input stands still."""
+
+    def __init__(self, params: StabiliserParams = StabiliserParams()) -> None:
+        self.params = params
+        self._grey: torch.Tensor | None = None  # previous input, grey, 1×1×H×W
+        self._output: torch.Tensor | None = None  # previous stabilised output, 1×3×H×W
+        self._thumbnail: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor, out: torch.Tensor, count: int | None = None
+                 ) -> torch.Tensor:
+        """Stabilised ``out`` (B×3×H×W float in [0, 1]) for the inputs ``x`` (same shape,
+        consecutive frames); frames past ``count`` (padding) pass through, unremembered."""
+        count = x.shape[0] if count is None else count
+        if not self.params.enabled or count == 0:
+            return out
+        x, out = x.float(), out.float()
+        greys = dcp.grey(x)
+        thumbnails = _thumbnails(x)
+        steadied = [self._step(greys[i : i + 1], out[i : i + 1], thumbnails[i : i + 1])
+                    for i in range(count)]
+        return torch.cat([*steadied, out[count:]])
+
+    def _step(self, grey: torch.Tensor, out: torch.Tensor, thumbnail: torch.Tensor
+              ) -> torch.Tensor:
+        p = self.params
+        cut = _is_cut(self._thumbnail, thumbnail, p.scene_cut)
+        if self._grey is None or self._output is None or self._output.shape != out.shape:
+            steady = out
+        else:
+            change = F.avg_pool2d(grey - self._grey, _CHANGE_WINDOW, stride=1,
+                                  padding=_CHANGE_WINDOW // 2, count_include_pad=False)
+            moving = ((change.abs() * 255 - p.noise_levels)
+                      / (p.motion_levels - p.noise_levels)).clamp(0.0, 1.0)
+            weight = torch.where(cut, 1.0, moving.clamp_min(p.static_weight))
+            steady = torch.lerp(self._output, out, weight)
+        self._grey, self._output, self._thumbnail = grey, steady, thumbnail
+        return steady

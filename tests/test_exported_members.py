@@ -8,7 +8,8 @@ import hdm
 def test_hdm_exports_exactly_its_public_api() -> None:
     public = {name for name in dir(hdm) if not name.startswith("_")}
     modules = {"builders", "checkpoint", "classical", "dcp", "deform", "errors", "layers"}
-    modules |= {"data", "evaluate", "fusion", "metrics", "model", "presets", "train", "weights"}
+    modules |= {"data", "evaluate", "fusion", "metrics", "model", "photo_stats", "presets", "train",
+                "weights"}
     assert public - modules == set(hdm.__all__)
 
 

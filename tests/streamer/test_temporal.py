@@ -13,7 +13,7 @@ from hdm.fusion import FusedHead
 from streamer.engine import Engine, EngineSettings
 from streamer.source import VideoSource
 from streamer.stats import FlickerMeter
-from streamer.temporal import MaskSmoother, SmoothingParams
+from streamer.temporal import MaskSmoother, SmoothingParams, StabiliserParams
 from tests.streamer.clips import write_clip
 
 # Large enough that the object's footprint in the dark channel (its 60-pixel min filter) is
@@ -67,11 +67,12 @@ def test_smoothing_cuts_output_flicker_against_per_frame_masks(
 ) -> None:
     settings = EngineSettings(model="hdm-s", weights="random", device="cpu")
     torch.manual_seed(0)
-    smoothed = Engine.build(settings, SmoothingParams())
+    steady_off = StabiliserParams(enabled=False)  # the masks' effect alone
+    smoothed = Engine.build(settings, SmoothingParams(), stabiliser=steady_off)
     # An untrained HDM outputs almost 0 everywhere (clamped tanh); centre its output so that
     # what its region conv does with the masks shows in the pixels.
     torch.nn.init.constant_(smoothed.model.head[2].bias, 0.5)
-    per_frame = Engine.build(settings, SmoothingParams(enabled=False))
+    per_frame = Engine.build(settings, SmoothingParams(enabled=False), stabiliser=steady_off)
     per_frame.model.load_state_dict(smoothed.model.state_dict())
     for engine in (smoothed, per_frame):  # the fused head was composed from the old bias
         engine.model.head = FusedHead(engine.model.head)
