@@ -26,9 +26,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--json", type=Path, default=Path("out/compare_masks.json"))
     args = parser.parse_args()
-    folders = [args.data / "dehaze" / "real_hazy_classic", args.data / "dehaze" / "ohaze_subset" / "hazy"]
+    folders = [args.data / "dehaze" / "real_hazy_classic",
+               args.data / "dehaze" / "ohaze_subset" / "hazy"]
     rows = []
-    for path in sorted(p for f in folders for p in f.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+    paths = (p for f in folders for p in f.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for path in sorted(paths):
         rgb = read_rgb(path)
         rgb = rgb[: rgb.shape[0] // 4 * 4, : rgb.shape[1] // 4 * 4]
         started = time.perf_counter()

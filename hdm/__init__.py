@@ -9,7 +9,13 @@ from hdm.checkpoint import (
 )
 from hdm.classical import ClassicalEnhancer
 from hdm.dcp import DCPParams, DCPStats, dcp_masks
-from hdm.errors import CheckpointError, ConfigError, HDMError, InputError, PresetMismatchError
+from hdm.errors import (
+    CheckpointError,
+    ConfigError,
+    HDMError,
+    InputError,
+    PresetMismatchError,
+)
 from hdm.model import HDM, TASKS, HDMConfig
 from hdm.presets import PRESETS
 

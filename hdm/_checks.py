@@ -1,4 +1,5 @@
-"""Validation of image batches shared by the model, the DCP functions and the classical enhancers."""
+"""Validation of image batches, shared by the model, the DCP functions and the classical
+enhancers."""
 
 from __future__ import annotations
 

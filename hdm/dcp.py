@@ -1,4 +1,5 @@
-"""The dark channel prior (He et al., CVPR 2009) as batched tensor functions, and HDM's region masks.
+"""The dark channel prior (He et al., CVPR 2009) as batched tensor functions, and HDM's region
+masks.
 
 Everything works on B×3×H×W float images in [0, 1] on any device and traces under torch.compile
 (no data-dependent Python control flow, no host synchronisation). Computation is in float32

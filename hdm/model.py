@@ -4,7 +4,7 @@ Shape of the network (all widths C, no normalisation layers)::
 
     x ─ normalise ─ conv0 (5×5) ─ conv1 (↓2) ─ conv2 (↓4) ─ body: G groups × N attention blocks
           │                         │ res1        │ res2        │
-          │                         │             │      [deform ─ region(masks)] × 2, shared weights
+          │                         │             │   [deform ─ region(masks)] × 2, shared weights
           │                         │             └── mix1 ─────┘
           │                         └── mix2 ── deconv1 (↑2)
           │                                └── deconv2 (↑4) ─ head: three 5×5 convs ─ tanh

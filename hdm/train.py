@@ -7,8 +7,9 @@ The DCP masks are made by the model on the training device in each step. bf16 au
 GPU. The colour term is the mean angle between output and target RGB vectors (1 - cosine), which
 brightness alone cannot lower: it is what keeps hue when a dark picture is brightened. ``init``
 starts from a checkpoint's weights (tensors whose shape changed, such as a head with another
-output mode, keep their initialisation). Every ``val_every`` steps PSNR/SSIM on the held-out pairs are measured, and the best
-weights are what is saved. Seeds are fixed; ``--resume`` continues a run from its state file.
+output mode, keep their initialisation). Every ``val_every`` steps PSNR/SSIM on the held-out
+pairs are measured, and the best weights are what is saved. Seeds are fixed; ``--resume``
+continues a run from its state file.
 """
 
 from __future__ import annotations

@@ -17,7 +17,12 @@ from streamer.pipeline import BatchSettings, Pipeline
 from streamer.publish import Publisher, PublishSettings
 from streamer.source import ReconnectPolicy, SourceKind, SourceState, VideoSource
 from streamer.subscriber import Subscriber
-from streamer.temporal import MaskSmoother, OutputStabiliser, SmoothingParams, StabiliserParams
+from streamer.temporal import (
+    MaskSmoother,
+    OutputStabiliser,
+    SmoothingParams,
+    StabiliserParams,
+)
 
 __all__ = [
     "BatchSettings",

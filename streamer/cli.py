@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -24,8 +25,8 @@ from hdm.errors import HDMError
 from hdm.model import OUTPUTS
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, PRECISIONS, Engine
-from streamer.messages import to_uint8
 from streamer.errors import StreamerError
+from streamer.messages import to_uint8
 from streamer.pipeline import Pipeline
 from streamer.source import VideoSource
 from streamer.subscriber import Subscriber
@@ -147,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload},
+        source={"max_frames": args.max_frames},
     )
     if not config.input:
         output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
@@ -162,17 +164,30 @@ def run(args: argparse.Namespace) -> int:
     log.info("enhancing %s with %s", config.input, engine.description)
     source = VideoSource(config.input, stream_id=config.source.stream_id,
                          options=config.source.options, reconnect=config.source.reconnect,
-                         max_frames=args.max_frames)
+                         max_frames=config.source.max_frames)
     output = (Path(config.output), config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
                         batching=config.batch, progress=not args.quiet)
-    stats = pipeline.run()
+    # SIGTERM (systemd, containers) drains exactly like Ctrl-C: the run finishes what it read.
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, _frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        stats = pipeline.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(stats.summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)
     if args.summary_json:
         args.summary_json.write_text(json.dumps(stats.as_dict(), indent=2))
-    return 130 if stats.interrupted else 0
+    if not stats.interrupted:
+        return 0
+    return 128 + (terminated[0] if terminated else signal.SIGINT)  # the shells' convention
 
 
 def subscribe(args: argparse.Namespace) -> int:

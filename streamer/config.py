@@ -17,7 +17,7 @@ import yaml
 
 from streamer.engine import EngineSettings
 from streamer.errors import ConfigError
-from streamer.file_sink import FileSinkSettings
+from streamer.file_sink import FileSinkSettings, check_output_path
 from streamer.pipeline import BatchSettings
 from streamer.publish import PublishSettings
 from streamer.source import ReconnectPolicy
@@ -34,11 +34,19 @@ class SourceSettings:
     stream_id: name of the stream (ZeroMQ topic).
     options: FFmpeg demuxer/protocol options, e.g. ``{rtsp_transport: tcp}``.
     reconnect: recovery of live sources.
+    max_frames: stop after this many frames (a preview); None: all.
     """
 
     stream_id: str = "stream0"
     options: dict[str, str] = field(default_factory=dict)
     reconnect: ReconnectPolicy = ReconnectPolicy()
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ConfigError(f"max_frames must be >= 1, got {self.max_frames}")
+        if not self.stream_id:
+            raise ConfigError("stream_id cannot be empty")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,10 @@ class RunConfig:
     encode: FileSinkSettings = FileSinkSettings()
     publish: PublishSettings = PublishSettings()
     source: SourceSettings = SourceSettings()
+
+    def __post_init__(self) -> None:
+        if self.output is not None and "://" not in self.output:
+            check_output_path(self.output)
 
     def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
         """A copy with top-level values or section fields replaced (None values ignored)."""

@@ -38,7 +38,12 @@ from hdm.weights import DEFAULT_WEIGHTS
 from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.errors import ConfigError, EngineError
 from streamer.frames import ColorTags
-from streamer.temporal import MaskSmoother, OutputStabiliser, SmoothingParams, StabiliserParams
+from streamer.temporal import (
+    MaskSmoother,
+    OutputStabiliser,
+    SmoothingParams,
+    StabiliserParams,
+)
 
 __all__ = ["Engine", "EngineSettings", "Optimisations", "PendingBatch"]
 

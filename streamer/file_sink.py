@@ -8,6 +8,7 @@ writes the trailer, so an interrupted run or a truncated input still leaves a pl
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,12 +19,35 @@ import av.container
 import cv2
 import numpy as np
 
-from streamer.errors import SinkError
+from streamer.errors import ConfigError, SinkError
 from streamer.frames import ColorTags, Frame, rgb_image, to_video_frame
 
-__all__ = ["FileSink", "FileSinkSettings"]
+__all__ = ["FileSink", "FileSinkSettings", "check_output_path"]
 
 log = logging.getLogger(__name__)
+_CRF_RANGE = (0, 63)  # x264/x265 take 0-51, VP9/AV1 0-63
+
+
+@functools.cache
+def _muxer_extensions() -> dict[str, str]:
+    """File extension -> FFmpeg muxer, for every muxer this FFmpeg build has."""
+    table: dict[str, str] = {}
+    for name in sorted(av.formats_available):
+        try:
+            muxer = av.format.ContainerFormat(name, "w")
+        except ValueError:  # a demuxer only
+            continue
+        for extension in muxer.extensions:
+            table.setdefault(extension.lower(), name)
+    return table
+
+
+def check_output_path(path: str) -> None:
+    """Refuse a file name whose extension no muxer of this FFmpeg writes (one line, early)."""
+    extension = Path(path).suffix.lower().lstrip(".")
+    if extension not in _muxer_extensions():
+        raise ConfigError(f"output {path!r}: no muxer for the extension {extension or '(none)'!r}; "
+                          "use .mp4, .mkv, .mov, .webm, .ts, ...")
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,17 @@ class FileSinkSettings:
     bitrate: str | None = None
     pix_fmt: str = "yuv420p"
     side_by_side: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            codec = av.codec.Codec(self.codec, "w")
+        except av.codec.codec.UnknownCodecError:
+            raise ConfigError(f"codec {self.codec!r} is not an encoder of this FFmpeg build; "
+                              "e.g. libx264, libx265, libvpx-vp9") from None
+        if codec.type != "video":
+            raise ConfigError(f"codec {self.codec!r} encodes {codec.type}, not video")
+        if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
+            raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, got {self.crf}")
 
 
 class FileSink:

@@ -6,14 +6,16 @@ stage keeps one batch in flight: it submits the next batch before collecting the
 computes while the CPU stacks and converts; when no frame is waiting it collects at once, so a
 result never waits for the input. Live sources collect every batch at once (latency first).
 When the engine converts colours on the device, 8-bit 4:2:0 frames travel as I420 planes, and
-come back as planes when only a yuv420p file is written. Shutdown: the END marker flows through every queue; ``stop()`` (Ctrl-C)
-stops the source and the rest drains, so the output file is closed properly. An exception in any
-stage stops the run and is re-raised from ``join()`` after the sinks are closed.
+come back as planes when only a yuv420p file is written. Shutdown: the END marker flows through
+every queue; ``stop()`` (Ctrl-C, SIGTERM) drains: it stops the source and the rest is processed,
+so the output file is closed properly. An exception in any stage stops the run and is re-raised
+from ``join()`` after the sinks are closed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -26,7 +28,7 @@ import av
 from tqdm import tqdm
 
 from streamer.engine import Engine, PendingBatch
-from streamer.errors import StreamerError
+from streamer.errors import ConfigError, StreamerError
 from streamer.file_sink import FileSink, FileSinkSettings
 from streamer.frames import Frame
 from streamer.publish import Publisher, PublishSettings
@@ -57,6 +59,14 @@ class BatchSettings:
     queue_batches: int = 2
     overlap: bool = True
 
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.queue_batches < 1:
+            raise ConfigError(f"size and queue_batches must be >= 1, got {self.size} and "
+                              f"{self.queue_batches}")
+        if self.max_delay_ms < 0 or self.latency_ms <= 0:
+            raise ConfigError(f"need max_delay_ms >= 0 and latency_ms > 0, got "
+                              f"{self.max_delay_ms} and {self.latency_ms}")
+
 
 Batch = tuple[list[Frame], list["object"]]
 
@@ -85,7 +95,8 @@ class Pipeline:
         self.batching = batching
         self.progress = progress
         self.stats = RunStats()
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # abort: every wait gives up
+        self._drain = threading.Event()  # drain: stop reading, finish what was read
         policy = Policy.DROP_OLDEST if source.kind.live else Policy.BLOCK
         capacity = batching.size * batching.queue_batches
         self._frames: StageQueue[Frame] = StageQueue(capacity, policy, self._stop)
@@ -111,7 +122,7 @@ class Pipeline:
         video = container.streams.video[0]
         if self.output is not None:
             path, settings = self.output
-            if not self.source.kind.live and Path(self.source.url).resolve() == path.resolve():
+            if not self.source.kind.live and _same_file(Path(self.source.url), path):
                 raise StreamerError(f"output {path} would overwrite the input")
             rate = video.average_rate or video.guessed_rate
             self._file = FileSink(path, settings, self.source.passthrough_streams(),
@@ -132,8 +143,10 @@ class Pipeline:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop reading; what was read is still processed and written."""
+        """Drain: stop reading; what was read is still processed and written (a push consumer
+        that has gone away is given up on after publish.DRAIN_GRACE_S)."""
         self.stats.interrupted = True
+        self._drain.set()
         self.source.stop()
 
     def join(self) -> RunStats:
@@ -145,6 +158,7 @@ class Pipeline:
         self.stats.finished = time.monotonic()
         self.stats.dropped_queue = self._frames.dropped
         self.stats.reconnects = self.source.reconnects
+        self.stats.corrupt_packets = self.source.corrupt_packets
         self.stats.scene_cuts = self.engine.scene_cuts
         if self._errors:
             raise self._errors[0]
@@ -260,7 +274,8 @@ class Pipeline:
 
     def _output(self) -> None:
         timer = self.stats.stages["output"]
-        publisher = Publisher.bind(self.publish, self._stop) if self.publish else None
+        publisher = (Publisher.bind(self.publish, self._stop, self._drain) if self.publish
+                     else None)
         try:
             while True:
                 self._drain_packets(block=False)
@@ -279,6 +294,7 @@ class Pipeline:
             failing = sys.exc_info()[1] is not None
             if publisher is not None:
                 publisher.close(self.source.stream_id)
+                self.stats.unsent = publisher.abandoned
             if self._file is not None:
                 self._close_file(failing)
 
@@ -316,3 +332,12 @@ class Pipeline:
                 self._packets_done = True
                 return
             self._file.write_packet(*packet)  # type: ignore[misc]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same file, by inode: symbolic and hard links included (resolved paths miss the
+    latter, and writing the output would destroy the input)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the output does not exist yet
+        return False

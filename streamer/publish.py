@@ -3,8 +3,9 @@
 ``pub`` mode binds a PUB socket with a small send high-water mark and never blocks: when a
 subscriber is slow its queue fills and ZeroMQ drops further frames for that subscriber alone
 (other subscribers still get them), so the pipeline keeps its pace. The publisher cannot see
-those drops; each subscriber counts them as gaps in ``seq`` (``Subscriber.missed``). ``push`` mode binds a PUSH socket for consumers that must get every
-frame: sends block (checking for shutdown) until a consumer takes them.
+those drops; each subscriber counts them as gaps in ``seq`` (``Subscriber.missed``). ``push``
+mode binds a PUSH socket for consumers that must get every frame: sends block (checking for
+shutdown) until a consumer takes them.
 
 Create the publisher in the thread that sends: ZeroMQ sockets are not thread-safe.
 """
@@ -51,20 +52,38 @@ class PublishSettings:
             raise ConfigError(f"publish.mode must be one of {MODES}, got {self.mode!r}")
         if self.payload not in PAYLOADS:
             raise ConfigError(f"publish.payload must be one of {PAYLOADS}, got {self.payload!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"publish.jpeg_quality must be 1..100, got {self.jpeg_quality}")
+        if self.hwm < 1:
+            raise ConfigError(f"publish.hwm must be >= 1 (frames queued per peer), got {self.hwm}")
+        if self.linger_ms < 0:
+            raise ConfigError(f"publish.linger_ms must be >= 0, got {self.linger_ms}")
+
+
+DRAIN_GRACE_S = 2.0  # push mode: how long a draining run still waits for a consumer
 
 
 class Publisher:
-    """Sends frames and the end-of-stream message."""
+    """Sends frames and the end-of-stream message.
+
+    ``stop`` aborts every wait at once. ``drain`` (Ctrl-C, SIGTERM) lets a lossless push run
+    finish for a consumer that is still reading, but one that stays away for ``DRAIN_GRACE_S``
+    is given up on: the frames left are counted in ``abandoned`` instead of blocking forever.
+    """
 
     def __init__(self, socket: zmq.Socket[bytes], settings: PublishSettings,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, drain: threading.Event | None = None) -> None:
         self.socket = socket
         self.settings = settings
         self.sent = 0
+        self.abandoned = 0
         self._stop = stop
+        self._drain = drain or threading.Event()
+        self._given_up = False
 
     @classmethod
-    def bind(cls, settings: PublishSettings, stop: threading.Event) -> Publisher:
+    def bind(cls, settings: PublishSettings, stop: threading.Event,
+             drain: threading.Event | None = None) -> Publisher:
         if settings.endpoint is None:
             raise SinkError("no publish endpoint given")
         socket_type = zmq.PUB if settings.mode == "pub" else zmq.PUSH
@@ -76,7 +95,7 @@ class Publisher:
         except zmq.ZMQError as error:
             socket.close(linger=0)
             raise SinkError(f"cannot bind {settings.endpoint}: {error}") from error
-        return cls(socket, settings, stop)
+        return cls(socket, settings, stop, drain)
 
     def send(self, frame: Frame) -> bool:
         """Publish one frame; False only when shutdown came first (push mode)."""
@@ -112,8 +131,14 @@ class Publisher:
         if self.settings.mode == "pub":  # never blocks: PUB drops for full subscribers
             self.socket.send_multipart(parts, copy=False)
             return True
-        while not self._stop.is_set():  # push: lossless, wait for a consumer
+        waited = 0.0
+        while not self._stop.is_set() and not self._given_up:  # push: wait for a consumer
             if self.socket.poll(100, zmq.POLLOUT):
                 self.socket.send_multipart(parts, copy=False)
                 return True
+            if self._drain.is_set():
+                waited += 0.1
+                self._given_up = waited >= DRAIN_GRACE_S
+        if self._given_up:
+            self.abandoned += 1
         return False

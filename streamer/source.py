@@ -102,6 +102,7 @@ class VideoSource:
         self.reconnect = reconnect
         self.state = SourceState.CONNECTING
         self.reconnects = 0
+        self.corrupt_packets = 0  # video packets the decoder refused, skipped
         self._stop = threading.Event()
         self._container: av.container.InputContainer | None = None
 
@@ -199,7 +200,16 @@ class VideoSource:
             if self._stop.is_set():
                 return
             if packet.stream.type == "video":
-                yield from packet.decode()
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError as error:
+                    # A corrupt packet costs its own frames, not the rest of the input (as the
+                    # ffmpeg tool does): skipped, counted, logged once.
+                    if not self.corrupt_packets:
+                        log.warning("%s: skipping corrupt data (%s)", self.url, _reason(error))
+                    self.corrupt_packets += 1
+                    continue
+                yield from frames
             elif on_packet is not None and packet.dts is not None:
                 on_packet(packet)
 

@@ -89,6 +89,8 @@ class RunStats:
     frames_out: int = 0
     dropped_queue: int = 0
     dropped_stale: int = 0
+    unsent: int = 0  # push mode: frames a consumer that went away never took
+    corrupt_packets: int = 0  # video packets the decoder refused, skipped
     reconnects: int = 0
     scene_cuts: int = 0
     interrupted: bool = False
@@ -116,6 +118,8 @@ class RunStats:
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "dropped": {"queue": self.dropped_queue, "stale": self.dropped_stale},
+            "unsent": self.unsent,
+            "corrupt_packets": self.corrupt_packets,
             "reconnects": self.reconnects,
             "scene_cuts": self.scene_cuts,
             "interrupted": self.interrupted,
@@ -141,6 +145,10 @@ class RunStats:
             f"flicker (static regions, 8-bit grey levels): output {_fmt(flick['output'])}, "
             f"input {_fmt(flick['input'])}",
         ]
+        if d["corrupt_packets"]:
+            lines.append(f"corrupt input: {d['corrupt_packets']} video packets skipped")
+        if d["unsent"]:
+            lines.append(f"not published: {d['unsent']} frames (the push consumer went away)")
         if d["reconnects"] or d["scene_cuts"]:
             lines.append(f"reconnects: {d['reconnects']}, scene cuts: {d['scene_cuts']}")
         return "\n".join(lines)

@@ -77,18 +77,22 @@ def _check_unit(name: str, value: float, *, zero: bool = True) -> None:
 class StabiliserParams:
     """Args:
     enabled: stabilise the output at all (off: every frame as the model gives it).
-    static_weight: weight of the newest output where the input has not changed (0.15: noise the
-        model adds falls to about a quarter; slow real changes follow within ~7 frames).
-    noise_levels: local mean change of the input (8-bit grey levels, 5×5 window) still taken
-        for noise.
+    static_weight: weight of the newest output where the input has not changed (0.05: noise the
+        model adds falls to a sixth; a change too slow to see from one frame to the next is
+        followed within ~20 frames).
+    noise_levels: local mean change of the input (8-bit grey levels, signed, 5×5 window) still
+        taken for noise; sensor noise averages out in the window, a moving surface does not.
     motion_levels: local mean change from which the newest output is taken as it is.
+    pixel_levels: change of one pixel from which it counts as moving whatever its neighbours
+        do (fine texture moving cancels in the window mean); half of it still counts as noise.
     scene_cut: mean absolute difference of grey thumbnails above which the history is dropped.
     """
 
     enabled: bool = True
-    static_weight: float = 0.15
-    noise_levels: float = 1.5
-    motion_levels: float = 4.0
+    static_weight: float = 0.05
+    noise_levels: float = 2.5
+    motion_levels: float = 6.0
+    pixel_levels: float = 12.0
     scene_cut: float = 0.12
 
     def __post_init__(self) -> None:
@@ -97,6 +101,8 @@ class StabiliserParams:
         if not 0 <= self.noise_levels < self.motion_levels <= 255:
             raise ValueError("need 0 <= noise_levels < motion_levels <= 255, got "
                              f"{self.noise_levels} and {self.motion_levels}")
+        if not 0 < self.pixel_levels <= 255:
+            raise ValueError(f"pixel_levels must be in (0, 255], got {self.pixel_levels}")
 
 
 class MaskSmoother:
@@ -204,7 +210,10 @@ class OutputStabiliser:
 
     def __init__(self, params: StabiliserParams = StabiliserParams()) -> None:
         self.params = params
-        self._grey: torch.Tensor | None = None  # previous input, grey, 1×1×H×W
+        # The previous input, grey, 1×1×H×W. (Comparing with an input averaged like the output
+        # instead lets slow drift show, but then the output follows every sub-noise change the
+        # model amplifies: flicker on the shared clips rose 10-25%.)
+        self._grey: torch.Tensor | None = None
         self._output: torch.Tensor | None = None  # previous stabilised output, 1×3×H×W
         self._thumbnail: torch.Tensor | None = None
 
@@ -229,10 +238,13 @@ class OutputStabiliser:
         if self._grey is None or self._output is None or self._output.shape != out.shape:
             steady = out
         else:
-            change = F.avg_pool2d(grey - self._grey, _CHANGE_WINDOW, stride=1,
-                                  padding=_CHANGE_WINDOW // 2, count_include_pad=False)
-            moving = ((change.abs() * 255 - p.noise_levels)
-                      / (p.motion_levels - p.noise_levels)).clamp(0.0, 1.0)
+            change = (grey - self._grey) * 255
+            local = F.avg_pool2d(change, _CHANGE_WINDOW, stride=1, padding=_CHANGE_WINDOW // 2,
+                                 count_include_pad=False).abs()
+            moving = torch.maximum(
+                (local - p.noise_levels) / (p.motion_levels - p.noise_levels),
+                change.abs() / (p.pixel_levels / 2) - 1,
+            ).clamp(0.0, 1.0)
             weight = torch.where(cut, 1.0, moving.clamp_min(p.static_weight))
             steady = torch.lerp(self._output, out, weight)
         self._grey, self._output, self._thumbnail = grey, steady, thumbnail

@@ -55,14 +55,16 @@ def write(frames: list[np.ndarray], path: Path) -> None:
         audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         for frame_rgb in frames:
             frame = av.VideoFrame.from_ndarray(frame_rgb, format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709",
+                                   dst_color_range="MPEG")
             container.mux(video.encode(frame))
         container.mux(video.encode())
         t = np.arange(SAMPLE_RATE * SECONDS, dtype=np.float32) / SAMPLE_RATE
         tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         step = 1024
         for start in range(0, len(tone), step):
-            chunk = av.AudioFrame.from_ndarray(tone[None, start : start + step], format="fltp", layout="mono")
+            chunk = av.AudioFrame.from_ndarray(tone[None, start : start + step], format="fltp",
+                                               layout="mono")
             chunk.sample_rate, chunk.pts = SAMPLE_RATE, start
             chunk.time_base = Fraction(1, SAMPLE_RATE)
             container.mux(audio.encode(chunk))

@@ -101,7 +101,8 @@ class Weights(enum.Enum):
         training_data="Rain100L/H, JORDER-E and SIRR synthetic pairs (165) + synthetic streaks "
         "on BSDS500/Kodak24; residual output; " + _CPU_TRAINED,
         steps=3500,
-        command="hdm-stream train --task derain --output residual --out derain.safetensors --paired "
+        command="hdm-stream train --task derain --output residual --out derain.safetensors "
+        "--paired "
         "../shared/train/derain/{rain100l_prenet_train,rain100h_mspfn_train,"
         "jordere_small_heavy,sirr_synthetic_val} --clean ../shared/train/clean/"
         "{bsds500_train_subset,kodak24} --steps 3500 (2000, then resumed; see the model card)",

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from hdm.data import PairedImages, SyntheticPairs, add_haze, add_lowlight, add_rain, find_pairs
+from hdm.data import (
+    PairedImages,
+    SyntheticPairs,
+    add_haze,
+    add_lowlight,
+    add_rain,
+    find_pairs,
+)
 from hdm.errors import ConfigError
 
 

@@ -19,7 +19,8 @@ def used_parameters(model: torch.nn.Module) -> int:
 def test_paper_preset_has_the_release_parameter_count() -> None:
     model = hdm.build_model("hdm")
     assert used_parameters(model) == 2_819_292
-    assert len(model.body) == 4 and len(model.body[0].gp) == 10  # 3 groups (+ReLU), 9 blocks (+conv)
+    # 3 groups (+ReLU), 9 blocks (+conv)
+    assert len(model.body) == 4 and len(model.body[0].gp) == 10
 
 
 def test_small_preset_is_much_smaller() -> None:

@@ -49,7 +49,8 @@ def test_training_writes_a_loadable_checkpoint_and_resumes(tmp_path: Path, lol_l
     summary = train(config(tmp_path, lol_like, steps=4))
     assert [h["step"] for h in summary["history"]] == [4]
     loaded = hdm.load_checkpoint(tmp_path / "low.safetensors")
-    assert (loaded.preset, loaded.task, loaded.model.config.mask_mode) == ("hdm-s", "lowlight", "soft")
+    assert (loaded.preset, loaded.task) == ("hdm-s", "lowlight")
+    assert loaded.model.config.mask_mode == "soft"
     assert loaded.model.config.lowlight_masks
     assert "psnr" in loaded.metrics["validation"]
     resumed = train(config(tmp_path, lol_like, steps=8, resume=True))
@@ -80,3 +81,18 @@ def test_evaluation_reports_every_method_and_writes_sheets(tmp_path: Path, lol_l
     table = (out / "lowlight.md").read_text()
     assert "| LOL eval (10) |" in table and "PSNR Y" in table
     assert (out / "lowlight_lol_eval.jpg").is_file()
+
+
+def test_any_folder_of_paired_sets_is_evaluated(tmp_path: Path, lol_like: Path) -> None:
+    mine = tmp_path / "mine"
+    (mine / "night" / "a").mkdir(parents=True)
+    lol_like.rename(mine / "night" / "a" / "pairs")  # low/ + high/, three levels down
+    report = evaluate_task("lowlight", {}, mine, tmp_path / "report", progress=lambda _: None)
+    assert list(report["paired"]) == ["night/a/pairs"]  # type: ignore[call-overload]
+    assert report["paired"]["night/a/pairs"]["input"]["images"] == 5  # type: ignore[index]
+
+
+def test_a_folder_without_sets_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(hdm.errors.ConfigError, match="no evaluation set"):
+        evaluate_task("dehaze", {}, tmp_path, tmp_path / "report", progress=lambda _: None)

@@ -54,7 +54,8 @@ def write_clip(
             video.codec_context.time_base = time_base
         video.codec_context.colorspace = matrix
         video.codec_context.color_range = color_range
-        audio_stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
+        audio_stream = (container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio
+                        else None)
         for i in range(frames):
             image = images[i] if images is not None else moving_square(i, height, width)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,11 +78,10 @@ def test_subscribe_gives_up_after_its_timeout(capsys: pytest.CaptureFixture[str]
     assert "no message" in capsys.readouterr().err
 
 
-def test_ctrl_c_finishes_a_playable_file(tmp_path: Path) -> None:
-    dst = tmp_path / "interrupted.mp4"
+def interrupt_once_frames_flow(args: list[str], signum: int) -> tuple[int, str]:
+    """Start ``run_stream.py ARGS``, send ``signum`` once frames flow; (exit code, stderr)."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_stream.py"),
-         "lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--model", "dcp"],
+        [sys.executable, str(ROOT / "run_stream.py"), *args],
         stderr=subprocess.PIPE, text=True,
         # A test run started in the background inherits SIGINT ignored (POSIX shells ignore it
         # for background jobs); give the child the default a terminal user's Ctrl-C meets.
@@ -95,15 +95,39 @@ def test_ctrl_c_finishes_a_playable_file(tmp_path: Path) -> None:
         while "frame [" not in seen and time.monotonic() < deadline:
             seen += process.stderr.read(1)
         time.sleep(2.0)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:  # a hang fails this test, not the next ones
             process.kill()
             process.communicate()
-    assert process.returncode == 130, seen + err
+    return process.returncode, seen + err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_finish_a_playable_file(tmp_path: Path, signum: int) -> None:
+    dst = tmp_path / "interrupted.mp4"
+    code, err = interrupt_once_frames_flow(
+        ["lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--model", "dcp"],
+        signum)
+    assert code == 128 + signum, err
     out_line = next(line for line in err.splitlines() if line.startswith("frames:"))
     frames_out = int(out_line.split(" in, ")[1].split(" out")[0])
     assert "[interrupted]" in out_line and frames_out > 10
     with av.open(str(dst)) as container:
         assert len(list(container.decode(video=0))) == frames_out
+
+
+def test_one_ctrl_c_ends_a_push_run_whose_consumer_is_gone(tmp_path: Path) -> None:
+    """Lossless push mode blocks for its consumer; when none comes, one Ctrl-C still ends the
+    run (after the drain grace) with its summary, counting the frames nobody took."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    code, err = interrupt_once_frames_flow(
+        ["lavfi:testsrc2=size=160x120:rate=25,realtime", "--publish", f"tcp://127.0.0.1:{port}",
+         "--publish-mode", "push", "--model", "dcp"], signal.SIGINT)
+    assert code == 130, err
+    assert "not published:" in err and "frames:" in err
+    assert time.monotonic() - started < 45

@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from streamer.engine import Engine
@@ -49,7 +50,9 @@ def test_variable_frame_rate_timestamps_survive(tmp_path: Path, classical_engine
     assert decoded_pts(dst) == pts
 
 
-def test_odd_size_is_encoded_with_one_repeated_row(tmp_path: Path, classical_engine: Engine) -> None:
+def test_odd_size_is_encoded_with_one_repeated_row(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
     src, dst = tmp_path / "odd.mkv", tmp_path / "out.mp4"
     write_clip(src, frames=6, size=(361, 642), pix_fmt="yuv444p", audio=False)
     pipeline = enhance_file(classical_engine, src, dst)
@@ -100,5 +103,29 @@ def test_missing_and_non_video_inputs_are_clear_errors(
 def test_writing_over_the_input_is_refused(tmp_path: Path, classical_engine: Engine) -> None:
     src = tmp_path / "in.mp4"
     write_clip(src, frames=2, audio=False)
-    with pytest.raises(StreamerError, match="overwrite"):
-        enhance_file(classical_engine, src, src)
+    (tmp_path / "hard.mp4").hardlink_to(src)
+    (tmp_path / "soft.mp4").symlink_to(src)
+    before = src.read_bytes()
+    for same in (src, tmp_path / "hard.mp4", tmp_path / "soft.mp4"):
+        with pytest.raises(StreamerError, match="overwrite"):
+            enhance_file(classical_engine, src, same)
+    assert src.read_bytes() == before
+
+
+def test_corrupt_packets_mid_file_are_skipped_and_counted(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    src, dst = tmp_path / "corrupt.mp4", tmp_path / "out.mp4"
+    rng = np.random.default_rng(1)
+    noise = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(100)]
+    write_clip(src, frames=100, audio=False, images=noise)  # noise: big packets to hit
+    data = bytearray(src.read_bytes())
+    for share in (0.3, 0.5, 0.7):
+        at = int(len(data) * share)
+        data[at : at + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    src.write_bytes(bytes(data))
+    stats = enhance_file(classical_engine, src, dst).stats
+    assert stats.corrupt_packets >= 1 and "corrupt input" in stats.summary()
+    assert stats.frames_out >= 90  # ffmpeg itself recovers 98 of these 100
+    with av.open(str(dst)) as container:
+        assert len(list(container.decode(video=0))) == stats.frames_out

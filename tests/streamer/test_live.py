@@ -13,7 +13,13 @@ import av
 from streamer.engine import Engine
 from streamer.file_sink import FileSinkSettings
 from streamer.pipeline import BatchSettings, Pipeline
-from streamer.source import ReconnectPolicy, SourceKind, SourceState, VideoSource, classify
+from streamer.source import (
+    ReconnectPolicy,
+    SourceKind,
+    SourceState,
+    VideoSource,
+    classify,
+)
 from tests.streamer.clips import moving_square
 
 BURST = 40  # frames per burst, sent at 25 fps

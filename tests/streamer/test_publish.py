@@ -101,7 +101,9 @@ def test_a_stalled_subscriber_sees_gaps_and_never_blocks_the_publisher() -> None
     assert received and sub.missed > 100
 
 
-def test_push_mode_is_lossless_for_a_slow_consumer(tmp_path: Path, classical_engine: Engine) -> None:
+def test_push_mode_is_lossless_for_a_slow_consumer(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
     clip = tmp_path / "in.mp4"
     write_clip(clip, frames=20, audio=False)
     endpoint = free_endpoint()

@@ -47,7 +47,7 @@ def static_mask(index: int) -> torch.Tensor:
 
 def flicker(outputs: list[torch.Tensor]) -> float:
     changes = [(b - a).abs().mean(1)[0][static_mask(i + 1)].mean().item()
-               for i, (a, b) in enumerate(zip(outputs, outputs[1:]))]
+               for i, (a, b) in enumerate(zip(outputs, outputs[1:], strict=False))]
     return 255 * float(np.mean(changes))
 
 

@@ -50,7 +50,7 @@ def decoded_clip(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
 
 def mask_change(masks: list[torch.Tensor]) -> float:
     """Mean share of mask weight that moves between regions from one frame to the next."""
-    steps = [(a - b).abs().sum(1).mean().item() / 2 for a, b in zip(masks, masks[1:])]
+    steps = [(a - b).abs().sum(1).mean().item() / 2 for a, b in zip(masks, masks[1:], strict=False)]
     return float(np.mean(steps))
 
 
