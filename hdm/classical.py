@@ -11,6 +11,8 @@ weights are installed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -76,7 +78,8 @@ class ClassicalEnhancer(nn.Module):
 
     def __init__(self, task: str) -> None:
         super().__init__()
-        methods = {"dehaze": dehaze, "derain": derain, "lowlight": enhance_lowlight}
+        methods: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+            "dehaze": dehaze, "derain": derain, "lowlight": enhance_lowlight}
         if task not in methods:
             raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
         self.task = task

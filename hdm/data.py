@@ -208,9 +208,9 @@ def _streaks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     kernel[:, length // 2] = 1.0
     rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
-    kernel = cv2.warpAffine(kernel, rotation, (length, length))
-    kernel /= max(kernel.sum(), 1e-6)
-    layer = cv2.filter2D(drops, -1, kernel)
+    rotated = cv2.warpAffine(kernel, rotation, (length, length))
+    rotated = (rotated / max(float(rotated.sum()), 1e-6)).astype(np.float32)
+    layer = cv2.filter2D(drops, -1, rotated)
     return layer / max(float(layer.max()), 1e-6) * rng.uniform(0.3, 0.9)
 
 

@@ -115,6 +115,7 @@ class ModulatedDeformConv2d(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
         nn.init.zeros_(self.offset_mask.weight)
+        assert self.offset_mask.bias is not None
         nn.init.zeros_(self.offset_mask.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -53,6 +53,9 @@ class FusedHead(nn.Sequential):
     The 13×13 kernel is composed once, here: fuse after loading weights (a head changed later
     needs ``FusedHead(head)`` again)."""
 
+    fused_weight: torch.Tensor
+    fused_bias: torch.Tensor
+
     def __init__(self, head: nn.Sequential) -> None:
         super().__init__(*head)
         convs = [m for m in head if isinstance(m, nn.Conv2d)]

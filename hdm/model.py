@@ -109,6 +109,9 @@ class HDM(nn.Module):
     from :meth:`region_masks` when given; otherwise they are computed from ``x`` on its device.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, config: HDMConfig = HDMConfig()) -> None:
         super().__init__()
         self.config = config

@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -119,13 +120,13 @@ def _datasets(cfg: TrainConfig) -> tuple[Dataset[Any], PairedImages | None]:
     return ConcatDataset(parts), validation if validation and validation.images else None
 
 
-def _schedule(cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+def _schedule(cfg: TrainConfig) -> Callable[[int], float]:
     def factor(step: int) -> float:
         if step < cfg.warmup:
             return (step + 1) / cfg.warmup
         progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor  # type: ignore[return-value]
+    return factor
 
 
 @torch.no_grad()

@@ -67,7 +67,7 @@ class RunConfig:
         if self.output is not None and "://" not in self.output:
             check_output_path(self.output)
 
-    def with_overrides(self, **sections: dict[str, Any]) -> RunConfig:
+    def with_overrides(self, **sections: Any) -> RunConfig:
         """A copy with top-level values or section fields replaced (None values ignored)."""
         data = dataclasses.asdict(self)
         for key, value in sections.items():
@@ -113,7 +113,7 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
 
 
 def _convert(hint: Any, value: Any, path: str) -> Any:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value if value is not None else {}, path)
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -177,13 +178,15 @@ class Engine:
             raise EngineError("fp16 needs a GPU; use --precision fp32 or bf16 on the CPU")
         backend = _resolve_backend(settings.backend, device)
         if optimisations.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # torch's stubs lack Module.to's memory_format overload
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         runner: nn.Module = model
         estimate = dcp.estimate
         if backend == "tensorrt":
             runner = TensorRTRunner(model, dtype, Path(settings.cache_dir).expanduser())
         elif backend == "compile":
-            runner = torch.compile(model, dynamic=False, mode=settings.compile_mode)
+            runner = cast(nn.Module, torch.compile(model, dynamic=False,
+                                                   mode=settings.compile_mode))
         if backend != "eager" and optimisations.compile_masks:
             # Never CUDA graphs here: the smoother keeps these outputs across calls, and a graph
             # replay would overwrite them.

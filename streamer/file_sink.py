@@ -176,6 +176,7 @@ class FileSink:
             video = self._container.add_stream(s.codec, rate=self._frame_rate, options=options)
         except (av.error.FFmpegError, ValueError) as error:
             raise SinkError(f"cannot use codec {s.codec!r}: {error}") from error
+        assert isinstance(video, av.VideoStream)  # FileSinkSettings checked it encodes video
         video.width, video.height, video.pix_fmt = even_w, even_h, s.pix_fmt
         video.time_base = time_base
         video.codec_context.time_base = time_base

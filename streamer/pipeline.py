@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 from tqdm import tqdm
 
 from streamer.engine import Engine, PendingBatch
@@ -68,7 +69,7 @@ class BatchSettings:
                               f"{self.max_delay_ms} and {self.latency_ms}")
 
 
-Batch = tuple[list[Frame], list["object"]]
+Batch = tuple[list[Frame], list[np.ndarray]]
 
 
 class Pipeline:
@@ -285,9 +286,9 @@ class Pipeline:
                 if item is END:
                     break
                 started = time.perf_counter()
-                frames, images = item  # type: ignore[misc]
+                frames, images = item
                 for frame, image in zip(frames, images, strict=True):
-                    self._emit(frame, frame.with_image(image), publisher)  # type: ignore[arg-type]
+                    self._emit(frame, frame.with_image(image), publisher)
                 timer.add(time.perf_counter() - started, len(frames))
             self._drain_packets(block=True)
         finally:
@@ -331,7 +332,7 @@ class Pipeline:
             if packet is END:
                 self._packets_done = True
                 return
-            self._file.write_packet(*packet)  # type: ignore[misc]
+            self._file.write_packet(*packet)
 
 
 def _same_file(a: Path, b: Path) -> bool:

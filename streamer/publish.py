@@ -87,7 +87,7 @@ class Publisher:
         if settings.endpoint is None:
             raise SinkError("no publish endpoint given")
         socket_type = zmq.PUB if settings.mode == "pub" else zmq.PUSH
-        socket = zmq.Context.instance().socket(socket_type)
+        socket: zmq.Socket[bytes] = zmq.Context.instance().socket(socket_type)
         socket.setsockopt(zmq.SNDHWM, settings.hwm)
         socket.setsockopt(zmq.LINGER, settings.linger_ms)
         try:

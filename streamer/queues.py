@@ -17,12 +17,16 @@ __all__ = ["END", "Closed", "Policy", "StageQueue"]
 T = TypeVar("T")
 
 
-class _End:
+class _End(enum.Enum):
+    """The end-of-stream marker's type: one member, so ``item is END`` narrows for mypy."""
+
+    END = "END"
+
     def __repr__(self) -> str:
         return "END"
 
 
-END = _End()
+END = _End.END
 
 
 class Closed(Exception):

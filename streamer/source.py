@@ -209,7 +209,7 @@ class VideoSource:
                         log.warning("%s: skipping corrupt data (%s)", self.url, _reason(error))
                     self.corrupt_packets += 1
                     continue
-                yield from frames
+                yield from (f for f in frames if isinstance(f, av.VideoFrame))
             elif on_packet is not None and packet.dts is not None:
                 on_packet(packet)
 

@@ -1,4 +1,4 @@
-"""The code passes the project's linter (ruff, configured in pyproject.toml)."""
+"""The code passes the project's linter (ruff) and type checker (mypy), set in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -18,4 +18,13 @@ def test_ruff_finds_nothing() -> None:
         pytest.skip("ruff is not installed (pip install -e '.[dev]')")
     result = subprocess.run([ruff, "check", "--no-cache", str(ROOT)], capture_output=True,
                             text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing() -> None:
+    """Type hints are checked (settings in pyproject.toml), not decoration."""
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent))
+    if mypy is None:
+        pytest.skip("mypy is not installed (pip install -e '.[dev]')")
+    result = subprocess.run([mypy], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
