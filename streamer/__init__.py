@@ -2,9 +2,11 @@
 
 from streamer.config import RunConfig, load_config
 from streamer.engine import Engine, EngineSettings, Optimisations, PendingBatch
+from streamer.enhancer import Enhancer
 from streamer.errors import (
     ConfigError,
     EngineError,
+    FrameError,
     SinkError,
     SourceEndedError,
     SourceError,
@@ -31,8 +33,10 @@ __all__ = [
     "Engine",
     "EngineError",
     "EngineSettings",
+    "Enhancer",
     "FileSink",
     "FileSinkSettings",
+    "FrameError",
     "Frame",
     "MaskSmoother",
     "Message",

@@ -2,6 +2,7 @@
 
     StreamerError
     ├── ConfigError (also ValueError)     bad YAML key or value, bad flag combination
+    ├── FrameError (also ValueError)      a frame given to the Python API that is not H×W×3
     ├── SourceError                       input cannot be opened or decoded
     │   └── SourceEndedError              a live source gave up after its reconnect budget
     ├── SinkError                         output file or endpoint cannot be written
@@ -10,8 +11,8 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EngineError", "SinkError", "SourceEndedError", "SourceError",
-           "StreamerError"]
+__all__ = ["ConfigError", "EngineError", "FrameError", "SinkError", "SourceEndedError",
+           "SourceError", "StreamerError"]
 
 
 class StreamerError(Exception):
@@ -20,6 +21,10 @@ class StreamerError(Exception):
 
 class ConfigError(StreamerError, ValueError):
     """A configuration key or value that is not accepted; the message names the key path."""
+
+
+class FrameError(StreamerError, ValueError):
+    """A frame given to :class:`streamer.Enhancer` that is not H×W×3 uint8/uint16 RGB."""
 
 
 class SourceError(StreamerError):

@@ -90,9 +90,9 @@ class StabiliserParams:
 
     enabled: bool = True
     static_weight: float = 0.05
-    noise_levels: float = 2.5
-    motion_levels: float = 6.0
-    pixel_levels: float = 12.0
+    noise_levels: float = 1.5
+    motion_levels: float = 4.0
+    pixel_levels: float = 8.0
     scene_cut: float = 0.12
 
     def __post_init__(self) -> None:

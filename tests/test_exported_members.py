@@ -17,6 +17,7 @@ def test_streamer_exports_exactly_its_public_api() -> None:
     import streamer
 
     public = {name for name in dir(streamer) if not name.startswith("_")}
-    modules = {"cli", "colour", "config", "engine", "errors", "file_sink", "frames", "messages",
+    modules = {"cli", "colour", "config", "engine", "enhancer", "errors", "file_sink", "frames",
+               "messages",
                "pipeline", "publish", "queues", "source", "stats", "subscriber", "temporal"}
     assert public - modules == set(streamer.__all__)

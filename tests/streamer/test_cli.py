@@ -46,7 +46,7 @@ def test_run_stream_script_reads_a_lavfi_source(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["run", "missing.mp4", "-o", "x.mp4"], "input file not found: missing.mp4"),
-        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--codec", "nocodec"], "unknown video codec"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--codec", "nocodec"], "not an encoder"),
         (["run", "lavfi:testsrc2=d=1", "--publish", "tcp://256.1.1.1:9"], "cannot bind"),
         (["run", "lavfi:testsrc2=d=1"], "give an output file"),
         (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--model", "hdm"], "are for 'hdm-s'"),
@@ -78,8 +78,10 @@ def test_subscribe_gives_up_after_its_timeout(capsys: pytest.CaptureFixture[str]
     assert "no message" in capsys.readouterr().err
 
 
-def interrupt_once_frames_flow(args: list[str], signum: int) -> tuple[int, str]:
-    """Start ``run_stream.py ARGS``, send ``signum`` once frames flow; (exit code, stderr)."""
+def interrupt_once_frames_flow(args: list[str], signum: int, after_s: float = 2.0
+                              ) -> tuple[int, str]:
+    """Start ``run_stream.py ARGS``, send ``signum`` ``after_s`` after frames flow; (exit code,
+    stderr)."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run_stream.py"), *args],
         stderr=subprocess.PIPE, text=True,
@@ -94,7 +96,7 @@ def interrupt_once_frames_flow(args: list[str], signum: int) -> tuple[int, str]:
         deadline = time.monotonic() + 60
         while "frame [" not in seen and time.monotonic() < deadline:
             seen += process.stderr.read(1)
-        time.sleep(2.0)
+        time.sleep(after_s)
         process.send_signal(signum)
         _, err = process.communicate(timeout=60)
     finally:
@@ -131,3 +133,15 @@ def test_one_ctrl_c_ends_a_push_run_whose_consumer_is_gone(tmp_path: Path) -> No
     assert code == 130, err
     assert "not published:" in err and "frames:" in err
     assert time.monotonic() - started < 45
+
+
+def test_an_mp4_killed_mid_run_plays_up_to_where_it_stopped(tmp_path: Path) -> None:
+    """SIGKILL leaves no chance to write an index: the fragmented MP4 needs none."""
+    dst = tmp_path / "killed.mp4"
+    code, err = interrupt_once_frames_flow(
+        ["lavfi:testsrc2=size=160x120:rate=25,realtime", "-o", str(dst), "--model", "dcp"],
+        signal.SIGKILL, after_s=4.0)
+    assert code == -signal.SIGKILL, err
+    with av.open(str(dst)) as container:
+        # 4 s at 25 fps, fragments of 1 s, less what the encoder still held
+        assert len(list(container.decode(video=0))) >= 25

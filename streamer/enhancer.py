@@ -1,0 +1,103 @@
+"""Enhance your own frames from Python, with the engine and temporal state the CLI uses.
+
+    from streamer import Enhancer
+
+    enhancer = Enhancer("lowlight")                  # shipped weights, best device
+    out = enhancer.enhance(frame)                    # H×W×3 uint8 RGB -> same
+    for out in enhancer.stream(camera_frames()):     # any iterable of frames, batched inside
+        show(out)
+
+Frames are RGB numpy arrays, H×W×3, uint8 or uint16 (then the 16-bit path is used end to end).
+Consecutive calls are consecutive frames of one video: masks and output are steadied over time
+as in ``hdm-stream run``; call :meth:`Enhancer.reset` before a different video (a scene cut resets
+by itself). Anything else (grey, RGBA, float, a mix of sizes in one batch) is refused with a
+:class:`~streamer.errors.FrameError` that says what was given.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from streamer.engine import Engine, EngineSettings
+from streamer.errors import FrameError
+from streamer.temporal import SmoothingParams, StabiliserParams
+
+__all__ = ["Enhancer"]
+
+_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """``frame`` as a contiguous H×W×3 uint8/uint16 array, or FrameError saying what it is."""
+    if not isinstance(frame, np.ndarray):
+        raise FrameError(f"a frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype not in _DTYPES:
+        floating = frame.dtype.kind == "f"
+        hint = " (scale float images to 0..255 and convert to uint8)" if floating else ""
+        raise FrameError(f"frames must be uint8 or uint16, got {frame.dtype}{hint}")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        kind = {2: "grey (H×W)"}.get(frame.ndim, f"shape {frame.shape}")
+        if frame.ndim == 3 and frame.shape[2] == 4:
+            kind = "RGBA (H×W×4); drop the alpha channel"
+        raise FrameError(f"frames must be RGB, H×W×3; got {kind}")
+    if min(frame.shape[:2]) < 1:
+        raise FrameError(f"empty frame of shape {frame.shape}")
+    return np.ascontiguousarray(frame)
+
+
+class Enhancer:
+    """One video's enhancer: a model on a device, with its own temporal state.
+
+    Args:
+        task: ``dehaze``, ``derain`` or ``lowlight``.
+        model, weights, device, backend, precision: as ``hdm-stream run`` (``auto``: the
+            shipped HDM-S weights, the GPU when there is one).
+        strength: 0..1, the blend of enhanced frame and input.
+        smoothing, stabiliser: steady the DCP masks / the output over time (video); turn both
+            off for unrelated photos.
+    """
+
+    def __init__(self, task: str = "dehaze", *, model: str = "auto", weights: str = "default",
+                 device: str = "auto", backend: str = "auto", precision: str = "auto",
+                 strength: float = 1.0, smoothing: bool = True, stabiliser: bool = True) -> None:
+        settings = EngineSettings(model=model, task=task, weights=weights, device=device,
+                                  backend=backend, precision=precision, colour="host",
+                                  strength=strength)
+        self.engine = Engine.build(settings, SmoothingParams(enabled=smoothing),
+                                   stabiliser=StabiliserParams(enabled=stabiliser))
+        self._video = 0
+        self._stream_id = self._next_stream()
+
+    def _next_stream(self) -> str:
+        self._video += 1
+        return f"enhancer-{id(self)}-{self._video}"
+
+    def reset(self) -> None:
+        """Forget the temporal state: the next frame starts a new video."""
+        self._stream_id = self._next_stream()
+
+    def enhance(self, frames: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Enhance one frame (H×W×3) or a batch of consecutive same-size frames; returns a list
+        of enhanced frames of the input's dtype (one for one frame)."""
+        batch = [frames] if isinstance(frames, np.ndarray) and frames.ndim != 4 else list(frames)
+        checked = [check_frame(f) for f in batch]
+        if not checked:
+            return []
+        first = checked[0]
+        for frame in checked[1:]:
+            if frame.shape != first.shape or frame.dtype != first.dtype:
+                raise FrameError(f"frames of one batch must share size and dtype: {first.shape} "
+                                 f"{first.dtype} then {frame.shape} {frame.dtype}")
+        return self.engine.enhance(checked, self._stream_id)
+
+    def stream(self, frames: Iterable[np.ndarray], batch: int = 1) -> Iterator[np.ndarray]:
+        """Enhanced frames of an iterable (a generator of camera frames, say), in order, in
+        batches of ``batch`` frames (larger batches: more throughput on a GPU, more latency)."""
+        if batch < 1:
+            raise FrameError(f"batch must be >= 1, got {batch}")
+        iterator = iter(frames)
+        while chunk := list(itertools.islice(iterator, batch)):
+            yield from self.enhance(chunk)

@@ -1,0 +1,71 @@
+"""The Python API for one's own frames: the CLI's engine and temporal state, validated input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamer import Enhancer, FrameError
+from streamer.engine import Engine, EngineSettings
+from streamer.temporal import SmoothingParams
+
+
+def frames(count: int, dtype: type = np.uint8) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    base = rng.integers(60, 200, (48, 64, 3))
+    scale = 257 if dtype is np.uint16 else 1
+    return [((base + rng.integers(-3, 4, base.shape)) * scale).astype(dtype)
+            for _ in range(count)]
+
+
+def test_enhance_equals_the_engine_the_cli_builds() -> None:
+    video = frames(6)
+    enhancer = Enhancer("dehaze", model="dcp", device="cpu")
+    ours = [enhancer.enhance(f)[0] for f in video[:3]] + enhancer.enhance(video[3:])
+    engine = Engine.build(EngineSettings(model="dcp", device="cpu", colour="host"),
+                          SmoothingParams())
+    reference = [engine.enhance([f])[0] for f in video]
+    for a, b in zip(ours, reference, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert np.abs(ours[0].astype(int) - video[0]).mean() > 5  # it did enhance
+
+
+def test_stream_batches_a_generator_in_order_and_keeps_dtype() -> None:
+    video = frames(5, np.uint16)
+    one_by_one = Enhancer("dehaze", model="dcp", device="cpu")
+    expected = [one_by_one.enhance(f)[0] for f in video]
+    streamed = list(Enhancer("dehaze", model="dcp", device="cpu").stream(iter(video), batch=2))
+    assert len(streamed) == 5 and all(f.dtype == np.uint16 for f in streamed)
+    for a, b in zip(streamed, expected, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 257
+
+
+def test_reset_starts_a_new_video() -> None:
+    video = frames(4)
+    enhancer = Enhancer("dehaze", model="dcp", device="cpu")
+    first = enhancer.enhance(video[0])[0]
+    enhancer.enhance(video[1:])
+    enhancer.reset()
+    np.testing.assert_array_equal(enhancer.enhance(video[0])[0], first)
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (np.zeros((8, 8), np.uint8), "grey"),
+        (np.zeros((8, 8, 4), np.uint8), "RGBA"),
+        (np.zeros((8, 8, 3), np.float32), "float32 (scale float images"),
+        (np.zeros((0, 8, 3), np.uint8), "empty"),
+        ([[1, 2, 3]], "numpy array"),
+    ],
+)
+def test_bad_frames_are_refused_saying_what_they_are(frame: object, message: str) -> None:
+    enhancer = Enhancer("dehaze", model="dcp", device="cpu")
+    with pytest.raises(FrameError, match=message.replace("(", r"\(")):
+        enhancer.enhance(frame)  # type: ignore[arg-type]
+
+
+def test_a_batch_of_mixed_sizes_is_refused() -> None:
+    enhancer = Enhancer("dehaze", model="dcp", device="cpu")
+    with pytest.raises(FrameError, match="share size"):
+        enhancer.enhance([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)])
