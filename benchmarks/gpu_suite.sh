@@ -6,7 +6,8 @@
 #                       # cp312 wheels of av and pyzmq into .whl/, the first pairs of each paired
 #                       # set into device_data/
 #   bash benchmarks/gpu_suite.sh run              # there (carry .whl and device_data); results in $OUT
-#   PLAN=cpu OUT=/tmp/suite bash benchmarks/gpu_suite.sh run   # a dry run of the script on a CPU
+#   PYTHON=.venv/bin/python PLAN=cpu OUT=/tmp/suite bash benchmarks/gpu_suite.sh run
+#                                                 # a dry run of the script on a CPU (~9 min)
 #
 # The GPU machine has Python 3.12 with torch, numpy, OpenCV, PyYAML, safetensors and tqdm, but no
 # PyAV or pyzmq, and cannot download: hence the wheels. Each step writes its log and JSON under
@@ -49,24 +50,25 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log under $OUT, neve
 run() {
     : "${OUT:?set OUT to a folder for the results}"
     mkdir -p "$OUT"
-    if ! python3 -c "import av, zmq" 2>/dev/null; then
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    local python=${PYTHON:-python3}
+    if ! "$python" -c "import av, zmq" 2>/dev/null; then
+        "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site .whl/*.whl || exit 1
     fi
     export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
     nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-    python3 -c "import torch, av, zmq, cv2; print('torch', torch.__version__, 'av', av.__version__,
+    "$python" -c "import torch, av, zmq, cv2; print('torch', torch.__version__, 'av', av.__version__,
         'zmq', zmq.__version__, 'cv2', cv2.__version__, 'cuda', torch.cuda.is_available() and
         torch.cuda.get_device_name())" | tee "$OUT/summary.txt"
     # 550 s of steps in all: one device command may run 600 s. Compiling HDM for one shape
     # takes tens of seconds, so each step is sized by the compiles it needs.
-    step gpu_tests 110 python3 -m pytest -q -p no:cacheprovider tests/gpu
-    step bench_matrix 160 python3 -m benchmarks.bench_matrix --plan "${PLAN:-lease}" \
+    step gpu_tests 110 "$python" -m pytest -q -p no:cacheprovider tests/gpu
+    step bench_matrix 160 "$python" -m benchmarks.bench_matrix --plan "${PLAN:-lease}" \
         --budget-s 120 --seconds 0.5 --json "$OUT/bench_matrix.json"
-    step bench_pipeline 180 python3 -m benchmarks.bench_pipeline --size 1920x1080 \
+    step bench_pipeline 180 "$python" -m benchmarks.bench_pipeline --size 1920x1080 \
         --frames 240 --models hdm --ablations --live-fps 30 --live-seconds 8 \
         --json "$OUT/bench_pipeline.json"
-    step quality_guard 100 python3 -m benchmarks.quality_guard --data device_data \
+    step quality_guard 100 "$python" -m benchmarks.quality_guard --data device_data \
         --json "$OUT/quality_guard.json"
 }
 

@@ -19,7 +19,6 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +64,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     resume: bool = False
+    time_limit_s: float | None = None
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -75,6 +76,8 @@ class TrainConfig:
             raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.colour_weight < 0 or self.ssim_weight < 0:
             raise ConfigError("loss weights must be >= 0")
+        if self.time_limit_s is not None and self.time_limit_s <= 0:
+            raise ConfigError(f"time_limit_s must be > 0, got {self.time_limit_s}")
 
 
 def colour_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -120,13 +123,15 @@ def _datasets(cfg: TrainConfig) -> tuple[Dataset[Any], PairedImages | None]:
     return ConcatDataset(parts), validation if validation and validation.images else None
 
 
-def _schedule(cfg: TrainConfig) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor
+def _lr_factor(cfg: TrainConfig, step: int, seconds: float) -> float:
+    """Linear warm-up, then cosine decay over the run: its steps, or its time limit when that
+    comes first (a run with a wall-clock budget still ends at a low learning rate)."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.time_limit_s is not None:
+        progress = max(progress, seconds / cfg.time_limit_s)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 @torch.no_grad()
@@ -155,27 +160,29 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
                                   weight_decay=0.0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg))
     state_path = cfg.out.with_suffix(".state.pt")
-    step, best, history = 0, -1.0, []
+    step, best, history, spent = 0, -1.0, [], 0.0
     if cfg.resume and state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         step, best, history = state["step"], state["best"], json.loads(state["history"])
+        spent = float(state.get("seconds", 0.0))
         torch.set_rng_state(state["rng"])
         log.info("resumed %s at step %d", state_path, step)
 
     data, validation = _datasets(cfg)
     generator = torch.Generator().manual_seed(cfg.seed + step)
     loader = DataLoader(data, batch_size=cfg.batch, shuffle=True, drop_last=True,
-                        generator=generator)
+                        generator=generator, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
-    started = time.monotonic()
+    started = time.monotonic() - spent
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc=f"train {cfg.task}")
     batches = iter(loader)
-    while step < cfg.steps:
+    first_step, first_time = step, time.monotonic()
+    out_of_time = False
+    while step < cfg.steps and not out_of_time:
         try:
             degraded, clean = next(batches)
         except StopIteration:
@@ -190,21 +197,26 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(cfg, step, time.monotonic() - started)
         optimizer.step()
-        scheduler.step()
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if step % cfg.val_every == 0 or step == cfg.steps:
+        seconds = time.monotonic() - started
+        out_of_time = cfg.time_limit_s is not None and seconds >= cfg.time_limit_s
+        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
             scores = evaluate_pairs(model, validation, device) if validation else {}
-            history.append({"step": step, "loss": loss.item(), **scores})
+            rate = (step - first_step) / max(time.monotonic() - first_time, 1e-9)
+            history.append({"step": step, "loss": loss.item(), "seconds": round(seconds, 1),
+                            "steps_per_s": round(rate, 3), **scores})
             score = scores.get("psnr", -loss.item())
             if score > best:
                 best = score
                 save_checkpoint(model, cfg.out, task=cfg.task,
                                 metrics={"validation": scores, "step": step})
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "step": step, "best": best,
+                        "step": step, "best": best, "seconds": seconds,
                         "history": json.dumps(history), "rng": torch.get_rng_state()},
                        state_path)
             bar.write(f"step {step}: loss {loss.item():.4f} {scores}")
