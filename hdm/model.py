@@ -45,7 +45,8 @@ OutputMode = Literal["image", "residual", "gain"]
 OUTPUTS: tuple[OutputMode, ...] = get_args(OutputMode)
 # ``gain`` output: out = x * exp(GAIN_RANGE * g) + CORRECTION * c, with g, c in (-1, 1) from tanh.
 GAIN_RANGE = 4.0  # brightening up to e^4 = 55x: enough for LOL's darkest pixels
-CORRECTION = 0.25  # the per-channel correction (denoising, a colour cast) stays small
+CORRECTION = 0.1  # the per-channel correction (denoising, a colour cast) stays small: at 0.25
+# it brightened by lifting blacks (a grey veil on LOL) instead of by the gain
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,13 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="training data, in words")
     parser.add_argument("--command", action="append", required=True,
                         help="the command(s) that reproduce the run, in order")
-    parser.add_argument("--device", default="the 2-core CPU development machine")
+    parser.add_argument("--device", default="the 2-core CPU development machine, without a GPU")
+    parser.add_argument("--version", type=int, default=1, help="the file's version suffix")
     args = parser.parse_args()
 
     loaded = hdm.load_checkpoint(args.checkpoint)
     config = loaded.model.config
-    name = f"{args.task}-{loaded.preset}-v1"
+    name = f"{args.task}-{loaded.preset}-v{args.version}"
     target = WEIGHTS / f"{name}.safetensors"
     shutil.copyfile(args.checkpoint, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -42,6 +43,12 @@ def main() -> None:
     training = json.loads(args.training.read_text())
     history = training["history"]
     commands = "\n".join(args.command)
+    run = training["config"]
+    loss = f"L1 + {float(run['ssim_weight']):g}·(1 − SSIM)"
+    if float(run.get("colour_weight", 0)):
+        loss += f" + {float(run['colour_weight']):g}·(1 − cos) colour term"
+    start = (f"started from `{Path(run['init']).name}`" if run.get("init", "None") != "None"
+             else "from random initialisation")
     card = f"""# {name}
 
 HDM `{loaded.preset}` for **{args.task}**, {parameters:,} parameters, `{target.name}`
@@ -52,9 +59,10 @@ HDM `{loaded.preset}` for **{args.task}**, {parameters:,} parameters, `{target.n
   low-light masks {config.lowlight_masks}, output `{config.output}`
   {"" if config.output == "image" else "(not in the paper: see `HDMConfig.output`)"}.
 - Input: RGB float in [0, 1], any size. Output: same.
-- Trained on {args.device}, without a GPU: {history[-1]["step"]} steps of batch 8 on 96×96
-  crops, L1 + 0.2·(1 − SSIM), AdamW (lr 5e-4, warm-up 100, cosine decay), seed 0. The saved
-  weights are the best validation PSNR on held-out training pairs
+- Trained on {args.device}: {history[-1]["step"]} steps of batch {run["batch"]} on
+  {run["crop"]}×{run["crop"]} crops, {start}, {loss}, AdamW (lr {run["lr"]}, warm-up
+  {run["warmup"]}, cosine decay), seed {run["seed"]}, {training["seconds"] / 60:.0f} minutes.
+  The saved weights are the best validation PSNR on held-out training pairs
   ({loaded.metrics.get("validation", {}).get("psnr", float("nan")):.2f} dB at step
   {loaded.metrics.get("step")}).
 - Data: {args.data}. No evaluation image was used for training.
