@@ -61,7 +61,9 @@ PRECISIONS = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16,
 @dataclass(frozen=True)
 class EngineSettings:
     """What to run and how; validated by :meth:`Engine.build` (``strength``, which blends the
-    enhanced frame with its input, when made)."""
+    enhanced frame with its input, and ``max_megapixels`` when made). Frames larger than
+    ``max_megapixels`` are refused up front: HDM keeps full-resolution activations (hdm-s at
+    8000×8000 took 11 GB of memory and did not finish on the CPU); 36 MP covers 8K UHD."""
 
     model: str = "auto"
     task: str = "dehaze"
@@ -72,9 +74,12 @@ class EngineSettings:
     precision: str = "auto"
     colour: str = "auto"
     strength: float = 1.0
+    max_megapixels: float = 36.0
     cache_dir: str = "~/.cache/hdm-stream/tensorrt"
 
     def __post_init__(self) -> None:
+        if self.max_megapixels <= 0:
+            raise ConfigError(f"max_megapixels must be > 0, got {self.max_megapixels}")
         if not 0 <= self.strength <= 1:
             raise ConfigError(f"strength must be in [0, 1] (1: fully enhanced, 0: the input), "
                               f"got {self.strength}")
@@ -219,9 +224,12 @@ class Engine:
         ``tags``' colours when ``planar_out`` (H and W even)."""
         if not images:
             return PendingBatch(torch.empty(0, dtype=torch.uint8), np.dtype(np.uint8))
+        first = images[0]
+        planes = first.ndim == 2  # I420: (3H/2)×W
+        self.check_size(first.shape[0] * 2 // 3 if planes else first.shape[0], first.shape[1])
         x = self.upload(images, tags)
         out = self.infer(x, stream_id)
-        dtype = np.dtype(np.uint8) if images[0].ndim == 2 else images[0].dtype
+        dtype = np.dtype(np.uint8) if planes else first.dtype
         return self.download(out, dtype, tags if planar_out else None)
 
     def upload(self, images: list[np.ndarray], tags: ColorTags = ColorTags()) -> torch.Tensor:
@@ -293,11 +301,21 @@ class Engine:
         """Run once at the stream's size and batch size, so compilation is not timed as the
         first frame (and later short batches are padded to ``batch``). RGB suffices: I420
         frames reach the network as the same float tensor."""
+        self.check_size(height, width)
         self.batch_size = batch
         dummy = [np.zeros((height, width, 3), np.uint8)] * batch
         self.enhance(dummy, stream_id="__warmup__")
         self._smoothers.pop("__warmup__", None)
         self._stabilisers.pop("__warmup__", None)
+
+    def check_size(self, height: int, width: int) -> None:
+        """EngineError for frames larger than ``max_megapixels``, with the limit to change."""
+        limit = self.settings.max_megapixels
+        if height * width > limit * 1e6:
+            raise EngineError(
+                f"frames of {width}x{height} ({height * width / 1e6:.3g} MP) are larger than "
+                f"this engine takes ({limit:g} MP, model.max_megapixels); scale the input down "
+                "(e.g. ffmpeg -vf scale=-2:2160) or raise the limit if the device has the memory")
 
     @property
     def scene_cuts(self) -> int:

@@ -145,3 +145,14 @@ def test_an_mp4_killed_mid_run_plays_up_to_where_it_stopped(tmp_path: Path) -> N
     with av.open(str(dst)) as container:
         # 4 s at 25 fps, fragments of 1 s, less what the encoder still held
         assert len(list(container.decode(video=0))) >= 25
+
+
+def test_frames_too_large_for_the_engine_are_refused_up_front(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "small.yaml"
+    config.write_text("model: {max_megapixels: 0.01}\n")  # 0.01 MP: 160x120 is 0.0192
+    code = main(["run", "lavfi:testsrc2=size=160x120:rate=25:d=1", "-o",
+                 str(tmp_path / "o.mp4"), "--model", "dcp", "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2 and "160x120 (0.0192 MP) are larger than this engine takes" in err, err
