@@ -118,20 +118,15 @@ class Pipeline:
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Open the source and the file, warm the engine up, and start the stage threads."""
+        """Open the source and the file, warm the engine up, and start the stage threads. A
+        failure on the way closes what was opened (and removes an output that got no frame)."""
         container = self.source.open()
         video = container.streams.video[0]
-        if self.output is not None:
-            path, settings = self.output
-            if not self.source.kind.live and _same_file(Path(self.source.url), path):
-                raise StreamerError(f"output {path} would overwrite the input")
-            rate = video.average_rate or video.guessed_rate
-            self._file = FileSink(path, settings, self.source.passthrough_streams(),
-                                  Fraction(rate) if rate else None)
-            self._file.open()
-        width, height = video.codec_context.width, video.codec_context.height
-        if width and height:
-            self.engine.warmup(height, width, self.batching.size)
+        try:
+            self._open_output(video)
+        except BaseException:
+            self._roll_back()
+            raise
         total = video.frames or None if not self.source.kind.live else None
         self._bar = tqdm(total=total, unit="frame", disable=not self.progress, leave=False,
                          desc=Path(self.source.url).name[:30])
@@ -142,6 +137,32 @@ class Pipeline:
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _open_output(self, video: av.VideoStream) -> None:
+        width, height = video.codec_context.width, video.codec_context.height
+        if width and height:
+            self.engine.check_size(height, width)  # before anything is written
+        if self.output is not None:
+            path, settings = self.output
+            if not self.source.kind.live and _same_file(Path(self.source.url), path):
+                raise StreamerError(f"output {path} would overwrite the input")
+            rate = video.average_rate or video.guessed_rate
+            self._file = FileSink(path, settings, self.source.passthrough_streams(),
+                                  Fraction(rate) if rate else None)
+            self._file.open()
+        if width and height:
+            self.engine.warmup(height, width, self.batching.size)
+
+    def _roll_back(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except StreamerError as error:
+                log.warning("%s", error)
+            if self._file.frames_written == 0:
+                self._file.path.unlink(missing_ok=True)
+            self._file = None
+        self.source.close()
 
     def stop(self) -> None:
         """Drain: stop reading; what was read is still processed and written (a push consumer
