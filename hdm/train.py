@@ -59,6 +59,7 @@ class TrainConfig:
     warmup: int = 100
     ssim_weight: float = 0.2
     colour_weight: float = 0.0
+    real_weight: float = 1.0
     val_pairs: int = 4
     val_every: int = 250
     seed: int = 0
@@ -76,6 +77,8 @@ class TrainConfig:
             raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.colour_weight < 0 or self.ssim_weight < 0:
             raise ConfigError("loss weights must be >= 0")
+        if self.real_weight <= 0:
+            raise ConfigError(f"real_weight must be > 0, got {self.real_weight}")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ConfigError(f"time_limit_s must be > 0, got {self.time_limit_s}")
 
@@ -115,8 +118,10 @@ def _datasets(cfg: TrainConfig) -> tuple[Dataset[Any], PairedImages | None]:
         validation = PairedImages(cfg.paired)
         validation.images = [validation.images[i] for i in order[:held_out]]
         paired.images = [paired.images[i] for i in order[held_out:]]
-        # Real pairs at least as often as synthetic ones, however few they are.
-        paired.repeat = max(1, round(len(synthetic or []) / len(paired.images)))
+        # Real pairs at least as often as synthetic ones (``real_weight`` times as often),
+        # however few they are.
+        share = cfg.real_weight * len(synthetic or []) / len(paired.images)
+        paired.repeat = max(1, round(share))
         parts.append(paired)
     if synthetic is not None:
         parts.append(synthetic)

@@ -111,6 +111,8 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--time-limit", type=float, metavar="SECONDS",
                    help="stop after this wall-clock time (the learning rate decays to fit it)")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes")
+    p.add_argument("--real-weight", type=float, default=1.0,
+                   help="how many times as often real pairs are drawn as synthetic ones")
 
 
 def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -228,7 +230,7 @@ def train(args: argparse.Namespace) -> int:
         preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
         output=args.output, init=args.init, colour_weight=args.colour_weight,
-        time_limit_s=args.time_limit, workers=args.workers,
+        time_limit_s=args.time_limit, workers=args.workers, real_weight=args.real_weight,
     ))
     print(f"best validation PSNR {summary['best_validation_psnr']:.2f} dB; wrote {args.out}",
           file=sys.stderr)
