@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--json", type=Path, default=Path("out/bench_temporal.json"))
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--only", default="", help="run only the clips whose path contains this")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -100,6 +101,8 @@ def main() -> None:
           "trailing error |")
     print("|---|---|---|---|---|---|---|")
     for clip, task, count in CLIPS:
+        if args.only not in clip:
+            continue
         path = args.data / clip
         if not path.is_file():
             print(f"skipping {clip}: not found")
@@ -123,7 +126,7 @@ def main() -> None:
               flush=True)
         args.json.write_text(json.dumps({"params": vars(params), "clips": rows}, indent=2))
     rainy = args.data / RAINY_VIDEO
-    if rainy.is_dir():
+    if rainy.is_dir() and args.only in RAINY_VIDEO:
         pairs = find_pairs(rainy)
         images = [read_rgb(a) for a, _ in pairs]
         targets = [tensor(read_rgb(b)) for _, b in pairs]
