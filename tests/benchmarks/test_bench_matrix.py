@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import hdm
@@ -33,6 +34,7 @@ def test_flop_count_matches_the_network_size() -> None:
     assert abs(flops / network_pixels * 1920 * 1080 / 1e12 - 1.884) < 0.01
 
 
+@pytest.mark.slow
 def test_one_row_and_the_release_baseline_run() -> None:
     row = run_case(Case("hdm-s", "360p", 1, "fp32", "eager"), torch.device("cpu"), 0.0)
     assert row["ms_per_frame"] > 0 and row["tflops"] > 0  # type: ignore[operator]

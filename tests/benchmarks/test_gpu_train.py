@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 import hdm
 from benchmarks.gpu_train import RECIPES
@@ -36,6 +37,7 @@ def tiny_training_data(root: Path) -> None:
                                                                    dtype=np.uint8))
 
 
+@pytest.mark.slow
 def test_gpu_train_script_dry_run(tmp_path: Path) -> None:
     tiny_training_data(tmp_path / "data")
     out = tmp_path / "out"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from benchmarks.quality_guard import CONFIGS, TOLERANCE_DB, guard
@@ -11,6 +12,7 @@ from benchmarks.quality_guard import CONFIGS, TOLERANCE_DB, guard
 CPU = torch.device("cpu")
 
 
+@pytest.mark.slow
 def test_fused_head_and_channels_last_change_nothing(shared_data: Path) -> None:
     fp32 = [c for c in CONFIGS if c.name.startswith("fp32")]
     rows = guard(shared_data, CPU, limit=2, configs=fp32)
@@ -20,6 +22,7 @@ def test_fused_head_and_channels_last_change_nothing(shared_data: Path) -> None:
         assert abs(row["delta_db"]) < 1e-3  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_bf16_stays_within_the_tolerance_on_low_light(shared_data: Path) -> None:
     """Low light is where bf16 costs most (dark inputs, large corrections): measured on the
     CPU -0.024 dB over LOL's 10 pairs, against -0.014 dB at worst on the rain sets. Per image

@@ -106,6 +106,7 @@ def interrupt_once_frames_flow(args: list[str], signum: int, after_s: float = 2.
     return process.returncode, seen + err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_finish_a_playable_file(tmp_path: Path, signum: int) -> None:
     dst = tmp_path / "interrupted.mp4"
@@ -120,6 +121,7 @@ def test_ctrl_c_and_sigterm_finish_a_playable_file(tmp_path: Path, signum: int) 
         assert len(list(container.decode(video=0))) == frames_out
 
 
+@pytest.mark.slow
 def test_one_ctrl_c_ends_a_push_run_whose_consumer_is_gone(tmp_path: Path) -> None:
     """Lossless push mode blocks for its consumer; when none comes, one Ctrl-C still ends the
     run (after the drain grace) with its summary, counting the frames nobody took."""
@@ -135,6 +137,7 @@ def test_one_ctrl_c_ends_a_push_run_whose_consumer_is_gone(tmp_path: Path) -> No
     assert time.monotonic() - started < 45
 
 
+@pytest.mark.slow
 def test_an_mp4_killed_mid_run_plays_up_to_where_it_stopped(tmp_path: Path) -> None:
     """SIGKILL leaves no chance to write an index: the fragmented MP4 needs none."""
     dst = tmp_path / "killed.mp4"

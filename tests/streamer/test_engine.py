@@ -62,6 +62,7 @@ def test_bad_compile_mode_and_colour_are_refused() -> None:
 
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
                     reason="torch.compile on the CPU needs a C++ compiler")
+@pytest.mark.slow
 def test_compiled_engine_equals_eager_on_the_cpu() -> None:
     """The path the GPU runs by default (compiled network, compiled DCP estimate, smoothed
     masks over several batches), here with inductor's CPU code: about 80 s of compiling."""

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import av
+import pytest
 
 from streamer.engine import Engine
 from streamer.file_sink import FileSinkSettings
@@ -45,6 +46,7 @@ def send_burst(url: str, first: int) -> None:
         container.mux(stream.encode())
 
 
+@pytest.mark.slow
 def test_udp_stream_that_stops_and_restarts_is_followed(
     tmp_path: Path, classical_engine: Engine
 ) -> None:

@@ -98,7 +98,11 @@ def test_a_stalled_subscriber_sees_gaps_and_never_blocks_the_publisher() -> None
         received = []
         while (message := sub.recv(timeout_s=1)) is not None and not message.end:
             received.append(message.header["seq"])
-    assert received and sub.missed > 100
+    # How many of the 400 frames the kernel's loopback buffers absorb depends on the machine's
+    # load (the old "> 100 missed" failed 4 runs in 6 on a quiet machine): what must hold is
+    # that frames were dropped for this subscriber alone and that it counted each gap.
+    assert received and sub.missed > 0
+    assert 1 + len(received) + sub.missed == received[-1] - first.header["seq"] + 1
 
 
 def test_push_mode_is_lossless_for_a_slow_consumer(

@@ -62,6 +62,7 @@ def flicker_of(engine: Engine, images: list[np.ndarray]) -> float:
     return meter.output
 
 
+@pytest.mark.slow
 def test_smoothing_cuts_output_flicker_against_per_frame_masks(
     decoded_clip: list[np.ndarray],
 ) -> None:
