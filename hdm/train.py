@@ -202,13 +202,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        seconds = time.monotonic() - started
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(cfg, step, time.monotonic() - started)
+            group["lr"] = cfg.lr * _lr_factor(cfg, step, seconds)
         optimizer.step()
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        seconds = time.monotonic() - started
         out_of_time = cfg.time_limit_s is not None and seconds >= cfg.time_limit_s
         if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
             scores = evaluate_pairs(model, validation, device) if validation else {}

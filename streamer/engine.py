@@ -301,7 +301,6 @@ class Engine:
         """Run once at the stream's size and batch size, so compilation is not timed as the
         first frame (and later short batches are padded to ``batch``). RGB suffices: I420
         frames reach the network as the same float tensor."""
-        self.check_size(height, width)
         self.batch_size = batch
         dummy = [np.zeros((height, width, 3), np.uint8)] * batch
         self.enhance(dummy, stream_id="__warmup__")

@@ -36,13 +36,9 @@ _THUMBNAIL = (18, 32)
 _CHANGE_WINDOW = 3
 
 
-def _thumbnails(x: torch.Tensor) -> torch.Tensor:
-    """Grey 18×32 thumbnails of B×3×H×W frames (or of B×1×H×W grey), for scene-cut
-    detection."""
-    grey = x if x.shape[1] == 1 else dcp.grey(x.float())
+def _thumbnails(grey: torch.Tensor) -> torch.Tensor:
+    """18×32 thumbnails of B×1×H×W grey frames, for scene-cut detection."""
     return F.adaptive_avg_pool2d(grey, _THUMBNAIL)
-
-
 
 def _is_cut(previous: torch.Tensor | None, thumbnail: torch.Tensor, threshold: float
             ) -> torch.Tensor:
@@ -153,7 +149,7 @@ class MaskSmoother:
             masks = dcp.region_masks(t, measured.t_low, measured.t_high, regions=self.regions,
                                      mode=self.mode)
             return masks[:count]
-        thumbnails = _thumbnails(x)
+        thumbnails = _thumbnails(dcp.grey(x.float()))
         out = []
         for i in range(count):
             out.append(self._step(refined[i : i + 1], measured[i], thumbnails[i : i + 1]))
