@@ -1,6 +1,6 @@
 """HDM: hierarchical dynamics with spatial adjacency for image enhancement, in plain PyTorch."""
 
-from hdm.builders import build_model, hdm, hdm_s, list_models
+from hdm.builders import WeightsArg, build_model, hdm, hdm_s, list_models, resolve
 from hdm.checkpoint import (
     Checkpoint,
     load_checkpoint,
@@ -18,11 +18,14 @@ from hdm.errors import (
 )
 from hdm.model import HDM, TASKS, HDMConfig
 from hdm.presets import PRESETS
+from hdm.weights import Weights
 
 __all__ = [
     "HDM",
     "PRESETS",
     "TASKS",
+    "Weights",
+    "WeightsArg",
     "Checkpoint",
     "CheckpointError",
     "ClassicalEnhancer",
@@ -40,5 +43,6 @@ __all__ = [
     "list_models",
     "load_checkpoint",
     "load_official_checkpoint",
+    "resolve",
     "save_checkpoint",
 ]

@@ -1,7 +1,15 @@
-"""Model builders: one function per preset, and ``build_model`` as a lookup over them."""
+"""Model builders, and the one place that resolves (model, task, weights) to a module.
+
+``build_model(name, task=..., weights=...)`` builds one preset; ``resolve`` adds the ``auto``
+rules the engine, the Python API and ``hdm-stream eval`` share. Weights are named the same way
+everywhere: ``"default"`` (the weights shipped for the task; the default, so a model is never
+random by accident), a :class:`~hdm.weights.Weights` member, a checkpoint path, or ``"random"``
+(untrained, for timing and training only).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -14,54 +22,78 @@ from hdm.dcp import MaskMode
 from hdm.errors import ConfigError
 from hdm.model import HDM, TASKS
 from hdm.presets import PRESETS
-from hdm.weights import default_weights
+from hdm.weights import DEFAULT_WEIGHTS, Weights, default_weights
 
-__all__ = ["build_model", "hdm", "hdm_s", "list_models"]
+__all__ = ["WeightsArg", "build_model", "hdm", "hdm_s", "list_models", "resolve"]
+
+log = logging.getLogger(__name__)
+
+WeightsArg = str | Path | Weights
+"""``"default"``, ``"random"``, a checkpoint path or a :class:`Weights` member."""
 
 
 def _build(
-    preset: str, *, task: str | None, weights: str | Path | None, mask_mode: MaskMode
+    preset: str, *, task: str | None, weights: WeightsArg, mask_mode: MaskMode | None
 ) -> HDM:
     if task is not None and task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     if weights is None:
-        config = replace(PRESETS[preset], mask_mode=mask_mode, lowlight_masks=task == "lowlight")
-        return HDM(config)
-    if weights == "default":
-        info = default_weights(task)
-        if info.preset != preset:
+        raise ConfigError("weights=None is ambiguous; pass weights='random' for an untrained "
+                          "model or 'default' for the shipped weights")
+    if weights == "random":
+        config = replace(PRESETS[preset], lowlight_masks=task == "lowlight")
+        model = HDM(config)
+    else:
+        if isinstance(weights, Weights):
+            info = weights.value
+            if task is not None and info.task != task:
+                raise ConfigError(f"{weights.name} is for {info.task!r}, not {task!r}")
+            task = info.task
+        else:
+            info = default_weights(task) if weights == "default" else None
+        if info is not None:
+            if info.preset != preset:
+                raise ConfigError(
+                    f"the shipped {task} weights are for {info.preset!r}, not {preset!r}; "
+                    f"build {info.preset!r}, pass a checkpoint path, or weights='random'"
+                )
+            weights = info.verified_path()
+        checkpoint = load_checkpoint(weights, preset=preset)
+        if task is not None and checkpoint.task not in (None, task):
             raise ConfigError(
-                f"the shipped {task} weights are for {info.preset!r}, not {preset!r}; "
-                f"build {info.preset!r} or pass a checkpoint path"
+                f"{weights} was trained for {checkpoint.task!r}, not {task!r}; pick matching "
+                "weights"
             )
-        weights = info.verified_path()
-    checkpoint = load_checkpoint(weights, preset=preset)
-    if task is not None and checkpoint.task not in (None, task):
-        raise ConfigError(
-            f"{weights} was trained for {checkpoint.task!r}, not {task!r}; pick matching weights"
-        )
-    return checkpoint.model
+        model = checkpoint.model
+    if mask_mode is not None:
+        model.config = replace(model.config, mask_mode=mask_mode)
+    return model
 
 
 def hdm(
-    *, task: str | None = None, weights: str | Path | None = None, mask_mode: MaskMode = "hard"
+    *, task: str | None = None, weights: WeightsArg = "default",
+    mask_mode: MaskMode | None = None,
 ) -> HDM:
-    """The paper's HDM: width 64, 3 groups × 9 attention blocks, 5 DCP regions."""
+    """The paper's HDM (see ``hdm.PRESETS["hdm"]``)."""
     return _build("hdm", task=task, weights=weights, mask_mode=mask_mode)
 
 
 def hdm_s(
-    *, task: str | None = None, weights: str | Path | None = None, mask_mode: MaskMode = "hard"
+    *, task: str | None = None, weights: WeightsArg = "default",
+    mask_mode: MaskMode | None = None,
 ) -> HDM:
-    """HDM-S for real time: width 32, 2 groups × 3 attention blocks, 5 DCP regions."""
+    """HDM-S, the real-time preset (see ``hdm.PRESETS["hdm-s"]``)."""
     return _build("hdm-s", task=task, weights=weights, mask_mode=mask_mode)
 
 
 def _dcp(
-    *, task: str | None = None, weights: str | Path | None = None, mask_mode: MaskMode = "hard"
+    *, task: str | None = None, weights: WeightsArg = "default",
+    mask_mode: MaskMode | None = None,
 ) -> nn.Module:
-    if weights is not None:
+    if weights not in ("default", "random"):
         raise ConfigError("the classical 'dcp' enhancer has no weights; drop the weights option")
+    if mask_mode is not None:
+        raise ConfigError("the classical 'dcp' enhancer has no region masks; drop mask_mode")
     return ClassicalEnhancer(task or "dehaze")
 
 
@@ -69,7 +101,7 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {"hdm": hdm, "hdm-s": hdm_s, "d
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`build_model`."""
+    """Names accepted by :func:`build_model`: the HDM presets and ``dcp`` (classical)."""
     return sorted(_BUILDERS)
 
 
@@ -77,14 +109,43 @@ def build_model(
     name: str = "hdm",
     *,
     task: str | None = None,
-    weights: str | Path | None = None,
-    mask_mode: MaskMode = "hard",
+    weights: WeightsArg = "default",
+    mask_mode: MaskMode | None = None,
 ) -> nn.Module:
     """Build a model by name (``hdm``, ``hdm-s``, or ``dcp`` for the classical enhancer).
 
-    ``weights``: None for random initialisation, a checkpoint path, or "default" for the weights
-    shipped for ``task``. The result takes B×3×H×W float in [0, 1] and returns the same shape.
+    ``weights``: see the module notes; ``"default"`` refuses, with the reason, a preset or task
+    that has no shipped weights rather than returning an untrained network. ``mask_mode``
+    overrides the checkpoint's (``soft`` suits video). The result takes B×3×H×W float in
+    [0, 1] and returns the same shape.
     """
     if name not in _BUILDERS:
         raise ConfigError(f"unknown model {name!r}; choose one of {list_models()}")
     return _BUILDERS[name](task=task, weights=weights, mask_mode=mask_mode)
+
+
+def resolve(
+    task: str, model: str = "auto", weights: WeightsArg = "default",
+    mask_mode: MaskMode | None = None,
+) -> nn.Module:
+    """The model to run for ``task``. ``model="auto"`` picks the preset of the weights: the
+    shipped ones (every task ships weights: tests/hdm/test_weights.py), the checkpoint's own, or
+    ``hdm`` with ``"random"``."""
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+    name = model
+    if model == "auto":
+        if isinstance(weights, Weights):
+            name = weights.value.preset
+        elif weights == "random":
+            name = "hdm"
+        elif weights == "default":
+            name = DEFAULT_WEIGHTS[task].value.preset
+        else:
+            name = load_checkpoint(weights).preset
+    if name == "dcp":
+        return build_model("dcp", task=task, weights=weights)
+    built = build_model(name, task=task, weights=weights, mask_mode=mask_mode)
+    if weights == "random":
+        log.warning("%s runs with random weights: output is for timing only", name)
+    return built

@@ -26,7 +26,7 @@ def test_deformable_conv_matches_the_float64_reference_on_cuda() -> None:
 
 
 def test_hdm_on_cuda_matches_the_cpu_in_fp32() -> None:
-    model = hdm.build_model("hdm", task="dehaze").eval()
+    model = hdm.build_model("hdm", task="dehaze", weights="random").eval()
     x = torch.rand(2, 3, 96, 128)
     with torch.inference_mode():
         expected = model(x)
@@ -35,7 +35,7 @@ def test_hdm_on_cuda_matches_the_cpu_in_fp32() -> None:
 
 
 def test_fused_head_and_channels_last_on_cuda_match_the_plain_model() -> None:
-    model = hdm.build_model("hdm", task="dehaze").eval().to(CUDA)
+    model = hdm.build_model("hdm", task="dehaze", weights="random").eval().to(CUDA)
     x = torch.rand(1, 3, 120, 200, device=CUDA)
     with torch.inference_mode():
         expected = model(x)

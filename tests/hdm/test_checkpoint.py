@@ -113,7 +113,7 @@ def test_release_checkpoint_with_a_missing_tensor_is_refused(tmp_path: Path) -> 
 
 
 def test_our_checkpoint_round_trips_with_its_metadata(tmp_path: Path) -> None:
-    model = hdm.build_model("hdm-s", task="lowlight", mask_mode="soft").eval()
+    model = hdm.build_model("hdm-s", task="lowlight", weights="random", mask_mode="soft").eval()
     path = tmp_path / "lowlight.safetensors"
     hdm.save_checkpoint(model, path, task="lowlight", metrics={"lol": {"psnr": 21.0}})
     loaded = hdm.load_checkpoint(path)
@@ -126,7 +126,7 @@ def test_our_checkpoint_round_trips_with_its_metadata(tmp_path: Path) -> None:
 
 
 def test_build_model_loads_a_checkpoint_path(tmp_path: Path) -> None:
-    model = hdm.build_model("hdm-s")
+    model = hdm.build_model("hdm-s", weights="random")
     path = tmp_path / "dehaze.safetensors"
     hdm.save_checkpoint(model, path, task="dehaze")
     built = hdm.build_model("hdm-s", task="dehaze", weights=path)

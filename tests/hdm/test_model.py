@@ -17,18 +17,18 @@ def used_parameters(model: torch.nn.Module) -> int:
 
 
 def test_paper_preset_has_the_release_parameter_count() -> None:
-    model = hdm.build_model("hdm")
+    model = hdm.build_model("hdm", weights="random")
     assert used_parameters(model) == 2_819_292
     # 3 groups (+ReLU), 9 blocks (+conv)
     assert len(model.body) == 4 and len(model.body[0].gp) == 10
 
 
 def test_small_preset_is_much_smaller() -> None:
-    assert used_parameters(hdm.build_model("hdm-s")) < used_parameters(hdm.build_model("hdm")) / 5
+    assert used_parameters(hdm.build_model("hdm-s", weights="random")) < used_parameters(hdm.build_model("hdm", weights="random")) / 5
 
 
 def test_initial_values_of_the_mix_blends() -> None:
-    model = hdm.build_model("hdm-s")
+    model = hdm.build_model("hdm-s", weights="random")
     assert torch.sigmoid(model.mix1.w).item() == pytest.approx(0.2689, abs=1e-4)
     assert torch.sigmoid(model.mix2.w).item() == pytest.approx(0.3543, abs=1e-4)
 
@@ -135,14 +135,14 @@ def test_builder_refuses_unknown_names_and_tasks() -> None:
     with pytest.raises(ConfigError, match="unknown model"):
         hdm.build_model("resnet")
     with pytest.raises(ConfigError, match="task"):
-        hdm.build_model("hdm-s", task="deblur")
+        hdm.build_model("hdm-s", task="deblur", weights="random")
     with pytest.raises(ConfigError, match="unknown HDMConfig keys"):
         HDMConfig.from_dict({"width": 8, "depth": 3})
 
 
 def test_lowlight_task_uses_brightened_masks() -> None:
-    assert hdm.build_model("hdm-s", task="lowlight").config.lowlight_masks
-    assert not hdm.build_model("hdm-s", task="dehaze").config.lowlight_masks
+    assert hdm.build_model("hdm-s", task="lowlight", weights="random").config.lowlight_masks
+    assert not hdm.build_model("hdm-s", task="dehaze", weights="random").config.lowlight_masks
 
 
 def test_residual_variant_starts_near_the_identity() -> None:

@@ -52,3 +52,28 @@ def test_a_file_that_does_not_match_its_hash_is_refused() -> None:
     broken = dataclasses.replace(default_weights("derain"), sha256="0" * 64)
     with pytest.raises(CheckpointError, match="corrupt"):
         broken.verified_path()
+
+
+def test_a_preset_without_shipped_weights_is_refused_never_random() -> None:
+    with pytest.raises(ConfigError, match="weights='random'"):
+        hdm.build_model("hdm", task="dehaze")  # the README's example; no hdm weights ship yet
+    with pytest.raises(ConfigError, match="ambiguous"):
+        hdm.build_model("hdm-s", task="dehaze", weights=None)  # type: ignore[arg-type]
+    untrained = hdm.build_model("hdm-s", task="dehaze", weights="random")
+    shipped = hdm.build_model("hdm-s", task="dehaze")
+    assert not torch.equal(untrained.conv0[0].weight, shipped.conv0[0].weight)
+
+
+def test_weights_members_and_the_resolver_agree_with_the_shipped_defaults() -> None:
+    member = hdm.Weights.LOWLIGHT_LOL_SYNTH_GAIN_V2
+    by_member = hdm.build_model(member.value.preset, weights=member)
+    by_default = hdm.resolve("lowlight")
+    assert isinstance(by_default, hdm.HDM)
+    assert torch.equal(by_member.conv0[0].weight, by_default.conv0[0].weight)
+    with pytest.raises(ConfigError, match="not 'dehaze'"):
+        hdm.build_model(member.value.preset, task="dehaze", weights=member)
+    soft = hdm.resolve("dehaze", mask_mode="soft")
+    assert isinstance(soft, hdm.HDM) and soft.config.mask_mode == "soft"
+    assert isinstance(hdm.resolve("dehaze", model="dcp"), hdm.ClassicalEnhancer)
+    with pytest.raises(ConfigError, match="no region masks"):
+        hdm.build_model("dcp", mask_mode="soft")

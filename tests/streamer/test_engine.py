@@ -47,7 +47,7 @@ def test_sixteen_bit_frames_stay_sixteen_bit() -> None:
 
 def test_a_saved_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
     path = tmp_path / "dehaze.safetensors"
-    hdm.save_checkpoint(hdm.build_model("hdm-s", mask_mode="soft"), path, task="dehaze")
+    hdm.save_checkpoint(hdm.build_model("hdm-s", weights="random", mask_mode="soft"), path, task="dehaze")
     engine = Engine.build(EngineSettings(model="hdm-s", weights=str(path), device="cpu"))
     assert "hdm-s" in engine.description
     assert engine.enhance([np.zeros((20, 20, 3), np.uint8)])[0].shape == (20, 20, 3)
