@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import hdm
 from benchmarks.release_masks import release_masks
 from hdm.model import pad_input
-from streamer.engine import Engine, EngineSettings, Optimisations
+from streamer.engine import Engine, EngineSettings, Optimisations, TemporalState
 
 SIZES = {"360p": (360, 640), "720p": (720, 1280), "1080p": (1080, 1920), "2160p": (2160, 3840)}
 # Backend labels -> (engine backend, torch.compile mode).
@@ -152,14 +152,15 @@ def run_case(case: Case, device: torch.device, seconds: float) -> dict[str, obje
     started = time.perf_counter()
     engine = Engine.build(settings, optimisations=optimisations)
     x = torch.rand(case.batch, 3, height, width, device=device)
-    if engine.channels_last:
+    if engine.runner.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    engine.infer(x)
+    video = [TemporalState()] * case.batch  # consecutive frames of one stream, as in a file
+    engine.runner(x, video)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     compile_s = time.perf_counter() - started
-    times = time_batches(lambda: engine.infer(x), device, seconds)
+    times = time_batches(lambda: engine.runner(x, video), device, seconds)
     ms = statistics.median(times) * 1000 / case.batch
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     flops = count_flops(engine.model, x)

@@ -28,11 +28,13 @@ import av
 import numpy as np
 import torch
 
+from streamer.batcher import BatchSettings
 from streamer.engine import Engine, EngineSettings
-from streamer.file_sink import FileSink, FileSinkSettings
-from streamer.pipeline import BatchSettings, Pipeline
-from streamer.publish import PublishSettings
-from streamer.source import VideoSource
+from streamer.frames import ANY
+from streamer.pipeline import Pipeline
+from streamer.sinks.file import FileSink, FileSinkSettings
+from streamer.sinks.zmq import PublishSettings
+from streamer.sources.video import VideoSource
 
 
 def make_clip(path: Path, frames: int, width: int, height: int) -> None:
@@ -69,13 +71,13 @@ def encode_only_fps(src: Path, dst: Path, preset: str) -> float:
     """x264's own rate through our FileSink: frames decoded into memory first (I420 planes,
     nothing to convert), then timed while only encoded and muxed."""
     source = VideoSource(str(src))
-    source.open()
-    frames = list(source.frames(planar=True))
-    sink = FileSink(dst, FileSinkSettings(preset=preset), [], None)
-    sink.open()
+    info = source.open()
+    frames = list(source.frames(ANY))
+    sink = FileSink(dst, FileSinkSettings(preset=preset))
+    sink.open(replace(info, passthrough=()))
     started = time.perf_counter()
     for frame in frames:
-        sink.write(frame)
+        sink.write_frame(frame)
     sink.close()
     return len(frames) / (time.perf_counter() - started)
 
@@ -147,11 +149,11 @@ def main() -> None:
             record(row)
             if not args.ablations or name != first_hdm:
                 continue
-            engine.colour_on_device = not engine.colour_on_device
-            side = "device" if engine.colour_on_device else "host"
+            side = "host" if engine.colour_on_device else "device"
+            other = Engine(engine.runner, engine.transfer,  # the same compiled runner
+                           replace(engine.settings, colour=side))
             record({"model": f"{name} colour={side}", "engine": engine.description,
-                    "file": run_file(engine, src, dst, batching, args.preset)})
-            engine.colour_on_device = not engine.colour_on_device
+                    "file": run_file(other, src, dst, batching, args.preset)})
             record({"model": f"{name} overlap=False", "engine": engine.description,
                     "file": run_file(engine, src, dst, replace(batching, overlap=False),
                                      args.preset)})
@@ -160,13 +162,13 @@ def main() -> None:
           f"batch {args.batch}, x264 {args.preset}, live {args.live_fps} fps")
     print(f"x264 encode only: {encode_only:.1f} fps; decode + RGB + x264 transcode: "
           f"{transcode:.1f} fps")
-    print(f"{'model':<26}{'file fps':>9}{'vs x264':>9}{'decode':>8}{'infer':>8}{'output':>8}"
+    print(f"{'model':<26}{'file fps':>9}{'vs x264':>9}{'decode':>8}{'infer':>8}{'encode':>8}"
           f"{'live p50':>10}{'p95':>8}{'p99':>8}{'drops':>7}")
     for row in rows:
         f: dict = row["file"]  # type: ignore[assignment]
         stage = f["stage_fps"]
         line = (f"{row['model']:<26}{f['fps']:>9.1f}{f['fps'] / encode_only:>8.2f}x"
-                f"{stage['decode']:>8.0f}{stage['infer']:>8.1f}{stage['output']:>8.0f}")
+                f"{stage['decode']:>8.0f}{stage['infer']:>8.1f}{stage['file']:>8.0f}")
         if "live" in row:
             live = row["live"]
             lat = live["latency_ms"]  # type: ignore[index]

@@ -27,9 +27,15 @@ import torch
 from hdm.data import find_pairs, read_rgb
 from hdm.metrics import psnr
 from streamer.engine import Engine, EngineSettings
-from streamer.source import VideoSource
+from streamer.engine.temporal import (
+    OutputStabiliser,
+    SmoothingParams,
+    StabiliserParams,
+    StabiliserState,
+    TemporalState,
+)
+from streamer.sources.video import VideoSource
 from streamer.stats import FlickerMeter
-from streamer.temporal import OutputStabiliser, SmoothingParams, StabiliserParams
 
 CLIPS = [  # (clip under the data root, task, frames)
     ("dehaze/video_fog/fog_city.mp4", "dehaze", 96),
@@ -53,13 +59,15 @@ def enhanced(task: str, images: list[np.ndarray], smoothing: bool) -> list[np.nd
     engine = Engine.build(EngineSettings(task=task, device="cpu"),
                           SmoothingParams(enabled=smoothing),
                           stabiliser=StabiliserParams(enabled=False))
-    return [engine.enhance([image])[0] for image in images]
+    video = TemporalState()
+    return [engine.enhance([image], video)[0] for image in images]
 
 
 def stabilised(images: list[np.ndarray], outputs: list[np.ndarray],
                params: StabiliserParams) -> list[np.ndarray]:
-    stabiliser = OutputStabiliser(params)
-    steady = [stabiliser(tensor(x), tensor(y)) for x, y in zip(images, outputs, strict=True)]
+    stabiliser, video = OutputStabiliser(params), [StabiliserState()]
+    steady = [stabiliser(tensor(x), tensor(y), video)
+              for x, y in zip(images, outputs, strict=True)]
     return [(s[0].permute(1, 2, 0) * 255).round().byte().numpy() for s in steady]
 
 

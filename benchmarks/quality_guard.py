@@ -31,7 +31,7 @@ from hdm.evaluate import PAIRED_SETS
 from hdm.metrics import psnr
 from hdm.weights import DEFAULT_WEIGHTS
 from streamer.engine import Engine, EngineSettings, Optimisations
-from streamer.temporal import SmoothingParams, StabiliserParams
+from streamer.engine.temporal import SmoothingParams, StabiliserParams
 
 TOLERANCE_DB = 0.05
 _UNOPTIMISED = Optimisations(fuse_head=False, channels_last=False, compile_masks=False)
@@ -73,7 +73,7 @@ def set_psnr(engine: Engine, pairs: list[tuple[Path, Path]], crop: int) -> float
     scores = []
     for noisy, clean in pairs:
         image, target = (centre_crop(read_rgb(path), crop) for path in (noisy, clean))
-        out = engine.enhance([image], stream_id=noisy.name)[0]
+        out = engine.enhance([image])[0]  # a fresh temporal state: unrelated photos
         scores.append(psnr(to_tensor(out)[None], to_tensor(target)[None]).item())
     return float(np.mean(scores))
 

@@ -22,7 +22,7 @@ from hdm.dcp import MaskMode
 from hdm.errors import ConfigError
 from hdm.model import HDM, TASKS
 from hdm.presets import PRESETS
-from hdm.weights import DEFAULT_WEIGHTS, Weights, default_weights
+from hdm.weights import DEFAULT_WEIGHTS, Weights, WeightsInfo, default_weights
 
 __all__ = ["WeightsArg", "build_model", "hdm", "hdm_s", "list_models", "resolve"]
 
@@ -44,24 +44,29 @@ def _build(
         config = replace(PRESETS[preset], lowlight_masks=task == "lowlight")
         model = HDM(config)
     else:
+        info: WeightsInfo | None = None
         if isinstance(weights, Weights):
             info = weights.value
             if task is not None and info.task != task:
                 raise ConfigError(f"{weights.name} is for {info.task!r}, not {task!r}")
             task = info.task
-        else:
-            info = default_weights(task) if weights == "default" else None
+        elif weights == "default":
+            info = default_weights(task)
+        path: str | Path
         if info is not None:
             if info.preset != preset:
                 raise ConfigError(
                     f"the shipped {task} weights are for {info.preset!r}, not {preset!r}; "
                     f"build {info.preset!r}, pass a checkpoint path, or weights='random'"
                 )
-            weights = info.verified_path()
-        checkpoint = load_checkpoint(weights, preset=preset)
+            path = info.verified_path()
+        else:
+            assert not isinstance(weights, Weights)
+            path = weights
+        checkpoint = load_checkpoint(path, preset=preset)
         if task is not None and checkpoint.task not in (None, task):
             raise ConfigError(
-                f"{weights} was trained for {checkpoint.task!r}, not {task!r}; pick matching "
+                f"{path} was trained for {checkpoint.task!r}, not {task!r}; pick matching "
                 "weights"
             )
         model = checkpoint.model

@@ -124,9 +124,12 @@ class DCPStats:
         )
 
 
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # BT.601
+
+
 def grey(x: torch.Tensor) -> torch.Tensor:
     """BT.601 luma of an RGB batch, B×1×H×W (the release swapped R and B here; we do not)."""
-    weights = x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    weights = x.new_tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
     return (x * weights).sum(1, keepdim=True)
 
 

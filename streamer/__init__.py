@@ -1,62 +1,77 @@
 """hdm-stream's pipeline: PyAV decode -> batched HDM with steadied DCP masks -> encode/publish."""
 
+from streamer.batcher import BatchSettings
 from streamer.config import RunConfig, load_config
-from streamer.engine import Engine, EngineSettings, Optimisations, PendingBatch
+from streamer.engine import (
+    Engine,
+    EngineBatch,
+    EngineSettings,
+    Optimisations,
+    PendingBatch,
+    SmoothingParams,
+    StabiliserParams,
+    TemporalState,
+)
 from streamer.enhancer import Enhancer
 from streamer.errors import (
     ConfigError,
     EngineError,
     FrameError,
+    RunErrors,
     SinkError,
     SourceEndedError,
     SourceError,
     StreamerError,
 )
-from streamer.file_sink import FileSink, FileSinkSettings
-from streamer.frames import ColorTags, Frame
+from streamer.frames import ColorTags, Frame, Layout, StreamInfo
 from streamer.messages import Message
-from streamer.pipeline import BatchSettings, Pipeline
-from streamer.publish import Publisher, PublishSettings
-from streamer.source import ReconnectPolicy, SourceKind, SourceState, VideoSource
+from streamer.pipeline import Pipeline
+from streamer.queues import Policy
+from streamer.server import Server
+from streamer.session import StreamSession
+from streamer.sinks import FileSink, FileSinkSettings, Output, PublishSettings, Sink, ZmqSink
+from streamer.sources import ReconnectPolicy, Source, SourceKind, VideoSource
 from streamer.subscriber import Subscriber
-from streamer.temporal import (
-    MaskSmoother,
-    OutputStabiliser,
-    SmoothingParams,
-    StabiliserParams,
-)
 
 __all__ = [
     "BatchSettings",
     "ColorTags",
     "ConfigError",
     "Engine",
+    "EngineBatch",
     "EngineError",
     "EngineSettings",
     "Enhancer",
     "FileSink",
     "FileSinkSettings",
-    "FrameError",
     "Frame",
-    "MaskSmoother",
+    "FrameError",
+    "Layout",
     "Message",
     "Optimisations",
-    "OutputStabiliser",
+    "Output",
     "PendingBatch",
     "Pipeline",
+    "Policy",
     "PublishSettings",
-    "Publisher",
     "ReconnectPolicy",
     "RunConfig",
+    "RunErrors",
+    "Server",
     "SinkError",
+    "Sink",
     "SmoothingParams",
-    "StabiliserParams",
+    "Source",
     "SourceEndedError",
     "SourceError",
     "SourceKind",
-    "SourceState",
+    "StabiliserParams",
+    "StreamInfo",
+    "StreamSession",
     "StreamerError",
     "Subscriber",
+    "TemporalState",
     "VideoSource",
+    "ZmqSink",
     "load_config",
 ]

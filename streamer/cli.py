@@ -20,15 +20,16 @@ import cv2
 import numpy as np
 import torch
 
-from hdm.checkpoint import load_checkpoint
+import hdm
 from hdm.errors import HDMError
-from hdm.model import OUTPUTS
+from hdm.model import OUTPUTS, TASKS
 from streamer.config import DEMO_INPUT, RunConfig, load_config
-from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, PRECISIONS, Engine
+from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.errors import StreamerError
 from streamer.messages import to_uint8
 from streamer.pipeline import Pipeline
-from streamer.source import VideoSource
+from streamer.sinks.zmq import MODES, PAYLOADS
+from streamer.sources.video import VideoSource
 from streamer.subscriber import Subscriber
 
 __all__ = ["main"]
@@ -44,12 +45,12 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("-o", "--output", help="output video file")
     p.add_argument("--publish", metavar="ENDPOINT", help="ZeroMQ endpoint to bind, "
                    "e.g. tcp://127.0.0.1:5555")
-    p.add_argument("--publish-mode", choices=("pub", "push"), help="pub drops for slow "
+    p.add_argument("--publish-mode", choices=MODES, help="pub drops for slow "
                    "subscribers; push is lossless")
-    p.add_argument("--payload", choices=("raw", "jpeg"), help="ZeroMQ payload format")
+    p.add_argument("--payload", choices=PAYLOADS, help="ZeroMQ payload format")
     p.add_argument("--config", help="YAML preset (see configs/)")
-    p.add_argument("--task", choices=("dehaze", "derain", "lowlight"))
-    p.add_argument("--model", choices=("auto", "hdm", "hdm-s", "dcp"))
+    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--model", choices=MODELS)
     p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--backend", choices=BACKENDS)
@@ -78,7 +79,7 @@ def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = sub.add_parser("subscribe", help="receive frames published by 'run --publish'")
     p.add_argument("endpoint", help="e.g. tcp://127.0.0.1:5555")
     p.add_argument("--topic", default="", help="stream id to receive (default: all)")
-    p.add_argument("--mode", choices=("pub", "push"), default="pub")
+    p.add_argument("--mode", choices=MODES, default="pub")
     p.add_argument("--count", type=int, help="stop after this many frames")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="give up after this many seconds without a message")
@@ -87,12 +88,12 @@ def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train HDM weights for a task")
-    p.add_argument("--task", required=True, choices=("dehaze", "derain", "lowlight"))
+    p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors)")
     p.add_argument("--paired", nargs="*", type=Path, default=[], help="paired folders")
     p.add_argument("--clean", nargs="*", type=Path, default=[],
                    help="folders of clean images to degrade synthetically")
-    p.add_argument("--preset", default="hdm-s", choices=("hdm", "hdm-s"))
+    p.add_argument("--preset", default="hdm-s", choices=tuple(hdm.PRESETS))
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--crop", type=int, default=96)
@@ -117,8 +118,8 @@ def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("eval", help="PSNR/SSIM of input, classical and HDM on paired sets")
-    p.add_argument("--task", required=True, choices=("dehaze", "derain", "lowlight"))
-    p.add_argument("--model", default="auto", choices=("auto", "hdm", "hdm-s"),
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--model", default="auto", choices=("auto", *hdm.PRESETS),
                    help="preset of the weights (auto: the shipped one)")
     p.add_argument("--weights", default="default", help="checkpoint path or 'default'")
     p.add_argument("--data", type=Path, default=Path("../shared/data"),
@@ -238,18 +239,12 @@ def train(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from hdm import build_model
     from hdm.evaluate import evaluate_task
-    from hdm.weights import default_weights
 
     if not args.data.is_dir():
         raise StreamerError(f"evaluation data not found: {args.data} (give --data DIR)")
-    preset = args.model
-    if preset == "auto":
-        preset = (default_weights(args.task).preset if args.weights == "default"
-                  else load_checkpoint(args.weights).preset)
-    methods = {"classical": build_model("dcp", task=args.task),
-               "HDM": build_model(preset, task=args.task, weights=args.weights)}
+    methods = {"classical": hdm.resolve(args.task, "dcp"),
+               "HDM": hdm.resolve(args.task, args.model, args.weights)}
     evaluate_task(args.task, methods, args.data, args.out,
                   progress=lambda line: print(line, file=sys.stderr))
     print((args.out / f"{args.task}.md").read_text())

@@ -15,13 +15,13 @@ from typing import Any
 
 import yaml
 
+from streamer.batcher import BatchSettings
 from streamer.engine import EngineSettings
+from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.errors import ConfigError
-from streamer.file_sink import FileSinkSettings, check_output_path
-from streamer.pipeline import BatchSettings
-from streamer.publish import PublishSettings
-from streamer.source import ReconnectPolicy
-from streamer.temporal import SmoothingParams, StabiliserParams
+from streamer.sinks.file import FileSinkSettings, check_output_path
+from streamer.sinks.zmq import PublishSettings
+from streamer.sources.video import ReconnectPolicy
 
 __all__ = ["DEMO_INPUT", "RunConfig", "SourceSettings", "load_config"]
 
@@ -122,6 +122,11 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         raise ConfigError(f"config key {path!r} cannot be empty")
     for option in options:
         origin = typing.get_origin(option) or option
+        if origin is typing.Literal:
+            choices = typing.get_args(option)
+            if value in choices:
+                return value
+            raise ConfigError(f"config key {path!r} must be one of {list(choices)}, got {value!r}")
         if origin is dict and isinstance(value, dict):
             return {str(k): str(v) for k, v in value.items()}
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):

@@ -21,20 +21,19 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from streamer.engine import Engine, EngineSettings
-from streamer.errors import FrameError
-from streamer.temporal import SmoothingParams, StabiliserParams
+from streamer.engine import Engine, EngineSettings, TemporalState
+from streamer.engine.temporal import SmoothingParams, StabiliserParams
+from streamer.engine.transfer import HOST_DTYPES
+from streamer.errors import ConfigError, FrameError
 
 __all__ = ["Enhancer"]
-
-_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 
 
 def check_frame(frame: object) -> np.ndarray:
     """``frame`` as a contiguous H×W×3 uint8/uint16 array, or FrameError saying what it is."""
     if not isinstance(frame, np.ndarray):
         raise FrameError(f"a frame must be a numpy array, got {type(frame).__name__}")
-    if frame.dtype not in _DTYPES:
+    if frame.dtype not in HOST_DTYPES:
         floating = frame.dtype.kind == "f"
         hint = " (scale float images to 0..255 and convert to uint8)" if floating else ""
         raise FrameError(f"frames must be uint8 or uint16, got {frame.dtype}{hint}")
@@ -63,21 +62,20 @@ class Enhancer:
     def __init__(self, task: str = "dehaze", *, model: str = "auto", weights: str = "default",
                  device: str = "auto", backend: str = "auto", precision: str = "auto",
                  strength: float = 1.0, smoothing: bool = True, stabiliser: bool = True) -> None:
-        settings = EngineSettings(model=model, task=task, weights=weights, device=device,
-                                  backend=backend, precision=precision, colour="host",
-                                  strength=strength)
+        try:
+            settings = EngineSettings(model=model, task=task, weights=weights,  # type: ignore[arg-type]
+                                      device=device, backend=backend,  # type: ignore[arg-type]
+                                      precision=precision, colour="host",  # type: ignore[arg-type]
+                                      strength=strength)
+        except ConfigError as error:
+            raise ConfigError(f"Enhancer: {error}") from None
         self.engine = Engine.build(settings, SmoothingParams(enabled=smoothing),
                                    stabiliser=StabiliserParams(enabled=stabiliser))
-        self._video = 0
-        self._stream_id = self._next_stream()
-
-    def _next_stream(self) -> str:
-        self._video += 1
-        return f"enhancer-{id(self)}-{self._video}"
+        self.state = TemporalState()
 
     def reset(self) -> None:
         """Forget the temporal state: the next frame starts a new video."""
-        self._stream_id = self._next_stream()
+        self.state = TemporalState()
 
     def enhance(self, frames: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
         """Enhance one frame (H×W×3) or a batch of consecutive same-size frames; returns a list
@@ -91,7 +89,7 @@ class Enhancer:
             if frame.shape != first.shape or frame.dtype != first.dtype:
                 raise FrameError(f"frames of one batch must share size and dtype: {first.shape} "
                                  f"{first.dtype} then {frame.shape} {frame.dtype}")
-        return self.engine.enhance(checked, self._stream_id)
+        return self.engine.enhance(checked, self.state)
 
     def stream(self, frames: Iterable[np.ndarray], batch: int = 1) -> Iterator[np.ndarray]:
         """Enhanced frames of an iterable (a generator of camera frames, say), in order, in

@@ -6,13 +6,14 @@
     ├── SourceError                       input cannot be opened or decoded
     │   └── SourceEndedError              a live source gave up after its reconnect budget
     ├── SinkError                         output file or endpoint cannot be written
-    └── EngineError                       model or backend cannot run
+    ├── EngineError                       model or backend cannot run
+    └── RunErrors                         several of the above in one run (``errors``)
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EngineError", "FrameError", "SinkError", "SourceEndedError",
-           "SourceError", "StreamerError"]
+__all__ = ["ConfigError", "EngineError", "FrameError", "RunErrors", "SinkError",
+           "SourceEndedError", "SourceError", "StreamerError"]
 
 
 class StreamerError(Exception):
@@ -41,3 +42,11 @@ class SinkError(StreamerError):
 
 class EngineError(StreamerError):
     """A model or backend that cannot run on the chosen device."""
+
+
+class RunErrors(StreamerError):
+    """Several stages failed in one run; ``errors`` holds each (the message lists them)."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        super().__init__("; ".join(f"{error}" for error in errors))
+        self.errors = errors

@@ -1,39 +1,95 @@
-"""Frames as they travel through the pipeline, and their colour handling.
+"""What flows through the pipeline: frames that say their layout, and a stream's description.
 
-A :class:`Frame` carries the picture as full-range RGB plus everything the output must keep:
-pts and time base from the demuxer (no stage invents timestamps), the colour tags the picture
-was decoded with (so it is encoded back with the same ones), a sequence number and the capture
-time for latency accounting.
+A :class:`Frame` carries the picture plus everything the output must keep: pts and time base
+from the demuxer (no stage invents timestamps), the colour tags the picture was decoded with (so
+it is encoded back with the same ones), a sequence number and the capture time for latency
+accounting. Its :class:`Layout` says how the pixels are laid out; nothing infers it from shapes.
+:class:`StreamInfo` is what :meth:`Source.open` learns about a stream, for the sinks to open with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 import av
+import av.stream
 import numpy as np
 
 __all__ = [
-    "ColorTags", "Frame", "from_video_frame", "rgb_image", "swscale_matrix", "to_video_frame",
+    "ANY", "RGB", "ColorTags", "Frame", "Layout", "Passthrough", "StreamInfo", "YuvCoding",
+    "from_video_frame", "full_scale", "negotiate", "offered_layouts", "preferred", "rgb_image",
+    "swscale_matrix", "to_video_frame",
 ]
 
-# FFmpeg's AVColorSpace / AVColorRange / AVColorPrimaries / AVColorTransferCharacteristic codes.
-MATRIX_BT709, MATRIX_UNSPECIFIED, MATRIX_BT601 = 1, 2, 6
+# FFmpeg's AVColorSpace, AVColorRange, AVColorPrimaries and AVColorTransferCharacteristic codes
+# that hdm-stream names; any other code passes through unchanged.
+_UNSPECIFIED = (0, 2)  # "reserved" and "unspecified": the same code (2) in all three tables
+MATRIX_BT709, MATRIX_BT601 = 1, 6
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 PRIMARIES_BT709, PRIMARIES_BT601 = 1, 6
 TRANSFER_BT709, TRANSFER_BT601 = 1, 6
-_HIGH_BIT_DEPTH = 8
 _I420_FORMATS = ("yuv420p", "yuvj420p")
 # swscale names matrices by its own SWS_CS_* codes, which differ from AVColorSpace: BT.601 is
 # 5 whether tagged BT470BG (5) or SMPTE170M (6), and BT.2020 is 9 for both of its variants.
 _SWSCALE_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
 
 
-def swscale_matrix(matrix: int) -> int:
-    """swscale's code for an FFmpeg colour matrix (unknown ones: BT.709)."""
-    return _SWSCALE_MATRIX.get(matrix, 1)
+class Layout(enum.Enum):
+    """How a frame's pixels are laid out in its numpy array."""
+
+    RGB24 = "rgb24"  # H×W×3 uint8, full-range RGB
+    RGB48 = "rgb48"  # H×W×3 uint16, full-range RGB (sources above 8 bits)
+    I420 = "i420"  # (3H/2)×W uint8: Y, then U, then V planes, in the frame's tagged colours
+
+    @property
+    def is_rgb(self) -> bool:
+        return self is not Layout.I420
+
+    def size(self, image: np.ndarray) -> tuple[int, int]:
+        """(height, width) of the picture ``image`` holds in this layout."""
+        rows, width = int(image.shape[0]), int(image.shape[1])
+        return (rows * 2 // 3 if self is Layout.I420 else rows), width
+
+    @staticmethod
+    def rgb_for(dtype: np.dtype) -> Layout:
+        return Layout.RGB48 if dtype == np.uint16 else Layout.RGB24
+
+
+def full_scale(layout: Layout) -> float:
+    """The code value of full white in a layout (16-bit RGB: 65535; 8-bit RGB and I420: 255)."""
+    return 65535.0 if layout is Layout.RGB48 else 255.0
+
+
+RGB = frozenset({Layout.RGB24, Layout.RGB48})
+ANY = frozenset(Layout)
+_PREFERENCE = (Layout.I420, Layout.RGB48, Layout.RGB24)  # fewest bytes first, then most bits
+
+
+def negotiate(offered: frozenset[Layout], *accepted: frozenset[Layout]) -> frozenset[Layout]:
+    """The layouts every party takes: what a source offers intersected with what each consumer
+    accepts. RGB always survives (every stage can convert to it), so the result is never empty;
+    I420 survives only if everyone takes it."""
+    common = set(offered)
+    for layouts in accepted:
+        common &= layouts
+    return frozenset(common) or frozenset(offered & RGB or RGB)
+
+
+def preferred(layouts: frozenset[Layout]) -> Layout:
+    return next(layout for layout in _PREFERENCE if layout in layouts)
+
+
+class YuvCoding(NamedTuple):
+    """The two codes that turn YUV into RGB: matrix (1 = BT.709, 5/6 = BT.601, 9 = BT.2020)
+    and range (1 = limited, 2 = full). This is all of a frame's colour the engine sees."""
+
+    matrix: int
+    range: int
 
 
 @dataclass(frozen=True)
@@ -57,22 +113,33 @@ class ColorTags:
         up, BT.601 below; limited range unless the format is a full-range one)."""
         hd = frame.height >= 720
         matrix = int(frame.colorspace)
-        if matrix == MATRIX_UNSPECIFIED or matrix == 0:
+        if matrix in _UNSPECIFIED:
             matrix = MATRIX_BT709 if hd else MATRIX_BT601
         color_range = int(frame.color_range)
         if color_range == RANGE_UNSPECIFIED:
             full = frame.format.name.startswith(("yuvj", "rgb", "bgr", "gbr", "gray"))
             color_range = RANGE_FULL if full else RANGE_LIMITED
         primaries = int(frame.color_primaries)
-        if primaries == MATRIX_UNSPECIFIED or primaries == 0:
+        if primaries in _UNSPECIFIED:
             primaries = PRIMARIES_BT709 if hd else PRIMARIES_BT601
         transfer = int(frame.color_trc)
-        if transfer == MATRIX_UNSPECIFIED or transfer == 0:
+        if transfer in _UNSPECIFIED:
             transfer = TRANSFER_BT709 if hd else TRANSFER_BT601
         return cls(matrix, color_range, primaries, transfer)
 
+    @property
+    def coding(self) -> YuvCoding:
+        return YuvCoding(self.matrix, self.range)
+
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
+
+    def stamp(self, target: av.VideoFrame | av.VideoCodecContext) -> None:
+        """Write the tags onto an encoder frame or an encoder's context."""
+        target.colorspace = self.matrix
+        target.color_range = self.range
+        target.color_primaries = self.primaries
+        target.color_trc = self.transfer
 
 
 @dataclass(frozen=True)
@@ -80,9 +147,9 @@ class Frame:
     """One decoded picture and what must survive to the output.
 
     Attributes:
-        image: H×W×3 full-range RGB, uint8 (or uint16 for sources above 8 bits); or, for frames
-            kept as decoded so the GPU converts them, the I420 planes: a (3H/2)×W uint8 array in
-            the colours ``tags`` describe (see streamer/colour.py).
+        image: the pixels, laid out as ``layout`` says.
+        layout: RGB24 / RGB48 full-range RGB, or I420 planes in the colours ``tags`` describe
+            (kept as decoded so the inference device converts them; see streamer/colour.py).
         pts, time_base: the demuxer's timestamp of the picture (pts may be None on raw streams).
         seq: position in the source's output, from 0, counting dropped frames too.
         capture_time: ``time.monotonic()`` when the picture was decoded.
@@ -91,6 +158,7 @@ class Frame:
     """
 
     image: np.ndarray
+    layout: Layout
     pts: int | None
     time_base: Fraction | None
     seq: int
@@ -99,51 +167,92 @@ class Frame:
     stream_id: str = "stream0"
 
     @property
-    def planar(self) -> bool:
-        """True when ``image`` holds I420 planes rather than RGB."""
-        return self.image.ndim == 2
-
-    @property
     def height(self) -> int:
-        rows = int(self.image.shape[0])
-        return rows * 2 // 3 if self.planar else rows
+        return self.layout.size(self.image)[0]
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return self.layout.size(self.image)[1]
 
-    def with_image(self, image: np.ndarray) -> Frame:
-        return dataclasses.replace(self, image=image)
-
-
-def _bit_depth(frame: av.VideoFrame) -> int:
-    return max(component.bits for component in frame.format.components)
+    def with_image(self, image: np.ndarray, layout: Layout) -> Frame:
+        return dataclasses.replace(self, image=image, layout=layout)
 
 
-def _keeps_planes(frame: av.VideoFrame) -> bool:
-    """Whether the frame can travel as I420 planes: 8-bit 4:2:0 with even sides."""
-    return (frame.format.name in _I420_FORMATS and frame.width % 2 == 0
-            and frame.height % 2 == 0)
+@dataclass(frozen=True)
+class Passthrough:
+    """An audio, subtitle or data packet to copy to the output untouched; ``stream_index`` is
+    the input stream's (the packet's own stream may be closed by the time it is written)."""
+
+    stream_index: int
+    packet: av.Packet
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a source knows about its stream once open.
+
+    Attributes:
+        stream_id: the stream's name.
+        name: a short label for progress bars and logs (the file name, the URL).
+        width, height: the first frame's size as the demuxer reports it (0: not known yet).
+        rate: average frame rate, when known.
+        frames: frames the container announces (None: not said, or a live stream).
+        live: a camera or network stream (drops rather than blocks; reconnects).
+        layouts: the layouts this source can deliver (I420 for 8-bit 4:2:0 with even sides).
+        passthrough: streams a file output copies packet by packet (audio, subtitles). They
+            belong to the open input: a sink copies their parameters in ``open``.
+    """
+
+    stream_id: str
+    name: str
+    width: int
+    height: int
+    rate: Fraction | None
+    frames: int | None
+    live: bool
+    layouts: frozenset[Layout]
+    passthrough: tuple[av.stream.Stream, ...] = ()
+
+
+@functools.cache
+def bit_depth(format_name: str) -> int:
+    return max(component.bits for component in av.VideoFormat(format_name).components)
+
+
+def offered_layouts(format_name: str, width: int, height: int) -> frozenset[Layout]:
+    """What a decoder of this pixel format can hand on: its RGB, and I420 planes as decoded
+    for 8-bit 4:2:0 with even sides."""
+    rgb = Layout.RGB48 if bit_depth(format_name) > 8 else Layout.RGB24
+    planes = format_name in _I420_FORMATS and width % 2 == 0 and height % 2 == 0
+    return frozenset({rgb, Layout.I420}) if planes else frozenset({rgb})
+
+
+def swscale_matrix(matrix: int) -> int:
+    """swscale's code for an FFmpeg colour matrix (unknown ones: BT.709)."""
+    return _SWSCALE_MATRIX.get(matrix, 1)
 
 
 def from_video_frame(
-    frame: av.VideoFrame, *, seq: int, capture_time: float, stream_id: str, planar: bool = False
+    frame: av.VideoFrame, *, layouts: frozenset[Layout], seq: int, capture_time: float,
+    stream_id: str,
 ) -> Frame:
-    """Convert a decoded frame to full-range RGB with the matrix and range it is tagged with;
-    with ``planar``, 8-bit 4:2:0 frames keep their I420 planes instead (converted later on the
-    inference device)."""
+    """A decoded frame in the preferred of ``layouts`` it can take: I420 planes as decoded
+    (converted later on the inference device) or full-range RGB by the frame's own matrix and
+    range (a frame that cannot be I420, after a size change say, comes as RGB)."""
     tags = ColorTags.of(frame)
     time_base = Fraction(frame.time_base) if frame.time_base is not None else None
-    if planar and _keeps_planes(frame):
-        planes = frame.to_ndarray()  # no reformat: yuvj420p must keep its full-range codes
-        return Frame(planes, frame.pts, time_base, seq, capture_time, tags, stream_id)
-    return Frame(_to_rgb(frame, tags), frame.pts, time_base, seq, capture_time, tags, stream_id)
+    possible = offered_layouts(frame.format.name, frame.width, frame.height)
+    layout = preferred(negotiate(possible, layouts))
+    if layout is Layout.I420:
+        image = frame.to_ndarray()  # no reformat: yuvj420p must keep its full-range codes
+    else:
+        image = _to_rgb(frame, tags, layout)
+    return Frame(image, layout, frame.pts, time_base, seq, capture_time, tags, stream_id)
 
 
-def _to_rgb(frame: av.VideoFrame, tags: ColorTags) -> np.ndarray:
-    rgb_format = "rgb48le" if _bit_depth(frame) > _HIGH_BIT_DEPTH else "rgb24"
+def _to_rgb(frame: av.VideoFrame, tags: ColorTags, layout: Layout) -> np.ndarray:
     return frame.reformat(
-        format=rgb_format,
+        format="rgb48le" if layout is Layout.RGB48 else "rgb24",
         src_colorspace=swscale_matrix(tags.matrix),
         src_color_range=tags.range,
         dst_color_range=RANGE_FULL,
@@ -152,20 +261,22 @@ def _to_rgb(frame: av.VideoFrame, tags: ColorTags) -> np.ndarray:
 
 def rgb_image(frame: Frame) -> np.ndarray:
     """The frame's picture as full-range RGB, converting I420 planes on the CPU if need be."""
-    if not frame.planar:
+    if frame.layout.is_rgb:
         return frame.image
-    return _to_rgb(av.VideoFrame.from_ndarray(frame.image, format="yuv420p"), frame.tags)
+    planes = av.VideoFrame.from_ndarray(frame.image, format="yuv420p")
+    return _to_rgb(planes, frame.tags, Layout.RGB24)
 
 
-def to_video_frame(image: np.ndarray, tags: ColorTags, pix_fmt: str) -> av.VideoFrame:
-    """Full-range RGB (uint8 or uint16), or I420 planes already in ``tags``' colours, to an
-    encoder frame in ``pix_fmt``, tagged with ``tags``."""
-    if image.ndim == 2:
+def to_video_frame(image: np.ndarray, layout: Layout, tags: ColorTags, pix_fmt: str
+                   ) -> av.VideoFrame:
+    """RGB (8 or 16 bits) or I420 planes already in ``tags``' colours, to an encoder frame in
+    ``pix_fmt``, tagged with ``tags``."""
+    if layout is Layout.I420:
         out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p")
         if pix_fmt != "yuv420p":
             out = out.reformat(format=pix_fmt)
     else:
-        source = "rgb48le" if image.dtype == np.uint16 else "rgb24"
+        source = "rgb48le" if layout is Layout.RGB48 else "rgb24"
         rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)
         out = rgb.reformat(
             format=pix_fmt,
@@ -173,8 +284,5 @@ def to_video_frame(image: np.ndarray, tags: ColorTags, pix_fmt: str) -> av.Video
             src_color_range=RANGE_FULL,
             dst_color_range=tags.range,
         )
-    out.colorspace = tags.matrix
-    out.color_range = tags.range
-    out.color_primaries = tags.primaries
-    out.color_trc = tags.transfer
+    tags.stamp(out)
     return out

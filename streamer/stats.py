@@ -1,8 +1,11 @@
-"""Run statistics: counts, per-stage throughput, latency percentiles and flicker."""
+"""Run statistics: counts, per-stage throughput, latency percentiles and flicker.
+
+Everything here is bounded: latency lives in a fixed set of log-spaced buckets (5% apart, so a
+percentile is read to within 5%), not in a list that grows by a float per frame.
+"""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +13,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["FlickerMeter", "RunStats", "StageTimer"]
+from hdm.dcp import LUMA_WEIGHTS
+from streamer.frames import Frame, Layout, full_scale
+
+__all__ = ["FlickerMeter", "LatencyHistogram", "RunStats", "StageTimer"]
 
 _STATIC_THRESHOLD = 2.0 / 255.0
 _FLICKER_WIDTH = 320
@@ -32,6 +38,36 @@ class StageTimer:
         return self.items / self.busy_s if self.busy_s > 0 else 0.0
 
 
+class LatencyHistogram:
+    """Counts of latencies in log-spaced buckets from 0.1 ms to 100 s (5% wide)."""
+
+    _RATIO = 1.05
+    _LOW_S = 1e-4
+    _BUCKETS = int(np.ceil(np.log(1e6) / np.log(_RATIO))) + 1
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(self._BUCKETS, np.int64)
+
+    def add(self, seconds: float) -> None:
+        index = int(np.log(max(seconds, self._LOW_S) / self._LOW_S) / np.log(self._RATIO)) + 1
+        self.counts[min(index, self._BUCKETS - 1)] += 1
+
+    def merge(self, other: LatencyHistogram) -> None:
+        self.counts += other.counts
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def percentile(self, percent: float) -> float | None:
+        """The upper edge, in seconds, of the bucket holding the ``percent``-th percentile."""
+        total = self.total
+        if not total:
+            return None
+        index = int(np.searchsorted(np.cumsum(self.counts), total * percent / 100))
+        return float(self._LOW_S * self._RATIO ** index)
+
+
 class FlickerMeter:
     """Mean absolute change between consecutive output frames where the input did not change.
 
@@ -48,15 +84,24 @@ class FlickerMeter:
         self.frames = 0
 
     def update(self, original: np.ndarray, enhanced: np.ndarray) -> None:
-        current = (_grey_thumbnail(original), _grey_thumbnail(enhanced))
-        previous, self._previous = self._previous, current
-        if previous is None or previous[0].shape != current[0].shape:
+        """Add a pair of RGB frames (H×W×3, uint8 or uint16)."""
+        self._add(_grey_thumbnail(original, Layout.rgb_for(original.dtype)),
+                  _grey_thumbnail(enhanced, Layout.rgb_for(enhanced.dtype)))
+
+    def update_frames(self, original: Frame, enhanced: Frame) -> None:
+        """Add a pair of frames in any layout."""
+        self._add(_grey_thumbnail(original.image, original.layout),
+                  _grey_thumbnail(enhanced.image, enhanced.layout))
+
+    def _add(self, original: np.ndarray, enhanced: np.ndarray) -> None:
+        previous, self._previous = self._previous, (original, enhanced)
+        if previous is None or previous[0].shape != original.shape:
             return
-        static = np.abs(current[0] - previous[0]) < _STATIC_THRESHOLD
+        static = np.abs(original - previous[0]) < _STATIC_THRESHOLD
         if not static.any():
             return
-        self.output_sum += float(np.abs(current[1] - previous[1])[static].mean())
-        self.input_sum += float(np.abs(current[0] - previous[0])[static].mean())
+        self.output_sum += float(np.abs(enhanced - previous[1])[static].mean())
+        self.input_sum += float(np.abs(original - previous[0])[static].mean())
         self.frames += 1
 
     @property
@@ -68,58 +113,65 @@ class FlickerMeter:
         return 255.0 * self.input_sum / self.frames if self.frames else None
 
 
-def _grey_thumbnail(image: np.ndarray) -> np.ndarray:
+def _grey_thumbnail(image: np.ndarray, layout: Layout) -> np.ndarray:
     """Grey levels in [0, 1] at 320 px wide, of RGB or, for I420 planes, of the Y plane's codes
     (limited-range luma reads up to 14% flatter; only the input reference shifts)."""
-    if image.ndim == 2:
-        image = image[: image.shape[0] * 2 // 3]
-    scale = 65535.0 if image.dtype == np.uint16 else 255.0
+    if layout is Layout.I420:
+        image = image[: layout.size(image)[0]]
     height = max(1, round(image.shape[0] * _FLICKER_WIDTH / image.shape[1]))
     small = cv2.resize(image, (_FLICKER_WIDTH, height), interpolation=cv2.INTER_AREA)
-    if small.ndim == 3:
-        small = small.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return small.astype(np.float32) / scale
+    if layout.is_rgb:
+        small = small.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32)
+    return small.astype(np.float32) / full_scale(layout)
 
 
 @dataclass
 class RunStats:
-    """Everything the end summary reports; updated by the stage threads."""
+    """Everything one stream's end summary reports. Each field has one writer: the decode
+    thread (frames_in, decode), the engine worker (frames_out, dropped_stale, infer), each sink's
+    worker (its timer and latency, read here at the end), the flicker sink (flicker)."""
 
     frames_in: int = 0
     frames_out: int = 0
-    dropped_queue: int = 0
-    dropped_stale: int = 0
+    dropped_queue: int = 0  # live sources: frames the input queue discarded (engine too slow)
+    dropped_stale: int = 0  # live sources: frames older than the latency bound at inference
+    dropped_sinks: dict[str, int] = field(default_factory=dict)  # per output, by its queue
     unsent: int = 0  # push mode: frames a consumer that went away never took
     corrupt_packets: int = 0  # video packets the decoder refused, skipped
+    ended_early: str | None = None  # a file that ended before its header said it would
     reconnects: int = 0
     scene_cuts: int = 0
     interrupted: bool = False
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     stages: dict[str, StageTimer] = field(
-        default_factory=lambda: {name: StageTimer() for name in ("decode", "infer", "output")}
+        default_factory=lambda: {name: StageTimer() for name in ("decode", "infer")}
     )
-    latencies_s: list[float] = field(default_factory=list)
+    latency: dict[str, LatencyHistogram] = field(default_factory=dict)  # per output
     flicker: FlickerMeter = field(default_factory=FlickerMeter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def dropped(self) -> int:
-        return self.dropped_queue + self.dropped_stale
+        return self.dropped_queue + self.dropped_stale + sum(self.dropped_sinks.values())
 
     def latency_ms(self, percentile: float) -> float | None:
-        if not self.latencies_s:
-            return None
-        return float(np.percentile(self.latencies_s, percentile) * 1000)
+        """Decode to written, over every output."""
+        merged = LatencyHistogram()
+        for histogram in self.latency.values():
+            merged.merge(histogram)
+        value = merged.percentile(percentile)
+        return None if value is None else value * 1000
 
     def as_dict(self) -> dict[str, Any]:
         elapsed = (self.finished or time.monotonic()) - self.started
         return {
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
-            "dropped": {"queue": self.dropped_queue, "stale": self.dropped_stale},
+            "dropped": {"queue": self.dropped_queue, "stale": self.dropped_stale,
+                        **{f"output:{name}": n for name, n in self.dropped_sinks.items()}},
             "unsent": self.unsent,
             "corrupt_packets": self.corrupt_packets,
+            "ended_early": self.ended_early,
             "reconnects": self.reconnects,
             "scene_cuts": self.scene_cuts,
             "interrupted": self.interrupted,
@@ -133,18 +185,22 @@ class RunStats:
 
     def summary(self) -> str:
         d = self.as_dict()
-        lat, flick, drops = d["latency_ms"], d["flicker"], d["dropped"]
+        lat, flick = d["latency_ms"], d["flicker"]
         stages = ", ".join(f"{k} {v:.1f}" for k, v in d["stage_fps"].items())
+        outputs = "".join(f" + {n} ({name.removeprefix('output:')} output behind)"
+                          for name, n in d["dropped"].items() if name.startswith("output:") and n)
         lines = [
-            f"frames: {d['frames_in']} in, {d['frames_out']} out, dropped {drops['queue']} "
-            f"(queue full) + {drops['stale']} (too late)"
+            f"frames: {d['frames_in']} in, {d['frames_out']} out, dropped "
+            f"{self.dropped_queue} (queue full) + {self.dropped_stale} (too late){outputs}"
             + (" [interrupted]" if d["interrupted"] else ""),
             f"speed: {d['fps']:.2f} fps overall in {d['elapsed_s']:.1f} s; per stage: {stages}",
-            f"latency: p50 {_fmt(lat['p50'])} ms, p95 {_fmt(lat['p95'])} ms, "
-            f"p99 {_fmt(lat['p99'])} ms",
+            f"latency (decoded to written): p50 {_fmt(lat['p50'])} ms, p95 {_fmt(lat['p95'])} "
+            f"ms, p99 {_fmt(lat['p99'])} ms",
             f"flicker (static regions, 8-bit grey levels): output {_fmt(flick['output'])}, "
             f"input {_fmt(flick['input'])}",
         ]
+        if d["ended_early"]:
+            lines.append(f"input ended early: {d['ended_early']}")
         if d["corrupt_packets"]:
             lines.append(f"corrupt input: {d['corrupt_packets']} video packets skipped")
         if d["unsent"]:

@@ -11,8 +11,14 @@ pytest.importorskip("av", reason="PyAV is not installed (carry .whl, see gpu_sui
 pytest.importorskip("zmq", reason="pyzmq is not installed (carry .whl, see gpu_suite.sh)")
 
 from streamer.colour import rgb_to_yuv420, yuv420_to_rgb  # noqa: E402
-from streamer.engine import Engine, EngineSettings  # noqa: E402
-from streamer.temporal import SmoothingParams  # noqa: E402
+from streamer.engine import (  # noqa: E402
+    Engine,
+    EngineBatch,
+    EngineSettings,
+    SmoothingParams,
+    TemporalState,
+)
+from streamer.frames import Layout, YuvCoding  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")
@@ -48,7 +54,8 @@ def test_batches_in_flight_return_what_one_at_a_time_returns() -> None:
     batches = [[np.random.default_rng(10 * b + i).integers(0, 256, (128, 192, 3), np.uint8)
                 for i in range(4)] for b in range(4)]
     expected = [np.stack(engine.enhance(batch)) for batch in batches]
-    pending = [engine.submit(batch) for batch in batches]  # all queued before any is read
+    pending = [engine.submit(EngineBatch(batch, Layout.RGB24), [TemporalState()] * 4)
+               for batch in batches]  # all queued before any is read
     for want, handle in zip(expected, pending, strict=True):
         assert np.array_equal(np.stack(handle.result()), want)
 
@@ -56,11 +63,14 @@ def test_batches_in_flight_return_what_one_at_a_time_returns() -> None:
 def test_planes_and_sixteen_bit_frames_upload_on_cuda() -> None:
     engine = Engine.build(EngineSettings(model="dcp", device="cuda"))
     deep = np.random.default_rng(0).integers(0, 65536, (64, 96, 3), dtype=np.uint16)
-    assert torch.allclose(engine.upload([deep]).cpu(),
+    assert torch.allclose(engine.transfer.upload([deep], Layout.RGB48).cpu(),
                           torch.from_numpy(deep.astype(np.float32) / 65535).permute(2, 0, 1)[None])
     planes = np.random.default_rng(1).integers(0, 256, (96, 96), dtype=np.uint8)
-    out = engine.enhance([planes], planar_out=True)[0]
-    assert out.shape == planes.shape and out.dtype == np.uint8
+    batch = EngineBatch([planes, planes], Layout.I420, [YuvCoding(1, 1), YuvCoding(6, 2)],
+                        out_layout=Layout.I420)
+    out = engine.submit(batch, [TemporalState(), TemporalState()]).result()
+    assert out[0].shape == planes.shape and out[0].dtype == np.uint8
+    assert not np.array_equal(out[0], out[1])  # each frame by its own coding
 
 
 def test_cuda_graphs_keep_earlier_results_intact() -> None:
@@ -70,7 +80,7 @@ def test_cuda_graphs_keep_earlier_results_intact() -> None:
     second = [np.full((128, 192, 3), 200, np.uint8)]
     for _ in range(3):  # record, then replay
         engine.enhance(first)
-    a = engine.submit(first)
-    b = engine.submit(second)
+    a = engine.submit(EngineBatch(first, Layout.RGB24), [TemporalState()])
+    b = engine.submit(EngineBatch(second, Layout.RGB24), [TemporalState()])
     assert not np.array_equal(a.result()[0], b.result()[0])
     assert np.array_equal(a.result()[0], engine.enhance(first)[0])

@@ -24,7 +24,8 @@ def test_paper_preset_has_the_release_parameter_count() -> None:
 
 
 def test_small_preset_is_much_smaller() -> None:
-    assert used_parameters(hdm.build_model("hdm-s", weights="random")) < used_parameters(hdm.build_model("hdm", weights="random")) / 5
+    small = used_parameters(hdm.build_model("hdm-s", weights="random"))
+    assert small < used_parameters(hdm.build_model("hdm", weights="random")) / 5
 
 
 def test_initial_values_of_the_mix_blends() -> None:

@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pytest
 
-from streamer.file_sink import FileSink, FileSinkSettings
 from streamer.frames import ColorTags, swscale_matrix
-from streamer.source import VideoSource
+from streamer.sinks.file import FileSink, FileSinkSettings
+from streamer.sources.video import VideoSource
 from tests.streamer.clips import write_clip
 
 BARS = np.array(
@@ -46,15 +46,15 @@ def test_colour_bars_round_trip_with_their_tags(
                color_range=color_range, options={"qp": "0"}, images=[bars] * 3)
 
     source = VideoSource(str(src))
-    source.open()
+    info = source.open()
     frames = list(source.frames())
     assert frames[0].tags.matrix == matrix and frames[0].tags.range == color_range
     assert np.abs(bar_centres(frames[0].image) - bar_centres(bars)).max() <= ONE_TRIP
 
-    sink = FileSink(dst, FileSinkSettings(crf=0), [], None)
-    sink.open()
+    sink = FileSink(dst, FileSinkSettings(crf=0))
+    sink.open(info)
     for frame in frames:
-        sink.write(frame)
+        sink.write_frame(frame)
     sink.close()
     again = VideoSource(str(dst))
     again.open()

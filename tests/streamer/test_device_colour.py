@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,17 @@ import numpy as np
 import pytest
 import torch
 
+from streamer.batcher import BatchSettings
 from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
-from streamer.engine import Engine, EngineSettings
-from streamer.file_sink import FileSinkSettings
-from streamer.frames import swscale_matrix
-from streamer.pipeline import BatchSettings, Pipeline
-from streamer.source import VideoSource
+from streamer.engine import Engine, EngineBatch, EngineSettings, PendingBatch, TemporalState
+from streamer.frames import Layout, swscale_matrix
+from streamer.pipeline import Pipeline
+from streamer.sinks.file import FileSinkSettings
+from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 from tests.streamer.test_colour import ONE_TRIP, bar_centres, colour_bars
 
+I420, RGB24 = Layout.I420, Layout.RGB24
 MATRICES = pytest.mark.parametrize("matrix", [1, 6, 9], ids=["bt709", "bt601", "bt2020"])
 RANGES = pytest.mark.parametrize("color_range", [1, 2], ids=["limited", "full"])
 
@@ -89,24 +92,28 @@ def test_uneven_batches_keep_their_planes_apart() -> None:
 
 
 class Recorder:
-    """Wraps Engine.submit to record how the stream's frames travel (not the warm-up's)."""
+    """Wraps Engine.submit to record how one session's frames travel: (layout in, layout out)
+    of every batch holding its frames (the warm-up's are not its)."""
 
     def __init__(self, engine: Engine) -> None:
-        self.calls: list[tuple[int, bool]] = []
+        self.calls: list[tuple[Layout, Layout]] = []
+        self.state: TemporalState | None = None
         self._submit = engine.submit
 
-    def __call__(self, images: list[np.ndarray], stream_id: str, **kwargs: Any) -> Any:
-        if stream_id != "__warmup__":
-            self.calls.append((images[0].ndim, bool(kwargs.get("planar_out"))))
-        return self._submit(images, stream_id, **kwargs)
+    def __call__(self, batch: EngineBatch, states: Sequence[TemporalState]) -> PendingBatch:
+        if any(state is self.state for state in states):
+            self.calls.append((batch.layout, batch.result_layout))
+        return self._submit(batch, states)
 
 
 def run_file(src: Path, dst: Path, colour: str, **sink: Any) -> Recorder:
-    engine = Engine.build(EngineSettings(model="dcp", device="cpu", colour=colour))
+    engine = Engine.build(EngineSettings(model="dcp", device="cpu", colour=colour))  # type: ignore[arg-type]
     recorder = Recorder(engine)
     engine.submit = recorder  # type: ignore[method-assign]
-    Pipeline(VideoSource(str(src)), engine, output=(dst, FileSinkSettings(**sink)),
-             batching=BatchSettings(size=3), progress=False).run()
+    pipeline = Pipeline(VideoSource(str(src)), engine, output=(dst, FileSinkSettings(**sink)),
+                        batching=BatchSettings(size=3), progress=False)
+    recorder.state = pipeline.session.state
+    pipeline.run()
     return recorder
 
 
@@ -120,8 +127,8 @@ def test_file_through_device_colour_matches_host_colour(tmp_path: Path) -> None:
     written = write_clip(src, frames=12)
     host = run_file(src, tmp_path / "host.mp4", "host", crf=0)
     device = run_file(src, tmp_path / "device.mp4", "device", crf=0)
-    assert {call for call in host.calls} == {(3, False)}
-    assert {call for call in device.calls} == {(2, True)}  # planes in, planes out
+    assert set(host.calls) == {(RGB24, RGB24)}
+    assert set(device.calls) == {(I420, I420)}  # planes in, planes out
     assert decoded_pts(tmp_path / "device.mp4") == written
     assert audio_packets(tmp_path / "device.mp4") == audio_packets(src)
     a, b = decoded_rgb(tmp_path / "host.mp4"), decoded_rgb(tmp_path / "device.mp4")
@@ -131,15 +138,17 @@ def test_file_through_device_colour_matches_host_colour(tmp_path: Path) -> None:
     assert difference.mean() < 2.0
 
 
-def test_side_by_side_and_odd_sizes_fall_back_to_rgb(tmp_path: Path) -> None:
+def test_side_by_side_takes_rgb_back_and_odd_sizes_travel_as_rgb(tmp_path: Path) -> None:
     src = tmp_path / "in.mkv"
     write_clip(src, frames=4, audio=False)
     side = run_file(src, tmp_path / "side.mp4", "device", side_by_side=True)
-    assert {call for call in side.calls} == {(3, False)}
+    assert set(side.calls) == {(I420, RGB24)}
+    with av.open(str(tmp_path / "side.mp4")) as container:
+        assert container.streams.video[0].codec_context.width == 2 * 128
     odd = tmp_path / "odd.mkv"
     write_clip(odd, frames=4, size=(97, 130), pix_fmt="yuv444p", audio=False)
     recorder = run_file(odd, tmp_path / "odd.mp4", "device")
-    assert {call for call in recorder.calls} == {(3, False)}
+    assert set(recorder.calls) == {(RGB24, RGB24)}
     assert len(decoded_rgb(tmp_path / "odd.mp4")) == 4
 
 
@@ -147,6 +156,6 @@ def test_planes_in_rgb_out_for_other_pixel_formats(tmp_path: Path) -> None:
     src = tmp_path / "in.mkv"
     write_clip(src, frames=4, audio=False)
     recorder = run_file(src, tmp_path / "out.mkv", "device", pix_fmt="yuv444p")
-    assert {call for call in recorder.calls} == {(2, False)}
+    assert set(recorder.calls) == {(I420, RGB24)}
     with av.open(str(tmp_path / "out.mkv")) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"

@@ -9,11 +9,12 @@ import av
 import numpy as np
 import pytest
 
+from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import SourceError, StreamerError
-from streamer.file_sink import FileSinkSettings
-from streamer.pipeline import BatchSettings, Pipeline
-from streamer.source import VideoSource
+from streamer.pipeline import Pipeline
+from streamer.sinks.file import FileSinkSettings
+from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 
 
@@ -70,23 +71,48 @@ def test_side_by_side_doubles_the_width(tmp_path: Path, classical_engine: Engine
         assert out.streams.video[0].codec_context.width == 256
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])
 def test_truncated_input_leaves_a_playable_output_of_what_was_read(
-    tmp_path: Path, classical_engine: Engine
+    tmp_path: Path, classical_engine: Engine, suffix: str
 ) -> None:
-    src, dst = tmp_path / "cut.ts", tmp_path / "out.mp4"
+    src, dst = tmp_path / f"cut{suffix}", tmp_path / "out.mp4"
     write_clip(src, frames=48, audio=False)
     data = src.read_bytes()
     src.write_bytes(data[: len(data) * 6 // 10])
-    try:
-        pipeline = enhance_file(classical_engine, src, dst)
-        written = pipeline.stats.frames_out
-    except SourceError as error:
-        assert "truncated" in str(error)
-        written = None
+    stats = enhance_file(classical_engine, src, dst).stats
     frames = decoded_pts(dst)
-    assert 10 < len(frames) < 48
-    if written is not None:
-        assert len(frames) == written
+    assert 0 < len(frames) < 48 and len(frames) == stats.frames_out
+    if suffix == ".mkv":  # its header announces the duration; MPEG-TS announces nothing
+        assert stats.ended_early is not None and "input ended early" in stats.summary()
+
+
+def test_a_complete_input_does_not_claim_to_have_ended_early(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    for suffix in (".mkv", ".mp4"):
+        src = tmp_path / f"whole{suffix}"
+        write_clip(src, frames=24)
+        stats = enhance_file(classical_engine, src, tmp_path / f"out{suffix}").stats
+        assert stats.frames_out == 24 and stats.ended_early is None
+
+
+def test_an_input_without_frames_says_so_and_writes_nothing(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    src, dst = tmp_path / "empty.mkv", tmp_path / "out.mp4"
+    with av.open(str(src), "w") as container:  # a video track with no frame, a second of audio
+        video = container.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("aac", rate=48_000, layout="mono")
+        for start in range(0, 48_000, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                               layout="mono")
+            chunk.sample_rate, chunk.pts, chunk.time_base = 48_000, start, Fraction(1, 48_000)
+            container.mux(audio.encode(chunk))
+        container.mux(audio.encode())
+    with pytest.raises(SourceError, match="no video frames"):
+        enhance_file(classical_engine, src, dst)
+    assert not dst.exists()
 
 
 def test_missing_and_non_video_inputs_are_clear_errors(

@@ -11,13 +11,13 @@ from pathlib import Path
 import av
 import pytest
 
+from streamer.batcher import BatchSettings
 from streamer.engine import Engine
-from streamer.file_sink import FileSinkSettings
-from streamer.pipeline import BatchSettings, Pipeline
-from streamer.source import (
+from streamer.pipeline import Pipeline
+from streamer.sinks.file import FileSinkSettings
+from streamer.sources.video import (
     ReconnectPolicy,
     SourceKind,
-    SourceState,
     VideoSource,
     classify,
 )
@@ -55,7 +55,6 @@ def test_udp_stream_that_stops_and_restarts_is_followed(
         f"udp://127.0.0.1:{port}",
         reconnect=ReconnectPolicy(watchdog_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.4),
     )
-    states: list[SourceState] = []
     output = tmp_path / "live.mkv"
     pipeline = Pipeline(source, classical_engine, output=(output, FileSinkSettings()),
                         batching=BatchSettings(size=1, latency_ms=2000), progress=False)
@@ -64,7 +63,6 @@ def test_udp_stream_that_stops_and_restarts_is_followed(
         target = f"udp://127.0.0.1:{port}?pkt_size=1316"
         send_burst(target, 0)
         time.sleep(2.5)  # silence: longer than the watchdog
-        states.append(source.state)
         send_burst(target, BURST)
 
     producer = threading.Thread(target=produce)
@@ -78,7 +76,6 @@ def test_udp_stream_that_stops_and_restarts_is_followed(
     pipeline.stop()
     stats = pipeline.join()
     assert time.monotonic() - started < 30
-    assert SourceState.RECONNECTING in states or stats.reconnects >= 1
     assert stats.reconnects >= 1
     assert stats.frames_out > BURST  # frames from both bursts
     with av.open(str(output)) as container:

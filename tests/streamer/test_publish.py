@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import zmq
 
+from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import SinkError
-from streamer.pipeline import BatchSettings, Pipeline
-from streamer.publish import Publisher, PublishSettings
-from streamer.source import VideoSource
+from streamer.pipeline import Pipeline
+from streamer.sinks.zmq import Publisher, PublishSettings
+from streamer.sources.video import VideoSource
 from streamer.subscriber import Subscriber
 from tests.streamer.clips import decoded_pts, write_clip
 
@@ -65,23 +66,26 @@ def test_subscriber_gets_headers_pixels_and_the_end(classical_engine: Engine) ->
 
 
 def test_a_stalled_subscriber_sees_gaps_and_never_blocks_the_publisher() -> None:
-    from streamer.frames import ColorTags, Frame
+    from streamer.frames import ColorTags, Frame, Layout
 
     endpoint = free_endpoint()
     stop, connected = threading.Event(), threading.Event()
     image = np.zeros((480, 640, 3), np.uint8)
     results: dict[str, float] = {}
 
+    def frame(seq: int) -> Frame:
+        return Frame(image, Layout.RGB24, seq, None, seq, time.monotonic(), ColorTags())
+
     def publish() -> None:
         publisher = Publisher.bind(PublishSettings(endpoint, hwm=2), stop)
         seq = 0
         while not connected.is_set() and seq < 500:  # until the subscriber hears us
-            publisher.send(Frame(image, seq, None, seq, time.monotonic(), ColorTags()))
+            publisher.send(frame(seq))
             seq += 1
             time.sleep(0.01)
         started = time.monotonic()
         for _ in range(400):  # the subscriber reads nothing meanwhile: 370 MB offered
-            publisher.send(Frame(image, seq, None, seq, time.monotonic(), ColorTags()))
+            publisher.send(frame(seq))
             seq += 1
         results["seconds"] = time.monotonic() - started
         publisher.close("stream0")

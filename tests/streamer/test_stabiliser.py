@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from streamer.engine import Engine, EngineSettings
-from streamer.temporal import OutputStabiliser, SmoothingParams, StabiliserParams
+from streamer.engine.temporal import (
+    OutputStabiliser,
+    SmoothingParams,
+    StabiliserParams,
+    StabiliserState,
+)
 from tests.streamer.clips import moving_square
 
 HEIGHT, WIDTH, FRAMES = 64, 96, 30
@@ -31,8 +36,9 @@ def run(params: StabiliserParams) -> tuple[list[torch.Tensor], list[torch.Tensor
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
     inputs = [scene(i, rng) for i in range(FRAMES)]
     per_frame = [noisy_model(x, generator) for x in inputs]
-    stabiliser = OutputStabiliser(params)
-    return inputs, per_frame, [stabiliser(x, y) for x, y in zip(inputs, per_frame, strict=True)]
+    stabiliser, video = OutputStabiliser(params), [StabiliserState()]
+    return inputs, per_frame, [stabiliser(x, y, video)
+                               for x, y in zip(inputs, per_frame, strict=True)]
 
 
 def static_mask(index: int) -> torch.Tensor:
@@ -76,20 +82,43 @@ def test_a_moving_object_leaves_no_trail() -> None:
 
 
 def test_a_scene_cut_takes_the_new_output_as_it_is() -> None:
-    stabiliser = OutputStabiliser()
+    stabiliser, video = OutputStabiliser(), [StabiliserState()]
     bright, dark = torch.full((1, 3, 32, 32), 0.9), torch.full((1, 3, 32, 32), 0.1)
-    stabiliser(bright, bright)
-    stabiliser(bright, bright)
+    stabiliser(bright, bright, video)
+    stabiliser(bright, bright, video)
     out = torch.rand(1, 3, 32, 32)
-    torch.testing.assert_close(stabiliser(dark, out), out)
+    torch.testing.assert_close(stabiliser(dark, out, video), out)
 
 
 def test_padding_frames_pass_through_unremembered() -> None:
     stabiliser = OutputStabiliser()
     x = torch.full((3, 3, 16, 16), 0.5)
     out = torch.rand(3, 3, 16, 16)
-    steady = stabiliser(x, out, count=1)
+    state = StabiliserState()
+    steady = stabiliser(x, out, [state])
     torch.testing.assert_close(steady[1:], out[1:])
+    assert state.output is not None and state.output.shape[0] == 1  # the real frame alone
+
+
+def test_frames_of_two_streams_in_one_batch_keep_their_own_history() -> None:
+    """A batch mixing two videos steadies each against its own past, as if run apart."""
+    stabiliser = OutputStabiliser()
+    rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    a_inputs = [scene(i, rng) for i in range(6)]
+    b_inputs = [1 - scene(i, rng) for i in range(6)]
+    a_out = [noisy_model(x, generator) for x in a_inputs]
+    b_out = [noisy_model(x, generator) for x in b_inputs]
+    alone_a, alone_b = [StabiliserState()], [StabiliserState()]
+    expected = [(stabiliser(a, ya, alone_a), stabiliser(b, yb, alone_b))
+                for a, ya, b, yb in zip(a_inputs, a_out, b_inputs, b_out, strict=True)]
+    mixed_a, mixed_b = StabiliserState(), StabiliserState()
+    for i in range(0, 6, 2):  # batches of four: a, b, a, b (two frames of each stream)
+        x = torch.cat([a_inputs[i], b_inputs[i], a_inputs[i + 1], b_inputs[i + 1]])
+        y = torch.cat([a_out[i], b_out[i], a_out[i + 1], b_out[i + 1]])
+        got = stabiliser(x, y, [mixed_a, mixed_b, mixed_a, mixed_b])
+        for j, frame in enumerate((i, i + 1)):
+            torch.testing.assert_close(got[2 * j : 2 * j + 1], expected[frame][0])
+            torch.testing.assert_close(got[2 * j + 1 : 2 * j + 2], expected[frame][1])
 
 
 @pytest.mark.parametrize("strength", [0.0, 0.5, 1.0])

@@ -11,9 +11,15 @@ import torch
 from hdm import dcp
 from hdm.fusion import FusedHead
 from streamer.engine import Engine, EngineSettings
-from streamer.source import VideoSource
+from streamer.engine.temporal import (
+    MaskSmoother,
+    MaskState,
+    SmoothingParams,
+    StabiliserParams,
+    TemporalState,
+)
+from streamer.sources.video import VideoSource
 from streamer.stats import FlickerMeter
-from streamer.temporal import MaskSmoother, SmoothingParams, StabiliserParams
 from tests.streamer.clips import write_clip
 
 # Large enough that the object's footprint in the dark channel (its 60-pixel min filter) is
@@ -56,8 +62,9 @@ def mask_change(masks: list[torch.Tensor]) -> float:
 
 def flicker_of(engine: Engine, images: list[np.ndarray]) -> float:
     meter = FlickerMeter()
+    video = TemporalState()
     for image in images:
-        meter.update(image, engine.enhance([image])[0])
+        meter.update(image, engine.enhance([image], video)[0])
     assert meter.output is not None
     return meter.output
 
@@ -91,7 +98,8 @@ def test_smoothed_masks_move_much_less_than_per_frame_masks(
 ) -> None:
     frames = [torch.from_numpy(i).permute(2, 0, 1)[None].float() / 255 for i in decoded_clip]
     smoother = MaskSmoother(regions=5, mode=mode, lowlight=False)  # type: ignore[arg-type]
-    smoothed = [smoother(f) for f in frames]
+    video = [MaskState()]
+    smoothed = [smoother(f, video) for f in frames]
     per_frame = [dcp.dcp_masks(f, mode=mode)[0] for f in frames]  # type: ignore[arg-type]
     print(f"{mode} mask change: per-frame {mask_change(per_frame):.4f}, "
           f"smoothed {mask_change(smoothed):.4f}")
@@ -105,9 +113,12 @@ def test_a_scene_cut_resets_the_statistics() -> None:
     bright = torch.full((1, 3, 64, 64), 0.9)
     bright[..., 40:, :] = 0.2
     dark = 1.0 - bright
-    smoother(torch.cat([bright, bright]))
-    assert int(smoother.cuts) == 0
-    after_cut = smoother(dark)
+    state = MaskState()
+    smoother(torch.cat([bright, bright]), [state, state])
+    assert int(state.cuts) == 0
+    after_cut = smoother(dark, [state])
     fresh, _ = dcp.dcp_masks(dark, mode="soft")
     torch.testing.assert_close(after_cut, fresh)
-    assert int(smoother.cuts) == 1
+    assert int(state.cuts) == 1
+    smoother(torch.nn.functional.interpolate(dark, scale_factor=2), [state])  # a new size
+    assert int(state.cuts) == 1  # the history is dropped, the count of cuts is not

@@ -12,22 +12,30 @@ picture itself: where the input has not changed beyond noise, the output leans o
 stabilised output (a recursive average); where it has, it takes the new output as it is, so
 moving things do not leave trails; a scene cut starts afresh.
 
-All state stays on the device and is updated with tensor ops only, so smoothing never waits for
-the GPU.
+The smoother and the stabiliser hold settings only; what they remember of a stream lives in
+its :class:`TemporalState`, which the stream's session owns and hands in with each frame. A batch
+may mix streams: each frame is stepped against its own stream's state, in order (the DCP
+estimate itself runs once over the whole batch). All state stays on the device and is updated
+with tensor ops only, so smoothing never waits for the GPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 
 from hdm import dcp
 from hdm.dcp import DCPParams, MaskMode
+from streamer.errors import ConfigError
 
-__all__ = ["MaskSmoother", "OutputStabiliser", "SmoothingParams", "StabiliserParams"]
+__all__ = [
+    "Estimate", "MaskSmoother", "MaskState", "OutputStabiliser", "SmoothingParams",
+    "StabiliserParams", "StabiliserState", "TemporalState",
+]
 
 _THUMBNAIL = (18, 32)
 # The motion weights are found at half resolution (a 3×3 mean of the signed change there is
@@ -39,6 +47,54 @@ _CHANGE_WINDOW = 3
 def _thumbnails(grey: torch.Tensor) -> torch.Tensor:
     """18×32 thumbnails of B×1×H×W grey frames, for scene-cut detection."""
     return F.adaptive_avg_pool2d(grey, _THUMBNAIL)
+
+
+class Estimate(Protocol):
+    """``hdm.dcp.estimate`` or a compiled version of it: the refined dark channel of a batch
+    and its per-frame statistics."""
+
+    def __call__(self, x: torch.Tensor, *, lowlight: bool, params: DCPParams
+                 ) -> tuple[torch.Tensor, dcp.DCPStats]: ...
+
+
+@dataclass
+class MaskState:
+    """What the mask smoother remembers of one stream (all on the device)."""
+
+    airlight: torch.Tensor | None = None
+    range: tuple[torch.Tensor, torch.Tensor] | None = None
+    masks: torch.Tensor | None = None
+    thumbnail: torch.Tensor | None = None
+    cuts: torch.Tensor = field(default_factory=lambda: torch.zeros((), dtype=torch.int64))
+
+    def forget(self) -> None:
+        """Drop the history (a new frame size); the scene-cut count is kept."""
+        self.airlight = self.range = self.masks = self.thumbnail = None
+
+
+@dataclass
+class StabiliserState:
+    """What the output stabiliser remembers of one stream: the previous input (grey,
+    1×1×H×W), the previous stabilised output (1×3×H×W) and its thumbnail. (Comparing with an
+    input averaged like the output instead lets slow drift show, but then the output follows
+    every sub-noise change the model amplifies: flicker on the shared clips rose 10-25%.)"""
+
+    grey: torch.Tensor | None = None
+    output: torch.Tensor | None = None
+    thumbnail: torch.Tensor | None = None
+
+
+@dataclass
+class TemporalState:
+    """One stream's temporal memory; consecutive frames of a stream share one."""
+
+    masks: MaskState = field(default_factory=MaskState)
+    output: StabiliserState = field(default_factory=StabiliserState)
+
+    @property
+    def scene_cuts(self) -> int:
+        """Scene cuts seen so far (reads the device: call it at the end, not per frame)."""
+        return int(self.masks.cuts)
 
 def _is_cut(previous: torch.Tensor | None, thumbnail: torch.Tensor, threshold: float
             ) -> torch.Tensor:
@@ -72,7 +128,7 @@ class SmoothingParams:
 def _check_unit(name: str, value: float, *, zero: bool = True) -> None:
     low_ok = value >= 0 if zero else value > 0
     if not (low_ok and value <= 1):
-        raise ValueError(f"{name} must be in {'[0' if zero else '(0'}, 1], got {value}")
+        raise ConfigError(f"{name} must be in {'[0' if zero else '(0'}, 1], got {value}")
 
 
 @dataclass(frozen=True)
@@ -101,14 +157,14 @@ class StabiliserParams:
         _check_unit("static_weight", self.static_weight, zero=False)
         _check_unit("scene_cut", self.scene_cut, zero=False)
         if not 0 <= self.noise_levels < self.motion_levels <= 255:
-            raise ValueError("need 0 <= noise_levels < motion_levels <= 255, got "
+            raise ConfigError("need 0 <= noise_levels < motion_levels <= 255, got "
                              f"{self.noise_levels} and {self.motion_levels}")
         if not 0 < self.pixel_levels <= 255:
-            raise ValueError(f"pixel_levels must be in (0, 255], got {self.pixel_levels}")
+            raise ConfigError(f"pixel_levels must be in (0, 255], got {self.pixel_levels}")
 
 
 class MaskSmoother:
-    """Masks for consecutive frames of one stream, steadied over time."""
+    """Masks for frames of video, each steadied against its stream's earlier frames."""
 
     def __init__(
         self,
@@ -118,31 +174,21 @@ class MaskSmoother:
         lowlight: bool,
         params: SmoothingParams = SmoothingParams(),
         dcp_params: DCPParams = DCPParams(),
-        estimate: Callable[..., tuple[torch.Tensor, dcp.DCPStats]] = dcp.estimate,
+        estimate: Estimate = dcp.estimate,
     ) -> None:
-        """``estimate`` computes the refined dark channel and statistics (``hdm.dcp.estimate``
-        or a compiled version of it)."""
         self.regions = regions
         self.mode = mode
         self.lowlight = lowlight
         self.params = params
         self.dcp_params = dcp_params
         self.estimate = estimate
-        self.reset()
 
-    def reset(self) -> None:
-        self._airlight: torch.Tensor | None = None
-        self._range: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._masks: torch.Tensor | None = None
-        self._thumbnail: torch.Tensor | None = None
-        self.cuts = torch.zeros((), dtype=torch.int64)
-
-    def __call__(self, x: torch.Tensor, count: int | None = None) -> torch.Tensor:
-        """Masks count×R×H/4×W/4 for the first ``count`` frames (default: all) of the batch
-        ``x`` (B×3×H×W, consecutive frames, H and W multiples of 4), each frame smoothed
-        against the ones before it (unless disabled). Frames past ``count`` (padding for a
-        compiled batch size) are estimated with the rest but neither returned nor remembered."""
-        count = x.shape[0] if count is None else count
+    def __call__(self, x: torch.Tensor, states: Sequence[MaskState]) -> torch.Tensor:
+        """Masks len(states)×R×H/4×W/4 for the first len(states) frames of the batch ``x``
+        (B×3×H×W, H and W multiples of 4); frame i is smoothed with ``states[i]`` (frames of one
+        stream in order). Frames past them (padding for a compiled batch size) are estimated
+        with the rest but neither returned nor remembered."""
+        count = len(states)
         refined, measured = self.estimate(x, lowlight=self.lowlight, params=self.dcp_params)
         if not self.params.enabled:
             t = dcp.transmission(refined, measured.airlight, self.dcp_params.omega)
@@ -150,45 +196,46 @@ class MaskSmoother:
                                      mode=self.mode)
             return masks[:count]
         thumbnails = _thumbnails(dcp.grey(x.float()))
-        out = []
-        for i in range(count):
-            out.append(self._step(refined[i : i + 1], measured[i], thumbnails[i : i + 1]))
+        out = [self._step(state, refined[i : i + 1], measured[i], thumbnails[i : i + 1])
+               for i, state in enumerate(states)]
         return torch.cat(out)
 
     def _step(
-        self, refined: torch.Tensor, measured: dcp.DCPStats, thumbnail: torch.Tensor
+        self, state: MaskState, refined: torch.Tensor, measured: dcp.DCPStats,
+        thumbnail: torch.Tensor,
     ) -> torch.Tensor:
         alpha = self.params.alpha
-        resized = self._thumbnail is None or self._thumbnail.shape != thumbnail.shape
-        cut = _is_cut(self._thumbnail, thumbnail, self.params.scene_cut)
+        resized = state.thumbnail is None or state.thumbnail.shape != thumbnail.shape
+        cut = _is_cut(state.thumbnail, thumbnail, self.params.scene_cut)
         if resized:
-            self.reset()
+            state.forget()
         else:
-            self.cuts = self.cuts.to(cut.device) + cut.long()
-        self._thumbnail = thumbnail
+            state.cuts = state.cuts.to(cut.device) + cut.long()
+        state.thumbnail = thumbnail
         weight = torch.where(cut, torch.ones_like(measured.airlight), alpha)
 
-        airlight = measured.airlight if self._airlight is None else torch.lerp(
-            self._airlight, measured.airlight, weight
+        airlight = measured.airlight if state.airlight is None else torch.lerp(
+            state.airlight, measured.airlight, weight
         )
         t = dcp.transmission(refined, airlight, self.dcp_params.omega)
         low, high = dcp.transmission_range(t)
-        if self._range is not None:
-            low = torch.lerp(self._range[0], low, weight)
-            high = torch.lerp(self._range[1], high, weight)
-        self._airlight, self._range = airlight, (low, high)
+        if state.range is not None:
+            low = torch.lerp(state.range[0], low, weight)
+            high = torch.lerp(state.range[1], high, weight)
+        state.airlight, state.range = airlight, (low, high)
 
         masks = dcp.region_masks(t, low, high, regions=self.regions, mode=self.mode)
-        if self._masks is not None and self._masks.shape == masks.shape:
+        if state.masks is not None and state.masks.shape == masks.shape:
             if self.mode == "hard":
-                masks = self._hold_bins(t, low, high, masks, cut)
+                masks = self._hold_bins(state.masks, t, low, high, masks, cut)
             else:
-                masks = torch.lerp(self._masks, masks, weight.view(1, 1, 1, 1))
-        self._masks = masks
+                masks = torch.lerp(state.masks, masks, weight.view(1, 1, 1, 1))
+        state.masks = masks
         return masks
 
     def _hold_bins(
         self,
+        previous_masks: torch.Tensor,
         t: torch.Tensor,
         low: torch.Tensor,
         high: torch.Tensor,
@@ -196,51 +243,45 @@ class MaskSmoother:
         cut: torch.Tensor,
     ) -> torch.Tensor:
         """Keep each pixel's previous bin while it stays within the hysteresis margin of it."""
-        assert self._masks is not None
         r = self.regions
         level = dcp.normalised_transmission(t, low, high)
-        previous = self._masks.argmax(dim=1, keepdim=True)
+        previous = previous_masks.argmax(dim=1, keepdim=True)
         bin_low = (r - 1 - previous).float() / r
         bin_high = (r - previous).float() / r
         margin = self.params.hysteresis
         keep = (level >= bin_low - margin) & (level <= bin_high + margin) & ~cut
-        return torch.where(keep, self._masks, masks)
+        return torch.where(keep, previous_masks, masks)
 
 
 class OutputStabiliser:
-    """The enhanced frames of one stream, steadied where the input stands still."""
+    """Enhanced frames of video, steadied where the input stands still."""
 
     def __init__(self, params: StabiliserParams = StabiliserParams()) -> None:
         self.params = params
-        # The previous input, grey, 1×1×H×W. (Comparing with an input averaged like the output
-        # instead lets slow drift show, but then the output follows every sub-noise change the
-        # model amplifies: flicker on the shared clips rose 10-25%.)
-        self._grey: torch.Tensor | None = None
-        self._output: torch.Tensor | None = None  # previous stabilised output, 1×3×H×W
-        self._thumbnail: torch.Tensor | None = None
 
-    def __call__(self, x: torch.Tensor, out: torch.Tensor, count: int | None = None
+    def __call__(self, x: torch.Tensor, out: torch.Tensor, states: Sequence[StabiliserState]
                  ) -> torch.Tensor:
-        """Stabilised ``out`` (B×3×H×W float in [0, 1]) for the inputs ``x`` (same shape,
-        consecutive frames); frames past ``count`` (padding) pass through, unremembered."""
-        count = x.shape[0] if count is None else count
+        """Stabilised ``out`` (B×3×H×W float in [0, 1]) for the inputs ``x`` (same shape);
+        frame i is steadied with ``states[i]``; frames past len(states) (padding) pass
+        through, unremembered."""
+        count = len(states)
         if not self.params.enabled or count == 0:
             return out
         x, out = x.float(), out.float()
         greys = dcp.grey(x)
         thumbnails = _thumbnails(greys)
-        steadied = [self._step(greys[i : i + 1], out[i : i + 1], thumbnails[i : i + 1])
-                    for i in range(count)]
+        steadied = [self._step(state, greys[i : i + 1], out[i : i + 1], thumbnails[i : i + 1])
+                    for i, state in enumerate(states)]
         return torch.cat([*steadied, out[count:]])
 
-    def _step(self, grey: torch.Tensor, out: torch.Tensor, thumbnail: torch.Tensor
-              ) -> torch.Tensor:
+    def _step(self, state: StabiliserState, grey: torch.Tensor, out: torch.Tensor,
+              thumbnail: torch.Tensor) -> torch.Tensor:
         p = self.params
-        cut = _is_cut(self._thumbnail, thumbnail, p.scene_cut)
-        if self._grey is None or self._output is None or self._output.shape != out.shape:
+        cut = _is_cut(state.thumbnail, thumbnail, p.scene_cut)
+        if state.grey is None or state.output is None or state.output.shape != out.shape:
             steady = out
         else:
-            change = (grey - self._grey) * 255
+            change = (grey - state.grey) * 255
             local = F.avg_pool2d(F.avg_pool2d(change, 2, ceil_mode=True), _CHANGE_WINDOW,
                                  stride=1, padding=_CHANGE_WINDOW // 2, count_include_pad=False)
             peak = F.max_pool2d(change.abs(), 2, ceil_mode=True)
@@ -250,6 +291,6 @@ class OutputStabiliser:
             ).clamp(p.static_weight, 1.0)
             weight = F.interpolate(torch.where(cut, 1.0, moving), size=out.shape[-2:],
                                    mode="nearest")
-            steady = torch.lerp(self._output, out, weight)
-        self._grey, self._output, self._thumbnail = grey, steady, thumbnail
+            steady = torch.lerp(state.output, out, weight)
+        state.grey, state.output, state.thumbnail = grey, steady, thumbnail
         return steady

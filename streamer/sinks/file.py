@@ -25,7 +25,17 @@ import cv2
 import numpy as np
 
 from streamer.errors import ConfigError, SinkError
-from streamer.frames import ColorTags, Frame, rgb_image, to_video_frame
+from streamer.frames import (
+    RGB,
+    Frame,
+    Layout,
+    Passthrough,
+    StreamInfo,
+    rgb_image,
+    to_video_frame,
+)
+from streamer.queues import Policy
+from streamer.sinks.base import Output
 
 __all__ = ["FileSink", "FileSinkSettings", "check_output_path"]
 
@@ -64,7 +74,8 @@ def check_output_path(path: str) -> None:
 @dataclass(frozen=True)
 class FileSinkSettings:
     """Encoder settings; ``crf`` is ignored when ``bitrate`` (e.g. "8M") is given.
-    ``fragmented``: write MP4/MOV as fragments, playable after a crash (see the module notes)."""
+    ``fragmented``: write MP4/MOV as fragments, playable after a crash (see the module notes).
+    ``side_by_side``: write input | enhanced (see streamer/sinks/compose.py)."""
 
     codec: str = "libx264"
     crf: int = 20
@@ -87,21 +98,22 @@ class FileSinkSettings:
 
 
 class FileSink:
-    """Writes frames in arrival order; open with :meth:`open`, always :meth:`close`."""
+    """Writes frames in arrival order (a :class:`~streamer.sinks.base.Sink`); nothing is
+    dropped. A run that wrote no frame leaves no file behind."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        settings: FileSinkSettings,
-        passthrough: list[av.stream.Stream],
-        frame_rate: Fraction | None,
-    ) -> None:
+    name = "file"
+    policy = Policy.BLOCK
+    wants_packets = True
+    unsent = 0
+
+    def __init__(self, path: str | Path, settings: FileSinkSettings = FileSinkSettings()
+                 ) -> None:
         self.path = Path(path)
         self.settings = settings
+        self.accepts = RGB | {Layout.I420} if settings.pix_fmt == "yuv420p" else RGB
         self.frames_written = 0
         self.resized_frames = 0
-        self._passthrough = passthrough
-        self._frame_rate = frame_rate
+        self._frame_rate: Fraction | None = None
         self._container: av.container.OutputContainer | None = None
         self._video: av.VideoStream | None = None
         self._stream_map: dict[int, av.stream.Stream] = {}
@@ -109,7 +121,7 @@ class FileSink:
         self._last_pts: int | None = None
         self._time_base = Fraction(1, 90_000)  # the input's, set with the first frame
 
-    def open(self) -> None:
+    def open(self, info: StreamInfo) -> None:
         if not self.path.parent.is_dir():
             raise SinkError(f"output folder does not exist: {self.path.parent}")
         muxer = _muxer_extensions().get(self.path.suffix.lower().lstrip("."))
@@ -118,59 +130,65 @@ class FileSink:
             self._container = av.open(str(self.path), "w", options=options)
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
-        # Copy the passthrough streams' parameters now, while the input is surely open.
-        for stream in self._passthrough:
+        self._frame_rate = info.rate
+        # The passthrough streams belong to the open input: copy their parameters now.
+        for stream in info.passthrough:
             self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
-        self._passthrough = []
 
-    def write(self, frame: Frame, original: np.ndarray | None = None) -> None:
-        """Encode one enhanced frame (``original`` is the input, for side-by-side output)."""
-        image = frame.image
-        if self.settings.side_by_side:
-            if original is None:
-                raise SinkError("side-by-side output needs the original frame")
-            image = np.concatenate([original, image], axis=1)
+    def write(self, output: Output) -> None:
+        self.write_frame(output.enhanced)
+
+    def write_frame(self, frame: Frame) -> None:
+        """Encode one frame (RGB or, with pix_fmt yuv420p, I420)."""
         if self._video is None:
-            width = frame.width * (2 if self.settings.side_by_side else 1)
-            self._start_video(width, frame.height, frame)
+            self._start_video(frame.width, frame.height, frame)
         assert self._video is not None and self._container is not None
-        if frame.planar and (frame.width, frame.height) != (self._video.width,
-                                                            self._video.height):
-            image = rgb_image(frame)  # the size changed mid-stream: scale it in RGB
-        if image.ndim == 3:
+        image, layout = frame.image, frame.layout
+        if layout is Layout.I420 and (frame.width, frame.height) != (self._video.width,
+                                                                    self._video.height):
+            image, layout = rgb_image(frame), Layout.RGB24  # the size changed: scale in RGB
+        if layout.is_rgb:
             image = self._fit(image)
-        video_frame = to_video_frame(image, frame.tags, self.settings.pix_fmt)
+        video_frame = to_video_frame(image, layout, frame.tags, self.settings.pix_fmt)
         video_frame.pts = self._pts(frame)
         video_frame.time_base = self._time_base
         self._mux(self._video.encode(video_frame))
         self.frames_written += 1
 
-    def write_packet(self, stream_index: int, packet: av.Packet) -> None:
-        """Copy one audio or subtitle packet of the input stream ``stream_index`` (the index is
-        passed in because the input may be closed by the time the packet is written)."""
-        target = self._stream_map.get(stream_index)
+    def write_packet(self, packet: Passthrough) -> None:
+        """Copy one audio or subtitle packet of the input stream it came from."""
+        target = self._stream_map.get(packet.stream_index)
         if target is None:
             return
-        packet.stream = target
+        packet.packet.stream = target
         if self._video is None:
-            self._pending_packets.append(packet)  # the header is written with the first frame
+            self._pending_packets.append(packet.packet)  # the header comes with the first frame
             return
-        self._mux([packet])
+        self._mux([packet.packet])
 
-    def close(self) -> None:
-        """Flush the encoder and write the trailer (safe to call twice, or after errors)."""
+    def close(self, error: BaseException | None = None) -> None:
+        """Flush the encoder and write the trailer (safe to call twice). After a failure
+        elsewhere (``error``) the file is still finished, so what was written plays, and a
+        failure to finish it is logged rather than raised over the first one. A file that got
+        no frame is removed."""
         container, self._container = self._container, None
         if container is None:
             return
         try:
             if self._video is not None:
                 container.mux(self._video.encode())
-        except (av.error.FFmpegError, OSError) as error:
-            raise SinkError(f"cannot finish {self.path}: {error}") from error
+        except (av.error.FFmpegError, OSError) as failure:
+            if error is None:
+                raise SinkError(f"cannot finish {self.path}: {failure}") from failure
+            log.warning("cannot finish %s: %s", self.path, failure)
         finally:
             container.close()
-        if self.frames_written == 0:
-            log.warning("no frames were written to %s", self.path)
+            if self.frames_written == 0:
+                self.path.unlink(missing_ok=True)
+        if self.resized_frames:
+            log.warning("%s: %d frames were scaled to %dx%d (the input changed size mid-stream)",
+                        self.path, self.resized_frames, self._video.width if self._video else 0,
+                        self._video.height if self._video else 0)
 
     # -- internals ----------------------------------------------------------------------------
     def _start_video(self, width: int, height: int, first: Frame) -> None:
@@ -199,7 +217,7 @@ class FileSink:
         video.codec_context.thread_count = 0
         if s.bitrate is not None:
             video.bit_rate = _parse_bitrate(s.bitrate)
-        _tag_stream(video, first.tags)
+        first.tags.stamp(video.codec_context)
         self._video = video
         # Write the header now: muxers may change stream time bases then, and a packet muxed
         # before that would be rebased with the old one (EINVAL, "non monotonic dts").
@@ -246,14 +264,6 @@ class FileSink:
             self._container.mux(packets)
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
-
-
-def _tag_stream(stream: av.VideoStream, tags: ColorTags) -> None:
-    context = stream.codec_context
-    context.colorspace = tags.matrix
-    context.color_range = tags.range
-    context.color_primaries = tags.primaries
-    context.color_trc = tags.transfer
 
 
 def _parse_bitrate(text: str) -> int:

@@ -1,5 +1,7 @@
 """ZeroMQ output: enhanced frames to downstream programs (wire format in messages.py).
 
+:class:`ZmqSink` is the pipeline's output; :class:`Publisher` the socket behind it.
+
 ``pub`` mode binds a PUB socket with a small send high-water mark and never blocks: when a
 subscriber is slow its queue fills and ZeroMQ drops further frames for that subscriber alone
 (other subscribers still get them), so the pipeline keeps its pace. The publisher cannot see
@@ -7,7 +9,9 @@ those drops; each subscriber counts them as gaps in ``seq`` (``Subscriber.missed
 mode binds a PUSH socket for consumers that must get every frame: sends block (checking for
 shutdown) until a consumer takes them.
 
-Create the publisher in the thread that sends: ZeroMQ sockets are not thread-safe.
+ZeroMQ sockets are not thread-safe: the socket is made in ``open`` and then used by the
+sink's worker thread alone (pyzmq allows a socket to migrate across a memory barrier such as
+the thread's start).
 """
 
 from __future__ import annotations
@@ -17,18 +21,23 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import zmq
 
 from streamer.errors import ConfigError, SinkError
-from streamer.frames import Frame
+from streamer.frames import RGB, Frame, Passthrough, StreamInfo
 from streamer.messages import VERSION, encode_payload
+from streamer.queues import Policy, Stopping
+from streamer.sinks.base import Output
 
-__all__ = ["Publisher", "PublishSettings"]
+__all__ = ["Publisher", "PublishSettings", "ZmqSink"]
 
 log = logging.getLogger(__name__)
-MODES = ("pub", "push")
-PAYLOADS = ("raw", "jpeg")
+Mode = Literal["pub", "push"]
+Payload = Literal["raw", "jpeg"]
+MODES: tuple[str, ...] = get_args(Mode)
+PAYLOADS: tuple[str, ...] = get_args(Payload)
 
 
 @dataclass(frozen=True)
@@ -41,8 +50,8 @@ class PublishSettings:
     """
 
     endpoint: str | None = None
-    mode: str = "pub"
-    payload: str = "raw"
+    mode: Mode = "pub"
+    payload: Payload = "raw"
     jpeg_quality: int = 90
     hwm: int = 4
     linger_ms: int = 250
@@ -119,6 +128,8 @@ class Publisher:
         if self._send(parts):
             self.sent += 1
             return True
+        if self._given_up:
+            self.abandoned += 1
         return False
 
     def close(self, stream_id: str) -> None:
@@ -139,6 +150,48 @@ class Publisher:
             if self._drain.is_set():
                 waited += 0.1
                 self._given_up = waited >= DRAIN_GRACE_S
-        if self._given_up:
-            self.abandoned += 1
         return False
+
+
+class ZmqSink:
+    """Publishes the enhanced frames (a :class:`~streamer.sinks.base.Sink`). ``pub`` mode
+    drops the oldest queued frame when sends fall behind (latency first); ``push`` loses
+    nothing and waits for its consumer, within the session's stopping rules."""
+
+    name = "zmq"
+    accepts = RGB
+    wants_packets = False
+
+    def __init__(self, settings: PublishSettings, stopping: Stopping) -> None:
+        if settings.endpoint is None:
+            raise SinkError("no publish endpoint given")
+        self.settings = settings
+        self.policy = Policy.DROP_OLDEST if settings.mode == "pub" else Policy.BLOCK
+        self._stopping = stopping
+        self._publisher: Publisher | None = None
+        self._abandoned = 0  # counted by a publisher already closed
+        self._stream_id = ""
+
+    @property
+    def unsent(self) -> int:
+        """Push mode: frames a consumer that went away never took."""
+        return self._abandoned + (self._publisher.abandoned if self._publisher else 0)
+
+    def open(self, info: StreamInfo) -> None:
+        self._stream_id = info.stream_id
+        self._publisher = Publisher.bind(self.settings, self._stopping.abort,
+                                         self._stopping.drain)
+
+    def write(self, output: Output) -> None:
+        assert self._publisher is not None
+        self._publisher.send(output.enhanced)
+
+    def write_packet(self, packet: Passthrough) -> None:
+        """Packets are not published."""
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Send the end message (also after an error: consumers must not wait forever)."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close(self._stream_id)
+            self._abandoned += publisher.abandoned

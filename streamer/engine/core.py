@@ -1,0 +1,137 @@
+"""The engine: a model runner and the transfers around it, behind one ``submit``.
+
+It sees arrays, layouts, YUV codings and temporal states, never streams, colour tags or PyAV:
+a batch may hold frames of several streams, each frame with its own coding and its stream's
+:class:`TemporalState`. Build it with :meth:`Engine.build`; drive it from one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from streamer.engine.runner import ModelRunner
+from streamer.engine.settings import EngineSettings, Optimisations
+from streamer.engine.temporal import SmoothingParams, StabiliserParams, TemporalState
+from streamer.engine.transfer import PendingBatch, Transfer
+from streamer.errors import EngineError
+from streamer.frames import ANY, RGB, Layout, YuvCoding
+
+__all__ = ["Engine", "EngineBatch"]
+
+
+@dataclass(frozen=True)
+class EngineBatch:
+    """Same-shaped frames to enhance together.
+
+    Attributes:
+        images: the arrays, all in ``layout``.
+        layout: RGB24 / RGB48 (H×W×3) or I420 planes ((3H/2)×W).
+        codings: each frame's YUV matrix and range (needed for I420 in or out).
+        out_layout: what to return: RGB of the input's depth (None), or I420 planes.
+    """
+
+    images: Sequence[np.ndarray]
+    layout: Layout
+    codings: Sequence[YuvCoding] = ()
+    out_layout: Layout | None = None
+
+    @property
+    def result_layout(self) -> Layout:
+        if self.out_layout is not None:
+            return self.out_layout
+        return Layout.RGB24 if self.layout is Layout.I420 else self.layout
+
+
+class Engine:
+    """Enhances batches of frames; build it with :meth:`build`."""
+
+    def __init__(self, runner: ModelRunner, transfer: Transfer, settings: EngineSettings
+                 ) -> None:
+        self.runner = runner
+        self.transfer = transfer
+        self.settings = settings
+        self.colour_on_device = settings.colour == "device" or (
+            settings.colour == "auto" and runner.device.type == "cuda"
+        )
+
+    @classmethod
+    def build(
+        cls,
+        settings: EngineSettings,
+        smoothing: SmoothingParams = SmoothingParams(),
+        *,
+        stabiliser: StabiliserParams = StabiliserParams(),
+        optimisations: Optimisations = Optimisations(),
+    ) -> Engine:
+        runner = ModelRunner.build(settings, smoothing, stabiliser, optimisations)
+        transfer = Transfer(runner.device, channels_last=optimisations.channels_last)
+        return cls(runner, transfer, settings)
+
+    # -- what it is -----------------------------------------------------------------------
+    @property
+    def model(self) -> nn.Module:
+        return self.runner.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.runner.device
+
+    @property
+    def backend(self) -> str:
+        return self.runner.backend
+
+    @property
+    def description(self) -> str:
+        return self.runner.description
+
+    @property
+    def accepts(self) -> frozenset[Layout]:
+        """Input layouts: I420 planes only when the colour conversion runs on the device
+        (on the CPU, swscale on the decode thread is as fast and keeps the host path simple)."""
+        return ANY if self.colour_on_device else RGB
+
+    # -- running ----------------------------------------------------------------------------
+    def submit(self, batch: EngineBatch, states: Sequence[TemporalState]) -> PendingBatch:
+        """Queue a batch (frame i steadied with ``states[i]``); returns at once on a GPU."""
+        if not batch.images:
+            return PendingBatch(torch.empty(0, dtype=torch.uint8), batch.result_layout)
+        if len(states) != len(batch.images):
+            raise EngineError(f"{len(batch.images)} frames need as many states, got "
+                              f"{len(states)}")
+        self.check_size(*batch.layout.size(batch.images[0]))
+        x = self.transfer.upload(batch.images, batch.layout, batch.codings)
+        out = self.runner(x, states)
+        return self.transfer.download(out, batch.result_layout, batch.codings)
+
+    def enhance(self, images: Sequence[np.ndarray], state: TemporalState | None = None
+                ) -> list[np.ndarray]:
+        """Enhance consecutive same-size RGB frames (H×W×3 uint8 or uint16) of one video,
+        synchronously; ``state`` carries the video's temporal memory between calls (None: a
+        fresh one, for unrelated pictures)."""
+        if not images:
+            return []
+        state = TemporalState() if state is None else state
+        layout = Layout.rgb_for(images[0].dtype)
+        return self.submit(EngineBatch(images, layout), [state] * len(images)).result()
+
+    def warmup(self, height: int, width: int, batch: int = 1) -> None:
+        """Run once at a stream's size and batch size, so compilation is not timed as the
+        first frame (and later short batches are padded to ``batch``). RGB suffices: I420
+        frames reach the network as the same float tensor."""
+        self.runner.batch_size = batch
+        dummy = [np.zeros((height, width, 3), np.uint8)] * batch
+        self.submit(EngineBatch(dummy, Layout.RGB24), [TemporalState()] * batch).result()
+
+    def check_size(self, height: int, width: int) -> None:
+        """EngineError for frames larger than ``max_megapixels``, with the limit to change."""
+        limit = self.settings.max_megapixels
+        if height * width > limit * 1e6:
+            raise EngineError(
+                f"frames of {width}x{height} ({height * width / 1e6:.3g} MP) are larger than "
+                f"this engine takes ({limit:g} MP, model.max_megapixels); scale the input down "
+                "(e.g. ffmpeg -vf scale=-2:2160) or raise the limit if the device has the memory")

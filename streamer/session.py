@@ -1,0 +1,233 @@
+"""One stream: its source, its outputs, its temporal state and its statistics.
+
+The session decodes in its own thread into a bounded queue (blocking for files, dropping the
+oldest frame for live sources) that the server's batcher reads; the engine worker hands each
+enhanced frame back with :meth:`StreamSession.deliver`, which fans it out to every output's own
+queue and thread. The frame layout is negotiated once, when the session opens: what the source
+offers and the engine takes decides how frames travel in (I420 planes or RGB); what every output
+accepts decides how they come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Never
+
+import numpy as np
+from tqdm import tqdm
+
+from streamer.batcher import BatchSettings
+from streamer.engine import Engine, TemporalState
+from streamer.errors import SourceError
+from streamer.frames import ANY, RGB, Frame, Layout, StreamInfo, negotiate
+from streamer.queues import END, Closed, Doorbell, Policy, StageQueue, Stopping
+from streamer.sinks.base import Output, Sink, SinkWorker
+from streamer.sources import Source
+from streamer.stats import RunStats
+
+__all__ = ["StreamSession"]
+
+log = logging.getLogger(__name__)
+
+
+class _Meter:
+    """Flicker and the progress bar, off the engine's thread (a sink that writes nothing)."""
+
+    name = "meter"
+    accepts = ANY
+    wants_packets = False
+    unsent = 0
+
+    def __init__(self, stats: RunStats, live: bool, progress: bool) -> None:
+        self.stats = stats
+        self.policy = Policy.DROP_OLDEST if live else Policy.BLOCK
+        self.progress = progress
+        self._bar: tqdm[Never] | None = None
+
+    def open(self, info: StreamInfo) -> None:
+        self._bar = tqdm(total=info.frames, unit="frame", disable=not self.progress,
+                         leave=False, desc=info.name)
+
+    def write(self, output: Output) -> None:
+        self.stats.flicker.update_frames(output.original, output.enhanced)
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def write_packet(self, packet: object) -> None:
+        """No packets."""
+
+    def close(self, error: BaseException | None = None) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class StreamSession:
+    """A source and its sinks, run by a :class:`~streamer.server.Server`."""
+
+    def __init__(self, source: Source, sinks: Sequence[Sink], *,
+                 batching: BatchSettings = BatchSettings(), progress: bool = False,
+                 stopping: Stopping | None = None) -> None:
+        if not sinks:
+            raise SourceError(f"{source.stream_id}: no outputs")
+        self.source = source
+        self.sinks = list(sinks)
+        self.id = source.stream_id
+        self.live = source.live
+        self.batching = batching
+        self.progress = progress
+        self.stopping = stopping or Stopping()
+        self.stats = RunStats()
+        self.state = TemporalState()
+        self.errors: list[BaseException] = []
+        self.info: StreamInfo | None = None
+        self.in_layouts: frozenset[Layout] = RGB
+        self.out_layouts: frozenset[Layout] = RGB
+        self.frames: StageQueue[Frame] = StageQueue(1, Policy.BLOCK, self.stopping.abort)
+        self._workers: list[SinkWorker] = []  # one per output
+        self._meter: SinkWorker | None = None
+        self._decoder = threading.Thread(target=self._decode, name=f"hdm-decode-{self.id}",
+                                         daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self, engine: Engine, doorbell: Doorbell) -> StreamInfo:
+        """Open the source and every output, and negotiate the layouts; a failure on the way
+        closes what was opened (a file output that got no frame is removed)."""
+        info = self.source.open()
+        opened: list[Sink] = []
+        try:
+            if info.width and info.height:
+                engine.check_size(info.height, info.width)  # before anything is written
+            self.in_layouts = negotiate(info.layouts, engine.accepts)
+            self.out_layouts = negotiate(self.in_layouts, *(s.accepts for s in self.sinks))
+            meter = _Meter(self.stats, self.live, self.progress)
+            for sink in [meter, *self.sinks]:
+                sink.open(info)
+                opened.append(sink)
+        except BaseException as error:
+            for sink in opened:
+                sink.close(error)
+            self.source.close()
+            raise
+        policy = Policy.DROP_OLDEST if self.live else Policy.BLOCK
+        self.frames = StageQueue(self.batching.queue_frames, policy, self.stopping.abort,
+                                 doorbell)
+        self._meter, *self._workers = [
+            SinkWorker(sink, self.batching.queue_frames, self.stopping.abort, self.abort)
+            for sink in opened
+        ]
+        self.info = info
+        return info
+
+    def start(self) -> None:
+        self.stats.started = time.monotonic()
+        for worker in self._all_workers():
+            worker.start()
+        self._decoder.start()
+
+    def drain(self) -> None:
+        """Stop reading; what was read is still enhanced and written."""
+        self.stats.interrupted = True
+        self.stopping.drain.set()
+        self.source.stop()
+
+    def abort(self, error: BaseException) -> None:
+        """Stop everything at once: every wait of this session gives up, outputs are closed
+        with ``error`` (files still get their trailer), which :meth:`join` raises."""
+        if not isinstance(error, Closed):
+            self.errors.append(error)
+        self.stopping.abort.set()
+        self.source.stop()
+        self.frames.wake()
+        for worker in self._all_workers():
+            worker.queue.wake()
+
+    def _all_workers(self) -> list[SinkWorker]:
+        return [*self._workers, *([self._meter] if self._meter is not None else [])]
+
+    def join(self, timeout: float = 0.2) -> bool:
+        """Wait up to ``timeout`` for the session to end; True once it has, with the
+        statistics final."""
+        if self._decoder.ident is not None:
+            self._decoder.join(timeout)
+        workers = [w for w in self._all_workers() if w.started]
+        for worker in workers:
+            worker.join(timeout)
+        if self._decoder.is_alive() or any(w.is_alive() for w in workers):
+            return False
+        self._collect()
+        return True
+
+    # -- the engine worker's side -------------------------------------------------------------
+    def stale(self, frame: Frame) -> bool:
+        """A live frame too old to be worth enhancing (counted)."""
+        if not self.live:
+            return False
+        if frame.capture_time >= time.monotonic() - self.batching.latency_ms / 1000:
+            return False
+        self.stats.dropped_stale += 1
+        return True
+
+    def out_layout(self, frame: Frame) -> Layout | None:
+        """How this frame should come back from the engine: I420 planes when the frame came
+        as planes and every output takes them, else RGB (None)."""
+        return Layout.I420 if frame.layout is Layout.I420 and Layout.I420 in self.out_layouts \
+            else None
+
+    def deliver(self, frame: Frame, image: np.ndarray, layout: Layout) -> None:
+        """Hand an enhanced frame to every output's queue (from the engine worker)."""
+        output = Output(frame.with_image(image, layout), frame)
+        self.stats.frames_out += 1
+        for worker in self._all_workers():
+            try:
+                worker.put(output)
+            except Closed:
+                return
+
+    def end_of_input(self) -> None:
+        """Every frame has been delivered: outputs finish what they have queued and close.
+        An input that gave no frame is an error (and its file output is removed)."""
+        if self.stats.frames_in == 0 and not self.errors and not self.stopping.abort.is_set() \
+                and not self.stats.interrupted:
+            self.errors.append(SourceError(
+                f"{self.info.name if self.info else self.id}: no video frames could be "
+                "decoded; nothing was written"))
+        for worker in self._all_workers():
+            worker.finish()
+
+    # -- the decode thread --------------------------------------------------------------------
+    def _decode(self) -> None:
+        timer = self.stats.stages["decode"]
+        try:
+            started = time.perf_counter()
+            for item in self.source.read(self.in_layouts):
+                if isinstance(item, Frame):
+                    timer.add(time.perf_counter() - started, 1)
+                    self.stats.frames_in += 1
+                    self.frames.put(item)
+                else:
+                    for worker in self._workers:
+                        worker.put(item)
+                started = time.perf_counter()
+        except Closed:
+            pass
+        except BaseException as error:  # noqa: BLE001 - raised from join()
+            self.abort(error)
+        finally:
+            self.frames.put(END)
+
+    def _collect(self) -> None:
+        stats = self.stats
+        stats.finished = stats.finished or time.monotonic()
+        stats.dropped_queue = self.frames.dropped
+        stats.reconnects = self.source.reconnects
+        stats.corrupt_packets = self.source.corrupt_packets
+        stats.ended_early = self.source.ended_early
+        stats.scene_cuts = self.state.scene_cuts
+        for worker in self._workers:
+            stats.stages[worker.sink.name] = worker.timer
+            stats.latency[worker.sink.name] = worker.latency
+            stats.dropped_sinks[worker.sink.name] = worker.dropped
+            stats.unsent += worker.sink.unsent

@@ -1,0 +1,309 @@
+"""Video sources: files, network streams, V4L2 cameras and FFmpeg lavfi test sources, via PyAV.
+
+A source decodes frames in its session's decode thread and yields :class:`Frame` objects and,
+for files, the audio and subtitle packets to remux untouched. Live sources reconnect with
+exponential backoff when the stream fails or stays silent past the watchdog. A file that ends
+before the end its header announces, or whose demuxer fails part-way, ends the run normally
+with what was decoded and says so (``ended_early``); corrupt packets are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.container
+import av.stream
+
+from streamer.errors import SourceEndedError, SourceError
+from streamer.frames import (
+    RGB,
+    Frame,
+    Layout,
+    Passthrough,
+    StreamInfo,
+    from_video_frame,
+    offered_layouts,
+)
+
+__all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "classify"]
+
+log = logging.getLogger(__name__)
+
+_NETWORK_SCHEMES = ("rtsp://", "rtsps://", "udp://", "tcp://", "http://", "https://", "srt://",
+                    "rtmp://", "rtp://")
+
+
+class SourceKind(enum.Enum):
+    FILE = "file"
+    NETWORK = "network"
+    CAMERA = "camera"
+    LAVFI = "lavfi"
+
+    @property
+    def live(self) -> bool:
+        """Streams and cameras run in real time: they drop rather than block, and are reopened
+        when they end or fail. Files and lavfi graphs make frames on demand, so they block
+        (nothing is lost) and end."""
+        return self in (SourceKind.NETWORK, SourceKind.CAMERA)
+
+
+def classify(url: str) -> SourceKind:
+    """Kind of an input string: ``lavfi:EXPR``, ``/dev/videoN``, a URL, or a file path."""
+    if url.startswith("lavfi:"):
+        return SourceKind.LAVFI
+    if url.startswith("/dev/video"):
+        return SourceKind.CAMERA
+    if url.lower().startswith(_NETWORK_SCHEMES):
+        return SourceKind.NETWORK
+    return SourceKind.FILE
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How a live source recovers.
+
+    Args:
+        watchdog_s: a live source with no frame for this long is reopened.
+        backoff_initial_s, backoff_max_s: wait before the first retry, doubled up to the max.
+        max_attempts: consecutive failed reopen attempts before giving up (None: never).
+    """
+
+    watchdog_s: float = 5.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    max_attempts: int | None = None
+
+
+class VideoSource:
+    """Open with :meth:`open`, then iterate :meth:`read`; :meth:`stop` from any thread. Also a
+    context manager (closes the input)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        stream_id: str = "stream0",
+        options: dict[str, str] | None = None,
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        max_frames: int | None = None,
+    ) -> None:
+        self.url = url
+        self.max_frames = max_frames
+        self.kind = classify(url)
+        self.live = self.kind.live
+        self.stream_id = stream_id
+        self.options = dict(options or {})
+        self.reconnect = reconnect
+        self.reconnects = 0
+        self.corrupt_packets = 0
+        self.ended_early: str | None = None
+        self._last_time_s: float | None = None  # presentation time of the last frame decoded
+        self._stop = threading.Event()
+        self._container: av.container.InputContainer | None = None
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    # -- opening ------------------------------------------------------------------------------
+    def open(self) -> StreamInfo:
+        """Open the input (once); raises SourceError with one clear line when it cannot."""
+        if self.kind is SourceKind.FILE and not Path(self.url).is_file():
+            raise SourceError(f"input file not found: {self.url}")
+        self._container = self._open_container()
+        video = self._container.streams.video[0]
+        context = video.codec_context
+        rate = video.average_rate or video.guessed_rate
+        return StreamInfo(
+            stream_id=self.stream_id,
+            name=Path(self.url).name[:30] if self.kind is SourceKind.FILE else self.url[:30],
+            width=context.width,
+            height=context.height,
+            rate=Fraction(rate) if rate else None,
+            frames=(video.frames or None) if not self.live else None,
+            live=self.live,
+            layouts=offered_layouts(context.format.name, context.width, context.height)
+            if context.format is not None else RGB,
+            passthrough=tuple(self._passthrough_streams()),
+        )
+
+    def _passthrough_streams(self) -> list[av.stream.Stream]:
+        """Audio and subtitle streams a file output copies packet by packet."""
+        if self.live or self._container is None:
+            return []
+        return [s for s in self._container.streams if s.type in ("audio", "subtitle")]
+
+    def _open_container(self) -> av.container.InputContainer:
+        url, fmt, options = self.url, None, dict(self.options)
+        if self.kind is SourceKind.LAVFI:
+            url, fmt = self.url.removeprefix("lavfi:"), "lavfi"
+        elif self.kind is SourceKind.CAMERA:
+            fmt = "v4l2"
+        watchdog = self.reconnect.watchdog_s
+        timeout = (watchdog, watchdog) if self.live else None
+        if self.kind is SourceKind.NETWORK and url.startswith("udp://"):
+            # Demux a UDP MPEG-TS stream as it arrives instead of probing for seconds.
+            options.setdefault("fifo_size", "1000000")
+            options.setdefault("overrun_nonfatal", "1")
+        try:
+            container = av.open(url, format=fmt, options=options, timeout=timeout)
+        except av.error.ProtocolNotFoundError as error:
+            scheme = url.split("://", 1)[0]
+            raise SourceError(
+                f"this FFmpeg build cannot read {scheme}:// streams ({error.strerror})"
+            ) from error
+        except (av.error.FFmpegError, OSError) as error:
+            raise SourceError(f"cannot open {self.url}: {_reason(error)}") from error
+        if not container.streams.video:
+            container.close()
+            raise SourceError(f"{self.url} has no video stream")
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        return container
+
+    # -- reading ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def frames(self, layouts: frozenset[Layout] = RGB) -> Iterator[Frame]:
+        """The decoded pictures alone (tests, benchmarks, tools that need no audio)."""
+        return (item for item in self.read(layouts, passthrough=False)
+                if isinstance(item, Frame))
+
+    def read(self, layouts: frozenset[Layout], *, passthrough: bool = True
+             ) -> Iterator[Frame | Passthrough]:
+        """Decoded frames, in the preferred of ``layouts`` each can take, and (files, with
+        ``passthrough``) audio/subtitle packets, in demux order, until the input ends or
+        :meth:`stop`; live sources reconnect. The input is closed when this ends, however."""
+        seq = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    for item in self._demux(passthrough):
+                        if isinstance(item, Passthrough):
+                            yield item
+                            continue
+                        yield from_video_frame(item, layouts=layouts, seq=seq,
+                                               capture_time=time.monotonic(),
+                                               stream_id=self.stream_id)
+                        seq += 1
+                        if self._stop.is_set() or seq == self.max_frames:
+                            self._stop.set()
+                            break
+                    if not self.live or self._stop.is_set():
+                        self._check_complete(seq)
+                        break
+                    log.warning("%s ended; reconnecting", self.url)
+                except (av.error.FFmpegError, OSError) as error:
+                    if not self.live:
+                        self._end_early(seq, error)
+                        break
+                    log.warning("%s failed (%s); reconnecting", self.url, _reason(error))
+                self._reopen()
+        finally:
+            self.close()
+
+    def _end_early(self, seq: int, error: BaseException) -> None:
+        """A file whose demuxer fails part-way: what was decoded stands, and the summary says
+        so; failing before any frame is an error (nothing to write)."""
+        if seq == 0:
+            raise SourceError(f"{self.url} cannot be decoded: {_reason(error)}") from error
+        self.ended_early = f"the input stopped decoding after {seq} frames ({_reason(error)})"
+        log.warning("%s: %s", self.url, self.ended_early)
+
+    def _check_complete(self, seq: int) -> None:
+        """Compare what was decoded with what the container announced (files only): its frame
+        count (MP4) or its duration (Matroska, MPEG-TS). Skipped corrupt packets explain a
+        shortfall on their own and are reported as such."""
+        if self.live or self._container is None or self._stop.is_set() or self.corrupt_packets:
+            return
+        video = self._container.streams.video[0]
+        announced = video.frames
+        duration_s = (self._container.duration or 0) / 1e6
+        # Within 1% / 1 s: edit lists and open GOPs make container counts approximate.
+        if announced and seq < announced * 0.99 - 1:
+            self.ended_early = (f"the input ended after {seq} of the {announced} frames its "
+                                "header announces (truncated?)")
+        elif not announced and self._last_time_s is not None and duration_s > 0:
+            start_s = (self._container.start_time or 0) / 1e6
+            if self._last_time_s - start_s < duration_s * 0.99 - 1.0:
+                self.ended_early = (f"the input ended at {self._last_time_s - start_s:.1f} s of "
+                                    f"the {duration_s:.1f} s its header announces (truncated?)")
+        if self.ended_early:
+            log.warning("%s: %s", self.url, self.ended_early)
+
+    def _demux(self, passthrough: bool) -> Iterator[av.VideoFrame | Passthrough]:
+        container = self._container
+        if container is None:
+            raise SourceError("source is not open")
+        video = container.streams.video[0]
+        copied = self._passthrough_streams() if passthrough else []
+        for packet in container.demux([video, *copied]):
+            if self._stop.is_set():
+                return
+            if packet.stream.type == "video":
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError as error:
+                    # A corrupt packet costs its own frames, not the rest of the input (as the
+                    # ffmpeg tool does): skipped, counted, logged once.
+                    if not self.corrupt_packets:
+                        log.warning("%s: skipping corrupt data (%s)", self.url, _reason(error))
+                    self.corrupt_packets += 1
+                    continue
+                for frame in frames:
+                    if isinstance(frame, av.VideoFrame):
+                        self._last_time_s = frame.time if frame.time is not None else None
+                        yield frame
+            elif packet.dts is not None:
+                yield Passthrough(packet.stream.index, packet)
+
+    def _reopen(self) -> None:
+        self.close()
+        delay, attempts = self.reconnect.backoff_initial_s, 0
+        while not self._stop.is_set():
+            if self._stop.wait(delay):
+                break
+            try:
+                self._container = self._open_container()
+            except SourceError as error:
+                attempts += 1
+                limit = self.reconnect.max_attempts
+                log.warning("reconnect %d to %s failed: %s", attempts, self.url, error)
+                if limit is not None and attempts >= limit:
+                    raise SourceEndedError(
+                        f"{self.url} stayed unreachable after {attempts} reconnect attempts"
+                    ) from error
+                delay = min(delay * 2, self.reconnect.backoff_max_s)
+                continue
+            self.reconnects += 1
+            log.warning("reconnected to %s", self.url)
+            return
+
+    @property
+    def connected(self) -> bool:
+        """The input is open (a live source between reconnect attempts is not)."""
+        return self._container is not None
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, av.error.FFmpegError):
+        return error.strerror or type(error).__name__
+    return str(error)
