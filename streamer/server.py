@@ -27,6 +27,7 @@ from streamer.errors import EngineError, RunErrors, StreamerError
 from streamer.frames import Layout
 from streamer.queues import Closed, Doorbell
 from streamer.session import StreamSession
+from streamer.threads import StageThread
 
 __all__ = ["Server"]
 
@@ -48,7 +49,7 @@ class Server:
         self._stop = threading.Event()  # the engine worker gives up
         self._closing = threading.Event()  # serve: no more sessions will come
         self._batcher = Batcher(batching, self._doorbell, self._stop)
-        self._worker = threading.Thread(target=self._work, name="hdm-engine", daemon=True)
+        self._worker = StageThread(self._work, name="hdm-engine")
         self._warm: set[tuple[int, int]] = set()
 
     # -- sessions -----------------------------------------------------------------------------
@@ -57,7 +58,7 @@ class Server:
         session that cannot open raises here and leaves nothing open."""
         info = session.open(self.engine, self._doorbell)
         self.sessions.append(session)
-        if self._worker.is_alive():
+        if self._worker.started:
             session.start()  # its first batch compiles, if its size is new
             self._batcher.add(session)
         elif info.width and info.height:
@@ -95,8 +96,7 @@ class Server:
         """Wait for the engine worker and every session; raises their errors (one as itself,
         several as :class:`~streamer.errors.RunErrors`)."""
         pending = list(self.sessions)
-        while pending or self._worker.is_alive():
-            self._worker.join(0.05)
+        while not self._worker.wait(0.05) or pending:
             pending = [s for s in pending if not s.join(0.05)]
         errors = [*self.errors, *(e for s in self.sessions for e in s.errors)]
         if len(errors) == 1:

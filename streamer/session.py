@@ -11,7 +11,6 @@ accepts decides how they come back.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import Never
@@ -27,6 +26,7 @@ from streamer.queues import END, Closed, Doorbell, Policy, StageQueue, Stopping
 from streamer.sinks.base import Output, Sink, SinkWorker
 from streamer.sources import Source
 from streamer.stats import RunStats
+from streamer.threads import StageThread
 
 __all__ = ["StreamSession"]
 
@@ -88,43 +88,42 @@ class StreamSession:
         self.frames: StageQueue[Frame] = StageQueue(1, Policy.BLOCK, self.stopping.abort)
         self._workers: list[SinkWorker] = []  # one per output
         self._meter: SinkWorker | None = None
-        self._decoder = threading.Thread(target=self._decode, name=f"hdm-decode-{self.id}",
-                                         daemon=True)
+        self._decoder = StageThread(self._decode, name=f"hdm-decode-{self.id}")
 
     # -- lifecycle ----------------------------------------------------------------------------
     def open(self, engine: Engine, doorbell: Doorbell) -> StreamInfo:
-        """Open the source and every output, and negotiate the layouts; a failure on the way
-        closes what was opened (a file output that got no frame is removed)."""
+        """Open the source and every output (each in its worker's thread), and negotiate the
+        layouts; a failure on the way closes what was opened (a file output that got no frame
+        is removed)."""
         info = self.source.open()
-        opened: list[Sink] = []
+        opened: list[SinkWorker] = []
         try:
             if info.width and info.height:
                 engine.check_size(info.height, info.width)  # before anything is written
             self.in_layouts = negotiate(info.layouts, engine.accepts)
             self.out_layouts = negotiate(self.in_layouts, *(s.accepts for s in self.sinks))
             meter = _Meter(self.stats, self.live, self.progress)
-            for sink in [meter, *self.sinks]:
-                sink.open(info)
-                opened.append(sink)
-        except BaseException as error:
-            for sink in opened:
-                sink.close(error)
+            workers = [SinkWorker(sink, self.batching.queue_frames, self.stopping.abort,
+                                  self.abort) for sink in [meter, *self.sinks]]
+            for worker in workers:
+                worker.open(info)
+                opened.append(worker)
+        except BaseException:
+            self.stopping.abort.set()  # the outputs opened so far close, in their threads
+            for worker in opened:
+                worker.wait()
             self.source.close()
             raise
+        self._meter, *self._workers = workers
         policy = Policy.DROP_OLDEST if self.live else Policy.BLOCK
         self.frames = StageQueue(self.batching.queue_frames, policy, self.stopping.abort,
                                  doorbell)
-        self._meter, *self._workers = [
-            SinkWorker(sink, self.batching.queue_frames, self.stopping.abort, self.abort)
-            for sink in opened
-        ]
         self.info = info
         return info
 
     def start(self) -> None:
+        """Start decoding (the outputs' workers run since ``open``)."""
         self.stats.started = time.monotonic()
-        for worker in self._all_workers():
-            worker.start()
         self._decoder.start()
 
     def drain(self) -> None:
@@ -150,12 +149,9 @@ class StreamSession:
     def join(self, timeout: float = 0.2) -> bool:
         """Wait up to ``timeout`` for the session to end; True once it has, with the
         statistics final."""
-        if self._decoder.ident is not None:
-            self._decoder.join(timeout)
-        workers = [w for w in self._all_workers() if w.started]
-        for worker in workers:
-            worker.join(timeout)
-        if self._decoder.is_alive() or any(w.is_alive() for w in workers):
+        if not self._decoder.wait(timeout):
+            return False
+        if not all([worker.wait(timeout) for worker in self._all_workers()]):
             return False
         self._collect()
         return True

@@ -14,6 +14,7 @@ from typing import Protocol
 from streamer.frames import Frame, Layout, Passthrough, StreamInfo
 from streamer.queues import END, Closed, Policy, StageQueue
 from streamer.stats import LatencyHistogram, StageTimer
+from streamer.threads import StageThread
 
 __all__ = ["Output", "Sink", "SinkWorker"]
 
@@ -30,10 +31,9 @@ class Output:
 
 
 class Sink(Protocol):
-    """An output. ``open`` runs in the session's thread (while the input is open: passthrough
-    streams are copied then); ``write``, ``write_packet`` and ``close`` run in the sink's own
-    worker thread only (ZeroMQ sockets made in ``open`` migrate to it, as pyzmq allows, across
-    the thread start's memory barrier)."""
+    """An output. Every method runs in the sink's own worker thread (a ZeroMQ socket is made,
+    used and closed by one thread, as ZeroMQ requires); ``open`` runs while the session waits
+    and the input is open, before any frame is read (passthrough streams are copied then)."""
 
     @property
     def name(self) -> str:
@@ -82,19 +82,24 @@ class SinkWorker:
         self.latency = LatencyHistogram()
         self.written = 0
         self._on_error = on_error
-        self._thread = threading.Thread(target=self._run, name=f"hdm-sink-{sink.name}",
-                                        daemon=True)
+        self._info: StreamInfo | None = None
+        self._opened = threading.Event()
+        self._open_error: BaseException | None = None
+        self._thread = StageThread(self._run, name=f"hdm-sink-{sink.name}")
 
     @property
     def dropped(self) -> int:
         return self.queue.dropped
 
-    @property
-    def started(self) -> bool:
-        return self._thread.ident is not None
-
-    def start(self) -> None:
+    def open(self, info: StreamInfo) -> None:
+        """Start the worker and open the sink in it; raises what ``open`` raised (the worker
+        then ends at once)."""
+        self._info = info
         self._thread.start()
+        self._opened.wait()
+        if self._open_error is not None:
+            self._thread.wait()
+            raise self._open_error
 
     def put(self, item: Output | Passthrough) -> None:
         """Queue an item (by the sink's policy); raises Closed once the session aborts."""
@@ -106,13 +111,19 @@ class SinkWorker:
         """No more items: the sink closes once it has written what is queued."""
         self.queue.put(END)
 
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the sink is closed and its thread has ended."""
+        return self._thread.wait(timeout)
 
     def _run(self) -> None:
+        assert self._info is not None
+        try:
+            self.sink.open(self._info)
+        except BaseException as failure:  # noqa: BLE001 - raised by open() in the caller
+            self._open_error = failure
+            return
+        finally:
+            self._opened.set()
         error: BaseException | None = None
         try:
             while (item := self.queue.get(_POLL_S)) is not END:
