@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hdm.errors import ConfigError
+from hdm.errors import ConfigError, InputError
 
 __all__ = [
     "PairedImages",
@@ -48,10 +48,10 @@ CLEAN_SHARE = 1 / 7
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """H×W×3 uint8 RGB; raises ConfigError for unreadable files."""
+    """H×W×3 uint8 RGB; raises InputError for a file that is not a readable image."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ConfigError(f"cannot read image {path}")
+        raise InputError(f"cannot read image {path}")
     return np.ascontiguousarray(bgr[..., ::-1])
 
 

@@ -106,15 +106,6 @@ class DCPStats:
             index = slice(index, index + 1 if index != -1 else None)
         return DCPStats(self.airlight[index], self.t_low[index], self.t_high[index])
 
-    @staticmethod
-    def cat(items: list[DCPStats]) -> DCPStats:
-        """Join per-image statistics back into one batch."""
-        return DCPStats(
-            torch.cat([s.airlight for s in items]),
-            torch.cat([s.t_low for s in items]),
-            torch.cat([s.t_high for s in items]),
-        )
-
     def to(self, device: torch.device | str) -> DCPStats:
         return replace(
             self,

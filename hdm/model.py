@@ -1,4 +1,4 @@
-"""The HDM network (Liang et al., ACM MM 2022) and its presets.
+"""The HDM network (Liang et al., ACM MM 2022); its presets are in presets.py.
 
 Shape of the network (all widths C, no normalisation layers)::
 

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from hdm.checkpoint import load_checkpoint, save_checkpoint
 from hdm.data import DEGRADATIONS, PairedImages, SyntheticPairs
+from hdm.dcp import MaskMode
 from hdm.errors import ConfigError
 from hdm.metrics import psnr, ssim
 from hdm.model import HDM, OUTPUTS, TASKS, OutputMode
@@ -49,7 +50,7 @@ class TrainConfig:
     paired: list[Path] = field(default_factory=list)
     clean: list[Path] = field(default_factory=list)
     preset: str = "hdm-s"
-    mask_mode: str = "soft"
+    mask_mode: MaskMode = "soft"
     output: OutputMode = "image"
     init: Path | None = None
     steps: int = 2000
@@ -158,7 +159,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     _seed_everything(cfg.seed)
     device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if cfg.device == "auto" else cfg.device))
-    model = HDM(replace(PRESETS[cfg.preset], mask_mode=cfg.mask_mode,  # type: ignore[arg-type]
+    model = HDM(replace(PRESETS[cfg.preset], mask_mode=cfg.mask_mode,
                         lowlight_masks=cfg.task == "lowlight", output=cfg.output))
     if cfg.init is not None and not (cfg.resume and cfg.out.with_suffix(".state.pt").is_file()):
         _initialise(model, cfg.init)

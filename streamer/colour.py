@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["i420_shape", "rgb_to_yuv420", "yuv420_to_rgb"]
+__all__ = ["rgb_to_yuv420", "yuv420_to_rgb"]
 
 # (Kr, Kb) by FFmpeg's AVColorSpace code; unknown codes are treated as BT.709, as swscale does.
 _LUMA_WEIGHTS = {
@@ -28,11 +28,6 @@ _LUMA_WEIGHTS = {
     10: (0.2627, 0.0593),  # BT.2020 constant luminance (approximated by NCL)
 }
 _RANGE_FULL = 2
-
-
-def i420_shape(height: int, width: int) -> tuple[int, int]:
-    """Shape of the I420 array of an H×W picture (H and W even)."""
-    return height * 3 // 2, width
 
 
 def _weights(matrix: int) -> tuple[float, float, float]:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from streamer.engine import Engine, EngineSettings, TemporalState
+from streamer.engine.settings import Backend, ModelName, Precision, Task
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.engine.transfer import HOST_DTYPES
 from streamer.errors import ConfigError, FrameError
@@ -59,13 +60,13 @@ class Enhancer:
             off for unrelated photos.
     """
 
-    def __init__(self, task: str = "dehaze", *, model: str = "auto", weights: str = "default",
-                 device: str = "auto", backend: str = "auto", precision: str = "auto",
-                 strength: float = 1.0, smoothing: bool = True, stabiliser: bool = True) -> None:
+    def __init__(self, task: Task = "dehaze", *, model: ModelName = "auto",
+                 weights: str = "default", device: str = "auto", backend: Backend = "auto",
+                 precision: Precision = "auto", strength: float = 1.0, smoothing: bool = True,
+                 stabiliser: bool = True) -> None:
         try:
-            settings = EngineSettings(model=model, task=task, weights=weights,  # type: ignore[arg-type]
-                                      device=device, backend=backend,  # type: ignore[arg-type]
-                                      precision=precision, colour="host",  # type: ignore[arg-type]
+            settings = EngineSettings(model=model, task=task, weights=weights, device=device,
+                                      backend=backend, precision=precision, colour="host",
                                       strength=strength)
         except ConfigError as error:
             raise ConfigError(f"Enhancer: {error}") from None

@@ -3,6 +3,7 @@
     StreamerError
     ├── ConfigError (also ValueError)     bad YAML key or value, bad flag combination
     ├── FrameError (also ValueError)      a frame given to the Python API that is not H×W×3
+    ├── MessageError (also ValueError)    a ZeroMQ message that does not follow the wire format
     ├── SourceError                       input cannot be opened or decoded
     │   └── SourceEndedError              a live source gave up after its reconnect budget
     ├── SinkError                         output file or endpoint cannot be written
@@ -12,7 +13,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EngineError", "FrameError", "RunErrors", "SinkError",
+__all__ = ["ConfigError", "EngineError", "FrameError", "MessageError", "RunErrors", "SinkError",
            "SourceEndedError", "SourceError", "StreamerError"]
 
 
@@ -26,6 +27,10 @@ class ConfigError(StreamerError, ValueError):
 
 class FrameError(StreamerError, ValueError):
     """A frame given to :class:`streamer.Enhancer` that is not H×W×3 uint8/uint16 RGB."""
+
+
+class MessageError(StreamerError, ValueError):
+    """A ZeroMQ message that does not follow streamer/messages.py's wire format."""
 
 
 class SourceError(StreamerError):

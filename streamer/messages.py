@@ -21,9 +21,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamer.errors import MessageError
+from streamer.frames import Layout
+
 __all__ = ["VERSION", "Message", "decode_payload", "encode_payload", "to_uint8"]
 
 VERSION = 1
+_RAW_FORMATS = {Layout.RGB24: "rgb24", Layout.RGB48: "rgb48le"}  # the header's "format"
 
 
 @dataclass(frozen=True)
@@ -41,27 +45,26 @@ class Message:
     @classmethod
     def parse(cls, parts: list[bytes]) -> Message:
         if len(parts) != 3:
-            raise ValueError(f"expected 3 message parts, got {len(parts)}")
+            raise MessageError(f"expected 3 message parts, got {len(parts)}")
         topic, raw_header, payload = parts
         header = json.loads(raw_header)
         if header.get("v") != VERSION:
-            raise ValueError(f"unsupported message version {header.get('v')!r}")
+            raise MessageError(f"unsupported message version {header.get('v')!r}")
         image = None if header.get("end") else decode_payload(header, payload)
         return cls(topic.decode(), header, image)
 
 
-def encode_payload(image: np.ndarray, payload: str, jpeg_quality: int) -> tuple[str, bytes]:
-    """(format name, bytes) for an RGB image."""
-    if payload == "jpeg":
+def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int) -> tuple[str, bytes]:
+    """(format name, bytes) for an RGB image; ``kind`` is ``raw`` or ``jpeg``."""
+    if kind == "jpeg":
         ok, encoded = cv2.imencode(
             ".jpg", np.ascontiguousarray(to_uint8(image)[..., ::-1]),
             [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality],
         )
         if not ok:
-            raise ValueError("JPEG encoding failed")
+            raise MessageError("JPEG encoding failed")
         return "jpeg", encoded.tobytes()
-    fmt = "rgb48le" if image.dtype == np.uint16 else "rgb24"
-    return fmt, np.ascontiguousarray(image).tobytes()
+    return _RAW_FORMATS[Layout.rgb_for(image.dtype)], np.ascontiguousarray(image).tobytes()
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -74,7 +77,7 @@ def decode_payload(header: dict[str, Any], payload: bytes) -> np.ndarray:
     if fmt == "jpeg":
         bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError("corrupt JPEG payload")
+            raise MessageError("corrupt JPEG payload")
         return np.ascontiguousarray(bgr[..., ::-1])
     dtype = np.dtype("<u2") if fmt == "rgb48le" else np.dtype(np.uint8)
     return np.frombuffer(payload, dtype).reshape(height, width, 3)

@@ -11,7 +11,8 @@ import torch
 from streamer.errors import ConfigError
 
 __all__ = [
-    "BACKENDS", "COLOUR", "COMPILE_MODES", "PRECISIONS", "EngineSettings", "Optimisations",
+    "BACKENDS", "COLOUR", "COMPILE_MODES", "MODELS", "PRECISIONS", "TASKS", "Backend", "Colour",
+    "CompileMode", "EngineSettings", "ModelName", "Optimisations", "Precision", "Task",
 ]
 
 Backend = Literal["auto", "eager", "compile", "tensorrt"]

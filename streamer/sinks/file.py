@@ -152,7 +152,11 @@ class FileSink:
         video_frame = to_video_frame(image, layout, frame.tags, self.settings.pix_fmt)
         video_frame.pts = self._pts(frame)
         video_frame.time_base = self._time_base
-        self._mux(self._video.encode(video_frame))
+        try:
+            packets = self._video.encode(video_frame)
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot encode frame {frame.seq} for {self.path}: {error}") from error
+        self._mux(packets)
         self.frames_written += 1
 
     def write_packet(self, packet: Passthrough) -> None:
