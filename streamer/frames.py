@@ -184,7 +184,7 @@ class Passthrough:
     the input stream's (the packet's own stream may be closed by the time it is written)."""
 
     stream_index: int
-    packet: av.Packet
+    packet: av.Packet[av.stream.Stream]
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ class FileSink:
         self._container: av.container.OutputContainer | None = None
         self._video: av.VideoStream | None = None
         self._stream_map: dict[int, av.stream.Stream] = {}
-        self._pending_packets: list[av.Packet] = []
+        self._pending_packets: list[av.Packet[av.stream.Stream]] = []
         self._last_pts: int | None = None
         self._time_base = Fraction(1, 90_000)  # the input's, set with the first frame
 
@@ -262,7 +262,7 @@ class FileSink:
         rate = self._frame_rate or Fraction(25)
         return max(1, round(1 / (rate * self._time_base)))
 
-    def _mux(self, packets: list[av.Packet]) -> None:
+    def _mux(self, packets: list[av.Packet[av.stream.Stream]]) -> None:
         assert self._container is not None
         try:
             self._container.mux(packets)

@@ -54,6 +54,12 @@ def test_run_stream_script_reads_a_lavfi_source(tmp_path: Path) -> None:
         (["run", "lavfi:nosuchfilter", "-o", "x.mp4"], "cannot open"),
         (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--device", "cuda"], "no CUDA GPU"),
         (["run", "lavfi:testsrc2=d=1", "-o", "/no/such/dir/x.mp4"], "output folder does not"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--batch", "0"], "size must be >= 1"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--max-frames", "0"], "max_frames must be"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--codec", "aac"], "encodes audio"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.unknownext"], "no muxer for the extension"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--weights", __file__], "cannot be read as"),
+        (["run", "lavfi:testsrc2=d=1", "-o", "x.mp4", "--strength", "2"], "strength must be"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(

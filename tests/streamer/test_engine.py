@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import hdm
-from streamer.engine import Engine, EngineSettings, TemporalState
+from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
 from streamer.engine.runner import ModelRunner
 from streamer.errors import ConfigError, EngineError
+from streamer.frames import Layout, YuvCoding
 
 
 def test_tensorrt_falls_back_with_one_line_when_unavailable(
@@ -107,3 +108,19 @@ def test_compiled_backends_pad_short_batches_without_smoothing_over_the_padding(
         # the padding would shift the next batch's masks, and its pixels, by far more.
         assert np.abs(got - np.stack(eager.enhance(batch, eager_video))).max() <= 1
     assert recorder.batches == [4, 4, 4, 4]  # warm-up, then every batch padded to 4
+
+
+def test_a_batch_mixing_streams_and_colour_codings_equals_each_frame_alone() -> None:
+    """Frames of two streams, tagged BT.709 limited and BT.601 full, in one I420 batch: each
+    comes back as if enhanced on its own, with its own coding and its own stream's state."""
+    engine = Engine.build(EngineSettings(model="hdm-s", device="cpu", colour="device"))
+    rng = np.random.default_rng(0)
+    planes = [rng.integers(16, 236, (96, 64), dtype=np.uint8) for _ in range(2)]
+    codings = [YuvCoding(1, 1), YuvCoding(6, 2)]
+    mixed = engine.submit(EngineBatch(planes, Layout.I420, codings, out_layout=Layout.I420),
+                          [TemporalState(), TemporalState()]).result()
+    for image, coding, got in zip(planes, codings, mixed, strict=True):
+        alone = engine.submit(EngineBatch([image], Layout.I420, [coding], out_layout=Layout.I420),
+                              [TemporalState()]).result()[0]
+        assert got.shape == image.shape and np.abs(got.astype(int) - alone).max() <= 1
+    assert np.abs(mixed[0].astype(int) - mixed[1]).mean() > 1  # the codings did differ
