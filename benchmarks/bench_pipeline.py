@@ -32,7 +32,8 @@ from streamer.batcher import BatchSettings
 from streamer.engine import Engine, EngineSettings
 from streamer.frames import ANY
 from streamer.pipeline import Pipeline
-from streamer.sinks.file import FileSink, FileSinkSettings
+from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.file import FileSink
 from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import VideoSource
 
@@ -73,7 +74,7 @@ def encode_only_fps(src: Path, dst: Path, preset: str) -> float:
     source = VideoSource(str(src))
     info = source.open()
     frames = list(source.frames(ANY))
-    sink = FileSink(dst, FileSinkSettings(preset=preset))
+    sink = FileSink(dst, EncodeSettings(preset=preset))
     sink.open(replace(info, passthrough=()))
     started = time.perf_counter()
     for frame in frames:
@@ -85,7 +86,7 @@ def encode_only_fps(src: Path, dst: Path, preset: str) -> float:
 def run_file(engine: Engine, src: Path, dst: Path, batching: BatchSettings,
              preset: str) -> dict[str, object]:
     pipeline = Pipeline(VideoSource(str(src)), engine,
-                        output=(dst, FileSinkSettings(preset=preset)),
+                        output=(dst, EncodeSettings(preset=preset)),
                         batching=batching, progress=False)
     return pipeline.run().as_dict()
 

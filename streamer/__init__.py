@@ -30,7 +30,7 @@ from streamer.pipeline import Pipeline
 from streamer.queues import Policy
 from streamer.server import Server
 from streamer.session import StreamSession
-from streamer.sinks import FileSink, FileSinkSettings, Output, PublishSettings, Sink, ZmqSink
+from streamer.sinks import EncodeSettings, FileSink, Output, PublishSettings, Sink, ZmqSink
 from streamer.sources import ReconnectPolicy, Source, SourceKind, VideoSource
 from streamer.subscriber import Subscriber
 
@@ -44,7 +44,7 @@ __all__ = [
     "EngineSettings",
     "Enhancer",
     "FileSink",
-    "FileSinkSettings",
+    "EncodeSettings",
     "Frame",
     "FrameError",
     "Layout",

@@ -19,7 +19,8 @@ from streamer.batcher import BatchSettings
 from streamer.engine import EngineSettings
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.errors import ConfigError
-from streamer.sinks.file import FileSinkSettings, check_output_path
+from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.file import check_output_path
 from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import ReconnectPolicy
 
@@ -59,7 +60,7 @@ class RunConfig:
     batch: BatchSettings = BatchSettings()
     smoothing: SmoothingParams = SmoothingParams()
     stabiliser: StabiliserParams = StabiliserParams()
-    encode: FileSinkSettings = FileSinkSettings()
+    encode: EncodeSettings = EncodeSettings()
     publish: PublishSettings = PublishSettings()
     source: SourceSettings = SourceSettings()
 

@@ -13,9 +13,10 @@ from streamer.errors import StreamerError
 from streamer.queues import Stopping
 from streamer.server import Server
 from streamer.session import StreamSession
+from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide
-from streamer.sinks.file import FileSink, FileSinkSettings
+from streamer.sinks.file import FileSink
 from streamer.sinks.zmq import PublishSettings, ZmqSink
 from streamer.sources import Source
 from streamer.sources.video import SourceKind, VideoSource
@@ -34,7 +35,7 @@ class Pipeline:
         source: Source,
         engine: Engine,
         *,
-        output: tuple[Path, FileSinkSettings] | None = None,
+        output: tuple[Path, EncodeSettings] | None = None,
         publish: PublishSettings | None = None,
         batching: BatchSettings = BatchSettings(),
         progress: bool = True,

@@ -1,46 +1,25 @@
-"""File output: PyAV encode of the enhanced frames, with audio and subtitles remuxed untouched.
-
-Video pts are the input's (variable frame rate survives) in the input's time base; colour tags
-are written to the stream and every frame. Packets of the passthrough streams are muxed as they
-arrive, and FFmpeg's interleaving muxer orders them by time. ``close`` flushes the encoder and
-writes the trailer, so an interrupted run or a truncated input still leaves a playable file.
+"""File output: an :class:`AvOutput` into a file, with audio and subtitles remuxed untouched.
 
 Crash safety: MP4 and MOV are written fragmented by default (an empty ``moov`` up front, then a
 ``moof`` + ``mdat`` fragment at every keyframe and at least every second), so after SIGKILL or a
 power cut the file plays up to its last fragment; a classic MP4 (``encode.fragmented: false``)
 would be unplayable without its index. Matroska and MPEG-TS need nothing: they play truncated.
+A run that wrote no frame leaves no file behind.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.container
-import cv2
-import numpy as np
 
 from streamer.errors import ConfigError, SinkError
-from streamer.frames import (
-    RGB,
-    Frame,
-    Layout,
-    Passthrough,
-    StreamInfo,
-    rgb_image,
-    to_video_frame,
-)
 from streamer.queues import Policy
-from streamer.sinks.base import Output
+from streamer.sinks.av_output import AvOutput, EncodeSettings
 
-__all__ = ["FileSink", "FileSinkSettings", "check_output_path"]
-
-log = logging.getLogger(__name__)
-_CRF_RANGE = (0, 63)  # x264/x265 take 0-51, VP9/AV1 0-63
+__all__ = ["FileSink", "check_output_path"]
 _FRAGMENTED_MUXERS = {"mp4", "mov", "ipod"}
 # delay_moov: the header waits for the first fragment, so that its edit list knows the
 # B-frame delay (without it every pts came out two frames late); flush_packets: each fragment
@@ -71,209 +50,34 @@ def check_output_path(path: str) -> None:
                           "use .mp4, .mkv, .mov, .webm, .ts, ...")
 
 
-@dataclass(frozen=True)
-class FileSinkSettings:
-    """Encoder settings; ``crf`` is ignored when ``bitrate`` (e.g. "8M") is given.
-    ``fragmented``: write MP4/MOV as fragments, playable after a crash (see the module notes).
-    ``side_by_side``: write input | enhanced (see streamer/sinks/compose.py)."""
-
-    codec: str = "libx264"
-    crf: int = 20
-    preset: str = "veryfast"
-    bitrate: str | None = None
-    pix_fmt: str = "yuv420p"
-    side_by_side: bool = False
-    fragmented: bool = True
-
-    def __post_init__(self) -> None:
-        try:
-            codec = av.codec.Codec(self.codec, "w")
-        except av.codec.codec.UnknownCodecError:
-            raise ConfigError(f"codec {self.codec!r} is not an encoder of this FFmpeg build; "
-                              "e.g. libx264, libx265, libvpx-vp9") from None
-        if codec.type != "video":
-            raise ConfigError(f"codec {self.codec!r} encodes {codec.type}, not video")
-        if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
-            raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, got {self.crf}")
-
-
-class FileSink:
+class FileSink(AvOutput):
     """Writes frames in arrival order (a :class:`~streamer.sinks.base.Sink`); nothing is
-    dropped. A run that wrote no frame leaves no file behind."""
+    dropped."""
 
     name = "file"
     policy = Policy.BLOCK
     wants_packets = True
-    unsent = 0
 
-    def __init__(self, path: str | Path, settings: FileSinkSettings = FileSinkSettings()
-                 ) -> None:
+    def __init__(self, path: str | Path, settings: EncodeSettings = EncodeSettings()) -> None:
+        super().__init__(str(path), settings)
         self.path = Path(path)
-        self.settings = settings
-        self.accepts = RGB | {Layout.I420} if settings.pix_fmt == "yuv420p" else RGB
-        self.frames_written = 0
-        self.resized_frames = 0
-        self._frame_rate: Fraction | None = None
-        self._container: av.container.OutputContainer | None = None
-        self._video: av.VideoStream | None = None
-        self._stream_map: dict[int, av.stream.Stream] = {}
-        self._pending_packets: list[av.Packet[av.stream.Stream]] = []
-        self._last_pts: int | None = None
-        self._time_base = Fraction(1, 90_000)  # the input's, set with the first frame
+        self._created = False  # this sink made the file (and may remove it)
 
-    def open(self, info: StreamInfo) -> None:
+    def _open_container(self) -> av.container.OutputContainer:
         if not self.path.parent.is_dir():
             raise SinkError(f"output folder does not exist: {self.path.parent}")
         muxer = _muxer_extensions().get(self.path.suffix.lower().lstrip("."))
         options = _FRAGMENTED if self.settings.fragmented and muxer in _FRAGMENTED_MUXERS else {}
         try:
-            self._container = av.open(str(self.path), "w", options=options)
+            container = av.open(str(self.path), "w", options=options)
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
-        self._frame_rate = info.rate
-        # The passthrough streams belong to the open input: copy their parameters now.
-        for stream in info.passthrough:
-            self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
-
-    def write(self, output: Output) -> None:
-        self.write_frame(output.enhanced)
-
-    def write_frame(self, frame: Frame) -> None:
-        """Encode one frame (RGB or, with pix_fmt yuv420p, I420)."""
-        if self._video is None:
-            self._start_video(frame.width, frame.height, frame)
-        assert self._video is not None and self._container is not None
-        image, layout = frame.image, frame.layout
-        if layout is Layout.I420 and (frame.width, frame.height) != (self._video.width,
-                                                                    self._video.height):
-            image, layout = rgb_image(frame), Layout.RGB24  # the size changed: scale in RGB
-        if layout.is_rgb:
-            image = self._fit(image)
-        video_frame = to_video_frame(image, layout, frame.tags, self.settings.pix_fmt)
-        video_frame.pts = self._pts(frame)
-        video_frame.time_base = self._time_base
-        try:
-            packets = self._video.encode(video_frame)
-        except (av.error.FFmpegError, OSError) as error:
-            raise SinkError(f"cannot encode frame {frame.seq} for {self.path}: {error}") from error
-        self._mux(packets)
-        self.frames_written += 1
-
-    def write_packet(self, packet: Passthrough) -> None:
-        """Copy one audio or subtitle packet of the input stream it came from."""
-        target = self._stream_map.get(packet.stream_index)
-        if target is None:
-            return
-        packet.packet.stream = target
-        if self._video is None:
-            self._pending_packets.append(packet.packet)  # the header comes with the first frame
-            return
-        self._mux([packet.packet])
+        self._created = True
+        return container
 
     def close(self, error: BaseException | None = None) -> None:
-        """Flush the encoder and write the trailer (safe to call twice). After a failure
-        elsewhere (``error``) the file is still finished, so what was written plays, and a
-        failure to finish it is logged rather than raised over the first one. A file that got
-        no frame is removed."""
-        container, self._container = self._container, None
-        if container is None:
-            return
         try:
-            if self._video is not None:
-                container.mux(self._video.encode())
-        except (av.error.FFmpegError, OSError) as failure:
-            if error is None:
-                raise SinkError(f"cannot finish {self.path}: {failure}") from failure
-            log.warning("cannot finish %s: %s", self.path, failure)
+            super().close(error)
         finally:
-            container.close()
-            if self.frames_written == 0:
+            if self._created and self.frames_written == 0:
                 self.path.unlink(missing_ok=True)
-        if self.resized_frames:
-            log.warning("%s: %d frames were scaled to %dx%d (the input changed size mid-stream)",
-                        self.path, self.resized_frames, self._video.width if self._video else 0,
-                        self._video.height if self._video else 0)
-
-    # -- internals ----------------------------------------------------------------------------
-    def _start_video(self, width: int, height: int, first: Frame) -> None:
-        assert self._container is not None
-        s = self.settings
-        even_w, even_h = width - width % 2, height - height % 2
-        if (even_w, even_h) != (width, height) and s.pix_fmt.startswith(("yuv420", "nv12")):
-            # 4:2:0 needs even sizes: pad by one line rather than lose the last row or column.
-            even_w, even_h = width + width % 2, height + height % 2
-        time_base = first.time_base or self._time_base
-        self._time_base = time_base
-        options = {"preset": s.preset} if s.codec.startswith("libx26") else {}
-        if s.bitrate is None and s.codec.startswith(("libx26", "libvpx", "libaom", "libsvtav1")):
-            options["crf"] = str(s.crf)
-        try:
-            video = self._container.add_stream(s.codec, rate=self._frame_rate, options=options)
-        except (av.error.FFmpegError, ValueError) as error:
-            raise SinkError(f"cannot use codec {s.codec!r}: {error}") from error
-        assert isinstance(video, av.VideoStream)  # FileSinkSettings checked it encodes video
-        video.width, video.height, video.pix_fmt = even_w, even_h, s.pix_fmt
-        video.time_base = time_base
-        video.codec_context.time_base = time_base
-        # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
-        # trades throughput for latency a file does not need).
-        video.codec_context.thread_type = "FRAME"
-        video.codec_context.thread_count = 0
-        if s.bitrate is not None:
-            video.bit_rate = _parse_bitrate(s.bitrate)
-        first.tags.stamp(video.codec_context)
-        self._video = video
-        # Write the header now: muxers may change stream time bases then, and a packet muxed
-        # before that would be rebased with the old one (EINVAL, "non monotonic dts").
-        try:
-            self._container.start_encoding()
-        except (av.error.FFmpegError, ValueError) as error:
-            raise SinkError(f"cannot start writing {self.path}: {error}") from error
-        pending, self._pending_packets = self._pending_packets, []
-        self._mux(pending)
-
-    def _fit(self, image: np.ndarray) -> np.ndarray:
-        """Match the encoder's size: repeat the last row/column of an odd-sized frame (4:2:0
-        needs even sizes), or scale a frame whose size changed mid-stream (an encoder cannot
-        change size), counting those."""
-        assert self._video is not None
-        width, height = self._video.width, self._video.height
-        pad_h, pad_w = height - image.shape[0], width - image.shape[1]
-        if pad_h == 0 and pad_w == 0:
-            return image
-        if pad_h in (0, 1) and pad_w in (0, 1) and self.resized_frames == 0:
-            return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        self.resized_frames += 1
-        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-
-    def _pts(self, frame: Frame) -> int:
-        """The input pts; synthesised from the frame rate only when the input has none."""
-        if frame.pts is not None and (self._last_pts is None or frame.pts > self._last_pts):
-            pts = frame.pts
-        elif self._last_pts is None:
-            pts = 0
-        else:
-            pts = self._last_pts + self._frame_duration()
-        self._last_pts = pts
-        return pts
-
-    def _frame_duration(self) -> int:
-        assert self._video is not None
-        rate = self._frame_rate or Fraction(25)
-        return max(1, round(1 / (rate * self._time_base)))
-
-    def _mux(self, packets: list[av.Packet[av.stream.Stream]]) -> None:
-        assert self._container is not None
-        try:
-            self._container.mux(packets)
-        except (av.error.FFmpegError, OSError) as error:
-            raise SinkError(f"cannot write {self.path}: {error}") from error
-
-
-def _parse_bitrate(text: str) -> int:
-    units = {"k": 1_000, "m": 1_000_000}
-    suffix = text[-1].lower()
-    try:
-        return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
-    except ValueError as error:
-        raise SinkError(f"bitrate must look like 8M, 2500k or 800000, got {text!r}") from error

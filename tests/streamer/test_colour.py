@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from streamer.frames import ColorTags, swscale_matrix
-from streamer.sinks.file import FileSink, FileSinkSettings
+from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import write_clip
 
@@ -51,7 +52,7 @@ def test_colour_bars_round_trip_with_their_tags(
     assert frames[0].tags.matrix == matrix and frames[0].tags.range == color_range
     assert np.abs(bar_centres(frames[0].image) - bar_centres(bars)).max() <= ONE_TRIP
 
-    sink = FileSink(dst, FileSinkSettings(crf=0))
+    sink = FileSink(dst, EncodeSettings(crf=0))
     sink.open(info)
     for frame in frames:
         sink.write_frame(frame)

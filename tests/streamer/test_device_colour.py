@@ -17,7 +17,7 @@ from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.engine import Engine, EngineBatch, EngineSettings, PendingBatch, TemporalState
 from streamer.frames import Layout, swscale_matrix
 from streamer.pipeline import Pipeline
-from streamer.sinks.file import FileSinkSettings
+from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 from tests.streamer.test_colour import ONE_TRIP, bar_centres, colour_bars
@@ -110,7 +110,7 @@ def run_file(src: Path, dst: Path, colour: str, **sink: Any) -> Recorder:
     engine = Engine.build(EngineSettings(model="dcp", device="cpu", colour=colour))  # type: ignore[arg-type]
     recorder = Recorder(engine)
     engine.submit = recorder  # type: ignore[method-assign]
-    pipeline = Pipeline(VideoSource(str(src)), engine, output=(dst, FileSinkSettings(**sink)),
+    pipeline = Pipeline(VideoSource(str(src)), engine, output=(dst, EncodeSettings(**sink)),
                         batching=BatchSettings(size=3), progress=False)
     recorder.state = pipeline.session.state
     pipeline.run()

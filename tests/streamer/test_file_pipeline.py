@@ -13,14 +13,14 @@ from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import SourceError, StreamerError
 from streamer.pipeline import Pipeline
-from streamer.sinks.file import FileSinkSettings
+from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 
 
 def enhance_file(engine: Engine, src: Path, dst: Path, **sink: object) -> Pipeline:
     pipeline = Pipeline(
-        VideoSource(str(src)), engine, output=(dst, FileSinkSettings(**sink)),  # type: ignore[arg-type]
+        VideoSource(str(src)), engine, output=(dst, EncodeSettings(**sink)),  # type: ignore[arg-type]
         batching=BatchSettings(size=3), progress=False,
     )
     pipeline.run()

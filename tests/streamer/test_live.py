@@ -14,7 +14,7 @@ import pytest
 from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.pipeline import Pipeline
-from streamer.sinks.file import FileSinkSettings
+from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import (
     ReconnectPolicy,
     SourceKind,
@@ -56,7 +56,7 @@ def test_udp_stream_that_stops_and_restarts_is_followed(
         reconnect=ReconnectPolicy(watchdog_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.4),
     )
     output = tmp_path / "live.mkv"
-    pipeline = Pipeline(source, classical_engine, output=(output, FileSinkSettings()),
+    pipeline = Pipeline(source, classical_engine, output=(output, EncodeSettings()),
                         batching=BatchSettings(size=1, latency_ms=2000), progress=False)
 
     def produce() -> None:

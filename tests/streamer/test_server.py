@@ -20,8 +20,9 @@ from streamer.pipeline import Pipeline
 from streamer.queues import Policy
 from streamer.server import Server
 from streamer.session import StreamSession
+from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Output
-from streamer.sinks.file import FileSink, FileSinkSettings
+from streamer.sinks.file import FileSink
 from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
@@ -87,7 +88,7 @@ def test_two_files_share_batches_and_each_comes_out_as_if_run_alone(
     for path in sources:
         out = path.with_name(f"alone-{path.name}")
         Pipeline(VideoSource(str(path)), classical_engine,
-                 output=(out, FileSinkSettings()), batching=BatchSettings(size=4),
+                 output=(out, EncodeSettings()), batching=BatchSettings(size=4),
                  progress=False).run()
         alone.append(decoded(out))
 

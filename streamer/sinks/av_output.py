@@ -1,0 +1,244 @@
+"""PyAV encode of the enhanced frames into any container FFmpeg writes: a file, a network
+stream, an HLS playlist (see file.py and network.py for the two kinds of target).
+
+Video pts are the input's (variable frame rate survives) in the input's time base; colour tags
+are written to the stream and every frame. Packets of the passthrough streams are muxed as they
+arrive, and FFmpeg's interleaving muxer orders them by time. ``close`` flushes the encoder and
+writes the trailer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import av.container
+import cv2
+import numpy as np
+
+from streamer.errors import ConfigError, SinkError
+from streamer.frames import (
+    RGB,
+    Frame,
+    Layout,
+    Passthrough,
+    StreamInfo,
+    rgb_image,
+    to_video_frame,
+)
+from streamer.sinks.base import Output
+
+__all__ = ["AvOutput", "EncodeSettings"]
+
+log = logging.getLogger(__name__)
+_CRF_RANGE = (0, 63)  # x264/x265 take 0-51, VP9/AV1 0-63
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Encoder settings (the YAML ``encode:`` section); ``crf`` is ignored when ``bitrate``
+    (e.g. "8M") is given. ``fragmented``: write MP4/MOV files as fragments, playable after a
+    crash (see file.py). ``side_by_side``: write input | enhanced (see compose.py)."""
+
+    codec: str = "libx264"
+    crf: int = 20
+    preset: str = "veryfast"
+    bitrate: str | None = None
+    pix_fmt: str = "yuv420p"
+    side_by_side: bool = False
+    fragmented: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            codec = av.codec.Codec(self.codec, "w")
+        except av.codec.codec.UnknownCodecError:
+            raise ConfigError(f"codec {self.codec!r} is not an encoder of this FFmpeg build; "
+                              "e.g. libx264, libx265, libvpx-vp9") from None
+        if codec.type != "video":
+            raise ConfigError(f"codec {self.codec!r} encodes {codec.type}, not video")
+        if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
+            raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, got {self.crf}")
+
+
+class AvOutput:
+    """Encodes frames in arrival order into the container ``target`` names. Subclasses say how
+    the container is opened (:meth:`_open_container`) and which encoder options suit it."""
+
+    unsent = 0
+
+    def __init__(self, target: str, settings: EncodeSettings) -> None:
+        self.target = target
+        self.settings = settings
+        self.accepts = RGB | {Layout.I420} if settings.pix_fmt == "yuv420p" else RGB
+        self.frames_written = 0
+        self.resized_frames = 0
+        self._frame_rate: Fraction | None = None
+        self._container: av.container.OutputContainer | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget the container's streams (before a container is opened or reopened)."""
+        self._video: av.VideoStream | None = None
+        self._stream_map: dict[int, av.stream.Stream] = {}
+        self._pending_packets: list[av.Packet[av.stream.Stream]] = []
+        self._last_pts: int | None = None
+        self._time_base = Fraction(1, 90_000)  # the input's, set with the first frame
+
+    def _open_container(self) -> av.container.OutputContainer:
+        raise NotImplementedError
+
+    def _encoder_options(self) -> dict[str, str]:
+        """Codec options from the settings (CRF only for encoders that take it)."""
+        s = self.settings
+        options = {"preset": s.preset} if s.codec.startswith("libx26") else {}
+        if s.bitrate is None and s.codec.startswith(("libx26", "libvpx", "libaom", "libsvtav1")):
+            options["crf"] = str(s.crf)
+        return options
+
+    def open(self, info: StreamInfo) -> None:
+        self._frame_rate = info.rate
+        self._container = self._open_container()
+        # The passthrough streams belong to the open input: copy their parameters now.
+        for stream in info.passthrough:
+            self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
+
+    def write(self, output: Output) -> None:
+        self.write_frame(output.enhanced)
+
+    def write_frame(self, frame: Frame) -> None:
+        """Encode one frame (RGB or, with pix_fmt yuv420p, I420)."""
+        if self._video is None:
+            self._start_video(frame.width, frame.height, frame)
+        assert self._video is not None and self._container is not None
+        image, layout = frame.image, frame.layout
+        if layout is Layout.I420 and (frame.width, frame.height) != (self._video.width,
+                                                                    self._video.height):
+            image, layout = rgb_image(frame), Layout.RGB24  # the size changed: scale in RGB
+        if layout.is_rgb:
+            image = self._fit(image)
+        video_frame = to_video_frame(image, layout, frame.tags, self.settings.pix_fmt)
+        video_frame.pts = self._pts(frame)
+        video_frame.time_base = self._time_base
+        try:
+            packets = self._video.encode(video_frame)
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot encode frame {frame.seq} for {self.target}: {error}"
+                            ) from error
+        self._mux(packets)
+        self.frames_written += 1
+
+    def write_packet(self, packet: Passthrough) -> None:
+        """Copy one audio or subtitle packet of the input stream it came from."""
+        target = self._stream_map.get(packet.stream_index)
+        if target is None:
+            return
+        packet.packet.stream = target
+        if self._video is None:
+            self._pending_packets.append(packet.packet)  # the header comes with the first frame
+            return
+        self._mux([packet.packet])
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Flush the encoder and write the trailer (safe to call twice). After a failure
+        elsewhere (``error``) the output is still finished, so what was written plays, and a
+        failure to finish it is logged rather than raised over the first one."""
+        container, self._container = self._container, None
+        if container is None:
+            return
+        try:
+            if self._video is not None:
+                container.mux(self._video.encode())
+        except (av.error.FFmpegError, OSError) as failure:
+            if error is None:
+                raise SinkError(f"cannot finish {self.target}: {failure}") from failure
+            log.warning("cannot finish %s: %s", self.target, failure)
+        finally:
+            container.close()
+        if self.resized_frames:
+            log.warning("%s: %d frames were scaled to %dx%d (the input changed size mid-stream)",
+                        self.target, self.resized_frames, self._video.width if self._video else 0,
+                        self._video.height if self._video else 0)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _start_video(self, width: int, height: int, first: Frame) -> None:
+        assert self._container is not None
+        s = self.settings
+        even_w, even_h = width - width % 2, height - height % 2
+        if (even_w, even_h) != (width, height) and s.pix_fmt.startswith(("yuv420", "nv12")):
+            # 4:2:0 needs even sizes: pad by one line rather than lose the last row or column.
+            even_w, even_h = width + width % 2, height + height % 2
+        time_base = first.time_base or self._time_base
+        self._time_base = time_base
+        try:
+            video = self._container.add_stream(s.codec, rate=self._frame_rate,
+                                               options=self._encoder_options())
+        except (av.error.FFmpegError, ValueError) as error:
+            raise SinkError(f"cannot use codec {s.codec!r}: {error}") from error
+        assert isinstance(video, av.VideoStream)  # EncodeSettings checked it encodes video
+        video.width, video.height, video.pix_fmt = even_w, even_h, s.pix_fmt
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
+        # trades throughput for latency a file does not need).
+        video.codec_context.thread_type = "FRAME"
+        video.codec_context.thread_count = 0
+        if s.bitrate is not None:
+            video.bit_rate = _parse_bitrate(s.bitrate)
+        first.tags.stamp(video.codec_context)
+        self._video = video
+        # Write the header now: muxers may change stream time bases then, and a packet muxed
+        # before that would be rebased with the old one (EINVAL, "non monotonic dts").
+        try:
+            self._container.start_encoding()
+        except (av.error.FFmpegError, ValueError) as error:
+            raise SinkError(f"cannot start writing {self.target}: {error}") from error
+        pending, self._pending_packets = self._pending_packets, []
+        self._mux(pending)
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """Match the encoder's size: repeat the last row/column of an odd-sized frame (4:2:0
+        needs even sizes), or scale a frame whose size changed mid-stream (an encoder cannot
+        change size), counting those."""
+        assert self._video is not None
+        width, height = self._video.width, self._video.height
+        pad_h, pad_w = height - image.shape[0], width - image.shape[1]
+        if pad_h == 0 and pad_w == 0:
+            return image
+        if pad_h in (0, 1) and pad_w in (0, 1) and self.resized_frames == 0:
+            return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        self.resized_frames += 1
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+    def _pts(self, frame: Frame) -> int:
+        """The input pts; synthesised from the frame rate only when the input has none."""
+        if frame.pts is not None and (self._last_pts is None or frame.pts > self._last_pts):
+            pts = frame.pts
+        elif self._last_pts is None:
+            pts = 0
+        else:
+            pts = self._last_pts + self._frame_duration()
+        self._last_pts = pts
+        return pts
+
+    def _frame_duration(self) -> int:
+        assert self._video is not None
+        rate = self._frame_rate or Fraction(25)
+        return max(1, round(1 / (rate * self._time_base)))
+
+    def _mux(self, packets: list[av.Packet[av.stream.Stream]]) -> None:
+        assert self._container is not None
+        try:
+            self._container.mux(packets)
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot write {self.target}: {error}") from error
+
+
+def _parse_bitrate(text: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000}
+    suffix = text[-1].lower()
+    try:
+        return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
+    except ValueError as error:
+        raise SinkError(f"bitrate must look like 8M, 2500k or 800000, got {text!r}") from error
