@@ -42,7 +42,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p = sub.add_parser("run", help="enhance a file, stream or camera")
     p.add_argument("input", nargs="?", help="file, URL, /dev/videoN or lavfi:EXPR "
                    "(default: the bundled demo)")
-    p.add_argument("-o", "--output", help="output video file")
+    p.add_argument("-o", "--output", help="output: a video file, a URL (udp://, srt://, "
+                   "rtmp://, rtsp://) or an HLS playlist (.m3u8)")
     p.add_argument("--publish", metavar="ENDPOINT", help="ZeroMQ endpoint to bind, "
                    "e.g. tcp://127.0.0.1:5555")
     p.add_argument("--publish-mode", choices=MODES, help="pub drops for slow "
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     source = VideoSource(config.input, stream_id=config.source.stream_id,
                          options=config.source.options, reconnect=config.source.reconnect,
                          max_frames=config.source.max_frames)
-    output = (Path(config.output), config.encode) if config.output else None
+    output = (config.output, config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
                         batching=config.batch, progress=not args.quiet)
     # SIGTERM (systemd, containers) drains exactly like Ctrl-C: the run finishes what it read.

@@ -1,5 +1,6 @@
-"""``hdm-stream run``: one source to a file and/or a ZeroMQ endpoint, as a server with one
-session (see server.py for how it runs and stops)."""
+"""``hdm-stream run``: one source to a video output (a file, a network stream, an HLS
+playlist) and/or a ZeroMQ endpoint, as a server with one session (see server.py for how it runs
+and stops)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide
 from streamer.sinks.file import FileSink
+from streamer.sinks.network import video_output
 from streamer.sinks.zmq import PublishSettings, ZmqSink
 from streamer.sources import Source
 from streamer.sources.video import SourceKind, VideoSource
@@ -28,14 +30,14 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    """One source through one engine to a file and/or a ZeroMQ endpoint."""
+    """One source through one engine to a video output and/or a ZeroMQ endpoint."""
 
     def __init__(
         self,
         source: Source,
         engine: Engine,
         *,
-        output: tuple[Path, EncodeSettings] | None = None,
+        output: tuple[str | Path, EncodeSettings] | None = None,
         publish: PublishSettings | None = None,
         batching: BatchSettings = BatchSettings(),
         progress: bool = True,
@@ -43,11 +45,11 @@ class Pipeline:
         stopping = Stopping()
         sinks: list[Sink] = []
         if output is not None:
-            path, settings = output
-            if _reads(source, path):
-                raise StreamerError(f"output {path} would overwrite the input")
-            file = FileSink(path, settings)
-            sinks.append(SideBySide(file) if settings.side_by_side else file)
+            target, settings = output
+            video = video_output(str(target), settings)
+            if isinstance(video, FileSink) and _reads(source, video.path):
+                raise StreamerError(f"output {target} would overwrite the input")
+            sinks.append(SideBySide(video) if settings.side_by_side else video)
         if publish is not None and publish.endpoint is not None:
             sinks.append(ZmqSink(publish, stopping))
         if not sinks:
