@@ -7,6 +7,7 @@ shows the traceback too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -87,6 +88,12 @@ def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--save", type=Path, help="folder to save frames to as PNG")
 
 
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run many streams with an HTTP API, metrics and preview")
+    p.add_argument("config", help="YAML: http and streams (see configs/serve.yaml)")
+    p.add_argument("--port", type=int, help="HTTP port (overrides http.port)")
+
+
 def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("train", help="train HDM weights for a task")
     p.add_argument("--task", required=True, choices=TASKS)
@@ -132,8 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hdm-stream", description="Real-time video "
                                      "dehazing, deraining and low-light enhancement with HDM.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--log-format", choices=("plain", "json"), default="plain",
+                        help="log lines as text or as JSON objects (one per line)")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
+    _serve_parser(sub)
     _subscribe_parser(sub)
     _train_parser(sub)
     _eval_parser(sub)
@@ -197,6 +207,16 @@ def run(args: argparse.Namespace) -> int:
     return 128 + (terminated[0] if terminated else signal.SIGINT)  # the shells' convention
 
 
+def serve(args: argparse.Namespace) -> int:
+    from streamer.serve_cmd import serve as run_service
+    from streamer.serve_config import HttpSettings, load_serve_config
+
+    config = load_serve_config(args.config)
+    if args.port is not None:
+        config = dataclasses.replace(config, http=HttpSettings(config.http.host, args.port))
+    return run_service(config)
+
+
 def subscribe(args: argparse.Namespace) -> int:
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
@@ -252,12 +272,27 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per log line, for log collectors: time, level, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": round(record.created, 3), "level": record.levelname.lower(),
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="hdm-stream: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if args.log_format == "json"
+                         else logging.Formatter("hdm-stream: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("torch", "libav"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    commands = {"run": run, "subscribe": subscribe, "train": train, "eval": evaluate}
+    commands = {"run": run, "serve": serve, "subscribe": subscribe, "train": train,
+                "eval": evaluate}
     try:
         return commands[args.command](args)
     except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:

@@ -24,7 +24,7 @@ from streamer.sinks.file import check_output_path
 from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import ReconnectPolicy
 
-__all__ = ["DEMO_INPUT", "RunConfig", "SourceSettings", "load_config"]
+__all__ = ["DEMO_INPUT", "RunConfig", "SourceSettings", "build", "load_config", "read_yaml"]
 
 DEMO_INPUT = str(Path(__file__).parent / "demo" / "hazy_rocket.mp4")
 
@@ -83,14 +83,28 @@ def load_config(path: str | Path | None) -> RunConfig:
     """Defaults, or a YAML preset over them."""
     if path is None:
         return RunConfig()
+    return build(RunConfig, read_yaml(path))
+
+
+def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    return _build(RunConfig, data, "")
+
+
+T = typing.TypeVar("T")
+
+
+def build(cls: type[T], data: Any, prefix: str = "") -> T:
+    """An instance of the settings dataclass ``cls`` from parsed YAML/JSON, every value checked
+    against its type (dataclasses, tuples of them, Literals, unions), each error naming its key
+    path (``streams[1].outputs[0].url``)."""
+    built: T = _build(cls, data, prefix)
+    return built
 
 
 def _build(cls: type[Any], data: Any, prefix: str) -> Any:
@@ -116,6 +130,11 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
 def _convert(hint: Any, value: Any, path: str) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value if value is not None else {}, path)
+    if typing.get_origin(hint) is tuple:
+        item_type = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {path!r} must be a list")
+        return tuple(_convert(item_type, item, f"{path}[{i}]") for i, item in enumerate(value))
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         if type(None) in options:

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from streamer.batcher import Batcher, BatchSettings, Item
 from streamer.engine import Engine, EngineBatch, PendingBatch
@@ -29,9 +30,19 @@ from streamer.queues import Closed, Doorbell
 from streamer.session import StreamSession
 from streamer.threads import StageThread
 
-__all__ = ["Server"]
+__all__ = ["EngineStats", "Server"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineStats:
+    """What the engine worker did (its own thread writes; readers see a recent value)."""
+
+    batches: int = 0
+    frames: int = 0
+    busy_s: float = 0.0  # submitting and waiting for results
+    batch_sizes: dict[int, int] = field(default_factory=dict)  # size -> batches of that size
 
 
 class Server:
@@ -51,6 +62,7 @@ class Server:
         self._batcher = Batcher(batching, self._doorbell, self._stop)
         self._worker = StageThread(self._work, name="hdm-engine")
         self._warm: set[tuple[int, int]] = set()
+        self.stats = EngineStats()
 
     # -- sessions -----------------------------------------------------------------------------
     def add(self, session: StreamSession) -> None:
@@ -80,15 +92,26 @@ class Server:
     def drain(self) -> None:
         """Every source stops reading; what was read is finished."""
         self._closing.set()
-        for session in self.sessions:
+        for session in list(self.sessions):
             session.drain()
         self._doorbell.ring()
+
+    @property
+    def running(self) -> bool:
+        """The engine worker is running."""
+        return self._worker.running
+
+    def forget(self, session: StreamSession) -> None:
+        """Drop a finished session (serve: a stream removed or ended), so that a long-running
+        server does not keep every session it ever ran."""
+        if session in self.sessions:
+            self.sessions.remove(session)
 
     def abort(self, error: BaseException) -> None:
         """Every wait gives up; ``error`` is raised from :meth:`join`."""
         self.errors.append(error)
         self._stop.set()
-        for session in self.sessions:
+        for session in list(self.sessions):
             session.abort(Closed("the engine stopped"))
         self._doorbell.ring()
 
@@ -157,7 +180,13 @@ class Server:
         what the worker spent submitting and waiting, not the overlap in between."""
         started = time.perf_counter()
         images = pending.result()
-        share = (submit_s + time.perf_counter() - started) / len(batch)
+        busy = submit_s + time.perf_counter() - started
+        share = busy / len(batch)
+        stats = self.stats
+        stats.batches += 1
+        stats.frames += len(batch)
+        stats.busy_s += busy
+        stats.batch_sizes[len(batch)] = stats.batch_sizes.get(len(batch), 0) + 1
         for (session, frame), image in zip(batch, images, strict=True):
             session.stats.stages["infer"].add(share, 1)
             session.deliver(frame, image, pending.layout)

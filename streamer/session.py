@@ -25,7 +25,7 @@ from streamer.frames import ANY, RGB, Frame, Layout, StreamInfo, negotiate
 from streamer.queues import END, Closed, Doorbell, Policy, StageQueue, Stopping
 from streamer.sinks.base import Output, Sink, SinkWorker
 from streamer.sources import Source
-from streamer.stats import RunStats
+from streamer.stats import LatencyHistogram, RunStats
 from streamer.threads import StageThread
 
 __all__ = ["StreamSession"]
@@ -156,6 +156,24 @@ class StreamSession:
         self._collect()
         return True
 
+    # -- what a running session can tell -------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """The source is open (a live one between reconnect attempts is not)."""
+        return self.source.connected
+
+    def live_latency(self) -> list[LatencyHistogram]:
+        """Decode-to-written latency of each output so far (read while running)."""
+        return [worker.latency for worker in self._workers]
+
+    def output_drops(self) -> dict[str, int]:
+        """Frames each output's queue discarded (live outputs drop rather than stall)."""
+        return {worker.sink.name: worker.dropped for worker in self._workers}
+
+    def unsent(self) -> int:
+        """Frames outputs gave up on (a consumer gone, a connection down)."""
+        return sum(worker.sink.unsent for worker in self._workers)
+
     # -- the engine worker's side -------------------------------------------------------------
     def stale(self, frame: Frame) -> bool:
         """A live frame too old to be worth enhancing (counted)."""
@@ -226,4 +244,4 @@ class StreamSession:
             stats.stages[worker.sink.name] = worker.timer
             stats.latency[worker.sink.name] = worker.latency
             stats.dropped_sinks[worker.sink.name] = worker.dropped
-            stats.unsent += worker.sink.unsent
+        stats.unsent = self.unsent()

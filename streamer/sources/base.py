@@ -25,6 +25,10 @@ class Source(Protocol):
     corrupt_packets: int  # video packets the decoder refused and that were skipped
     ended_early: str | None  # why a file ended before its announced end (None: it did not)
 
+    @property
+    def connected(self) -> bool:
+        """The input is open now (a live source between reconnect attempts is not)."""
+
     def open(self) -> StreamInfo: ...
 
     def read(self, layouts: frozenset[Layout]) -> Iterator[Frame | Passthrough]: ...

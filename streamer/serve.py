@@ -1,0 +1,271 @@
+"""``hdm-stream serve``: many streams through shared engines, with an HTTP API, Prometheus
+metrics and a live web preview.
+
+Streams whose (model, task, weights) agree share one engine and its worker (one
+:class:`~streamer.server.Server` each), so their frames are batched together, each with its own
+temporal state, latency bound and counters. Each stream connects in its own thread: one that
+cannot connect retries with backoff and shows as down, never holding the others back; a live
+stream that fails later reconnects inside its source. Streams can be added and removed while the
+service runs. SIGTERM (or Ctrl-C) drains every stream and exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from streamer.engine import Engine
+from streamer.errors import ConfigError, StreamerError
+from streamer.queues import Stopping
+from streamer.serve_config import OutputSpec, ServeConfig, StreamSpec
+from streamer.server import Server
+from streamer.session import StreamSession
+from streamer.sinks.base import Sink
+from streamer.sinks.file import FileSink
+from streamer.sinks.network import HlsOutput, NetworkOutput
+from streamer.sinks.preview import PreviewSink
+from streamer.sinks.zmq import PublishSettings, ZmqSink
+from streamer.sources.video import VideoSource
+from streamer.stats import LatencyHistogram, RunStats
+from streamer.threads import StageThread
+
+__all__ = ["Service", "ServedStream", "StreamState"]
+
+log = logging.getLogger(__name__)
+
+
+class StreamState(enum.Enum):
+    CONNECTING = "connecting"  # not yet opened
+    UP = "up"  # frames flow (a live source between reconnects is still up, and says so)
+    DOWN = "down"  # the last attempt to open failed; retrying
+    ENDED = "ended"  # a file or finite source ran to its end
+    FAILED = "failed"  # stopped by an error
+    STOPPED = "stopped"  # removed or drained
+
+
+_TOTALS = ("frames_in", "frames_out", "dropped_queue", "dropped_stale", "unsent",
+           "corrupt_packets", "reconnects")
+
+
+class ServedStream:
+    """One configured stream: connects (retrying), runs its session on its engine's server,
+    and keeps counters that survive a session being replaced."""
+
+    def __init__(self, spec: StreamSpec, server: Server, config: ServeConfig) -> None:
+        self.spec = spec
+        self.server = server
+        self.config = config
+        self.state = StreamState.CONNECTING
+        self.last_error: str | None = None
+        self.preview = PreviewSink(config.preview_fps)
+        self.session: StreamSession | None = None
+        self._finished: dict[str, int] = dict.fromkeys(_TOTALS, 0)
+        self._latency = LatencyHistogram()  # of sessions that ended
+        self._output_drops = 0  # of sessions that ended
+        self._reconnects_open = 0  # failed opening attempts
+        self._stop = threading.Event()
+        self._thread = StageThread(self._run, name=f"hdm-stream-{spec.id}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Drain: the source stops, what was read is written, outputs close."""
+        self._stop.set()
+        session = self.session
+        if session is not None:
+            session.drain()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._thread.wait(timeout)
+
+    # -- what the API and the metrics read ------------------------------------------------------
+    def totals(self) -> dict[str, int]:
+        """Counters over every session this stream has run (monotonic)."""
+        totals = dict(self._finished)
+        session = self.session
+        if session is not None:
+            live = _session_counts(session)
+            for key in _TOTALS:
+                totals[key] += live[key]
+        totals["reconnects"] += self._reconnects_open
+        return totals
+
+    def latency(self) -> LatencyHistogram:
+        merged = LatencyHistogram()
+        merged.merge(self._latency)
+        session = self.session
+        if session is not None:
+            for histogram in session.live_latency():
+                merged.merge(histogram)
+        return merged
+
+    def output_drops(self) -> int:
+        """Frames the outputs' queues dropped (the preview's, by design, not counted)."""
+        session = self.session
+        live = session.output_drops() if session is not None else {}
+        return self._output_drops + sum(n for name, n in live.items() if name != "preview")
+
+    @property
+    def up(self) -> bool:
+        session = self.session
+        return self.state is StreamState.UP and session is not None and session.connected
+
+    def describe(self) -> dict[str, Any]:
+        totals = self.totals()
+        latency = self.latency()
+        p50, p99 = latency.percentile(50), latency.percentile(99)
+        return {
+            "id": self.spec.id, "source": self.spec.source, "task": self.spec.task,
+            "model": self.spec.model, "engine": self.server.engine.description,
+            "state": self.state.value, "up": self.up, "last_error": self.last_error,
+            "outputs": [o.label for o in self.spec.outputs], **totals,
+            "latency_ms": {"p50": None if p50 is None else round(p50 * 1000, 1),
+                           "p99": None if p99 is None else round(p99 * 1000, 1)},
+            "preview": self.preview.latest is not None,
+        }
+
+    # -- the stream's thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        delay = self.config.reconnect.backoff_initial_s
+        while not self._stop.is_set():
+            session = self._new_session()
+            try:
+                self.server.add(session)
+            except StreamerError as error:
+                self._record_failed_open(error)
+                if self._stop.wait(delay):
+                    break
+                delay = min(delay * 2, self.config.reconnect.backoff_max_s)
+                continue
+            self.session, self.state, self.last_error = session, StreamState.UP, None
+            delay = self.config.reconnect.backoff_initial_s
+            while not session.join(0.2):
+                pass
+            self._retire(session)
+            if session.errors:
+                self.state, self.last_error = StreamState.FAILED, str(session.errors[0])
+                log.warning("stream %s failed: %s", self.spec.id, self.last_error)
+                return
+            self.state = StreamState.STOPPED if self._stop.is_set() else StreamState.ENDED
+            return
+        self.state = StreamState.STOPPED
+
+    def _record_failed_open(self, error: StreamerError) -> None:
+        if self.last_error != str(error):
+            log.warning("stream %s is down: %s (retrying)", self.spec.id, error)
+        self.state, self.last_error = StreamState.DOWN, str(error)
+        self._reconnects_open += 1
+
+    def _retire(self, session: StreamSession) -> None:
+        counts = _session_counts(session)
+        for key in _TOTALS:
+            self._finished[key] += counts[key]
+        for histogram in session.live_latency():
+            self._latency.merge(histogram)
+        self._output_drops += sum(n for name, n in session.output_drops().items()
+                                  if name != "preview")
+        self.session = None
+        self.server.forget(session)
+
+    def _new_session(self) -> StreamSession:
+        spec, config = self.spec, self.config
+        source = VideoSource(spec.source, stream_id=spec.id, options=spec.options,
+                             reconnect=config.reconnect)
+        stopping = Stopping()
+        sinks: list[Sink] = [self.preview]
+        sinks += [_output(o, config, stopping) for o in spec.outputs]
+        return StreamSession(source, sinks, batching=config.batch, stopping=stopping)
+
+
+def _output(spec: OutputSpec, config: ServeConfig, stopping: Stopping) -> Sink:
+    if spec.publish is not None:
+        return ZmqSink(PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload),
+                       stopping)
+    if spec.url is not None:
+        return NetworkOutput(spec.url, config.encode, format=spec.format)
+    if spec.hls is not None:
+        return HlsOutput(spec.hls, config.encode)
+    assert spec.file is not None
+    return FileSink(spec.file, config.encode)
+
+
+def _session_counts(session: StreamSession) -> dict[str, int]:
+    stats: RunStats = session.stats
+    return {"frames_in": stats.frames_in, "frames_out": stats.frames_out,
+            "dropped_queue": session.frames.dropped, "dropped_stale": stats.dropped_stale,
+            "unsent": session.unsent(), "corrupt_packets": session.source.corrupt_packets,
+            "reconnects": session.source.reconnects}
+
+
+class Service:
+    """The streams of a :class:`ServeConfig` and the engines they share."""
+
+    def __init__(self, config: ServeConfig,
+                 build_engine: Callable[[Any], Engine] | None = None) -> None:
+        self.config = config
+        self.servers: dict[tuple[str, str, str], Server] = {}
+        self.streams: dict[str, ServedStream] = {}
+        self._build_engine = build_engine or self._engine_for
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+
+    def _engine_for(self, spec: StreamSpec) -> Engine:
+        settings = dataclasses.replace(self.config.model, task=spec.task, model=spec.model,
+                                       weights=spec.weights)
+        return Engine.build(settings, self.config.smoothing, stabiliser=self.config.stabiliser)
+
+    def start(self) -> None:
+        """Build the engines and start every configured stream."""
+        for spec in self.config.streams:
+            self.add(spec)
+        self.ready.set()
+
+    def add(self, spec: StreamSpec) -> ServedStream:
+        """Start a stream (ConfigError when its id is taken)."""
+        with self._lock:
+            if spec.id in self.streams and self.streams[spec.id].state not in (
+                    StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED):
+                raise ConfigError(f"a stream with id {spec.id!r} is already running")
+            key = (spec.model, spec.task, spec.weights)
+            server = self.servers.get(key)
+            if server is None:
+                server = Server(self._build_engine(spec), self.config.batch, stay_open=True)
+                server.start()
+                self.servers[key] = server
+                log.info("engine for %s/%s: %s", spec.task, spec.model, server.engine.description)
+            stream = ServedStream(spec, server, self.config)
+            self.streams[spec.id] = stream
+        stream.start()
+        return stream
+
+    def remove(self, stream_id: str, timeout: float = 10.0) -> bool:
+        """Drain and drop a stream; False when there is none by that id."""
+        with self._lock:
+            stream = self.streams.pop(stream_id, None)
+        if stream is None:
+            return False
+        stream.stop()
+        stream.wait(timeout)
+        return True
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Every stream drains; then the engines stop."""
+        streams = list(self.streams.values())
+        for stream in streams:
+            stream.stop()
+        deadline = time.monotonic() + timeout
+        for stream in streams:
+            stream.wait(max(0.0, deadline - time.monotonic()))
+        for server in self.servers.values():
+            server.drain()
+        for server in self.servers.values():
+            try:
+                server.join()
+            except StreamerError as error:
+                log.warning("%s", error)

@@ -1,0 +1,48 @@
+"""``hdm-stream serve CONFIG``: start the service and its HTTP API, run until SIGTERM or
+Ctrl-C, then drain every stream and exit 0 (a service asked to stop has done its job)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from streamer.http_api import ApiServer
+from streamer.serve import Service
+from streamer.serve_config import ServeConfig
+
+__all__ = ["serve"]
+
+log = logging.getLogger("hdm-stream")
+
+
+def serve(config: ServeConfig, *, ready: threading.Event | None = None) -> int:
+    """Run until a signal; ``ready`` is set once the API listens (tests)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    service = Service(config)
+    api = ApiServer(service, config.http.host, config.http.port)
+    try:
+        api.start()
+        log.info("serving %d streams; API, metrics and preview on http://%s:%d/",
+                 len(config.streams), config.http.host, api.port)
+        if ready is not None:
+            ready.set()
+        service.start()
+        while not stop.wait(0.5):
+            pass
+        log.info("stopping: draining every stream")
+        service.drain()
+    finally:
+        api.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for stream in service.streams.values():
+        totals = stream.totals()
+        log.info("%s: %s, %d frames in, %d out", stream.spec.id, stream.state.value,
+                 totals["frames_in"], totals["frames_out"])
+    return 0

@@ -1,0 +1,121 @@
+"""The ``hdm-stream serve`` configuration: an HTTP address and a list of streams, each with its
+source, task, model and outputs. Loaded and checked as a whole at start (and each stream added
+over the HTTP API is checked the same way), every error naming its key path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamer.batcher import BatchSettings
+from streamer.config import build, read_yaml
+from streamer.engine import EngineSettings, SmoothingParams, StabiliserParams
+from streamer.engine.settings import ModelName, Task
+from streamer.errors import ConfigError
+from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.network import default_format
+from streamer.sinks.zmq import Mode, Payload
+from streamer.sources.video import ReconnectPolicy
+
+__all__ = ["HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec", "load_serve_config"]
+
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The HTTP API, metrics and preview; port 0 takes any free port (tests)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be in 0..65535, got {self.port}")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output, exactly one of: ``publish`` (a ZeroMQ endpoint, with ``mode`` and
+    ``payload``), ``url`` (a network stream, with an optional ``format``), ``hls`` (a folder or
+    a .m3u8 playlist) or ``file`` (a recording)."""
+
+    publish: str | None = None
+    mode: Mode = "pub"
+    payload: Payload = "jpeg"
+    url: str | None = None
+    format: str | None = None
+    hls: str | None = None
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("publish", "url", "hls", "file") if getattr(self, k)]
+        if len(given) != 1:
+            raise ConfigError("an output needs exactly one of publish, url, hls or file, got "
+                              f"{given or 'none'}")
+        if self.url is not None and self.format is None:
+            default_format(self.url)  # refuses a scheme with no default, naming the choices
+        if self.format is not None and self.url is None:
+            raise ConfigError("format applies to url outputs only")
+
+    @property
+    def label(self) -> str:
+        return next(str(getattr(self, k)) for k in ("publish", "url", "hls", "file")
+                    if getattr(self, k))
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream: ``id`` (letters, digits, ``_.-``), ``source`` (anything ``run`` reads),
+    ``task``, ``model``, ``weights``, FFmpeg ``options`` for the source, and its outputs (the
+    web preview is always there)."""
+
+    id: str
+    source: str
+    task: Task = "dehaze"
+    model: ModelName = "auto"
+    weights: str = "default"
+    options: dict[str, str] = field(default_factory=dict)
+    outputs: tuple[OutputSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ConfigError(f"id must be 1-64 letters, digits, '_', '.' or '-', got {self.id!r}")
+        if not self.source:
+            raise ConfigError("source cannot be empty")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``serve`` runs: the streams and the settings they share. ``model`` gives the
+    device, backend and precision of every engine (each stream's task, model and weights pick
+    its engine: streams that agree share one)."""
+
+    http: HttpSettings = HttpSettings()
+    model: EngineSettings = EngineSettings()
+    batch: BatchSettings = BatchSettings(size=4, max_delay_ms=20.0, latency_ms=300.0)
+    smoothing: SmoothingParams = SmoothingParams()
+    stabiliser: StabiliserParams = StabiliserParams()
+    encode: EncodeSettings = EncodeSettings()
+    reconnect: ReconnectPolicy = ReconnectPolicy()
+    preview_fps: float = 5.0
+    streams: tuple[StreamSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        ids = [s.id for s in self.streams]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ConfigError(f"stream ids must be unique, {duplicates} repeat")
+        if not 0 < self.preview_fps <= 30:
+            raise ConfigError(f"preview_fps must be in (0, 30], got {self.preview_fps}")
+
+
+def load_serve_config(path: str | Path) -> ServeConfig:
+    return build(ServeConfig, read_yaml(path))
+
+
+def stream_spec(data: Any) -> StreamSpec:
+    """A stream added over the HTTP API, checked as the config's are."""
+    return build(StreamSpec, data, "stream")

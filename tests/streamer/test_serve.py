@@ -1,0 +1,133 @@
+"""hdm-stream serve: three streams through one engine, the HTTP API, Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer.config import build
+from streamer.http_api import ApiServer
+from streamer.serve import Service
+from streamer.serve_config import ServeConfig
+
+LIVE = "lavfi:testsrc2=size=128x96:rate=25,realtime"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config(**extra: Any) -> ServeConfig:
+    silent = f"udp://127.0.0.1:{free_udp_port()}"  # nothing is ever sent there
+    return build(ServeConfig, {
+        "http": {"port": 0},
+        "model": {"device": "cpu"},
+        "reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2, "backoff_max_s": 0.5},
+        "streams": [
+            {"id": "cam1", "source": LIVE, "model": "dcp"},
+            {"id": "cam2", "source": LIVE.replace("testsrc2", "smptebars"), "model": "dcp"},
+            {"id": "dead", "source": silent, "model": "dcp"},
+        ],
+        **extra,
+    })
+
+
+@pytest.fixture
+def api() -> Iterator[ApiServer]:
+    service = Service(config())
+    server = ApiServer(service, "127.0.0.1", 0)
+    server.start()
+    service.start()
+    try:
+        yield server
+    finally:
+        service.drain()
+        server.stop()
+
+
+def request(api: ApiServer, path: str, method: str = "GET", body: Any = None
+            ) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{api.port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            raw, status, kind = response.read(), response.status, response.headers["Content-Type"]
+    except urllib.error.HTTPError as error:
+        raw, status, kind = error.read(), error.code, error.headers["Content-Type"]
+    return status, json.loads(raw) if kind == "application/json" else raw.decode()
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def streams(api: ApiServer) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in request(api, "/streams")[1]}
+
+
+def samples(api: ApiServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, text = request(api, "/metrics")
+    assert status == 200
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+@pytest.mark.slow
+def test_streams_share_an_engine_and_a_dead_one_stalls_nobody(api: ApiServer) -> None:
+    wait_for(lambda: all(streams(api)[i]["frames_out"] > 20 for i in ("cam1", "cam2")))
+    now = streams(api)
+    assert now["cam1"]["state"] == "up" and now["cam1"]["up"]
+    assert now["dead"]["state"] == "down" and not now["dead"]["up"]
+    assert now["dead"]["last_error"]
+    assert len(api.service.servers) == 1  # one engine for the two dcp/dehaze streams and more
+    engine = next(iter(api.service.servers.values()))
+    assert max(engine.stats.batch_sizes) >= 2  # frames of both streams ran together
+
+    first = samples(api)
+    time.sleep(1.0)
+    second = samples(api)
+    key = ("hdm_stream_frames_out_total", (("stream", "cam1"),))
+    assert second[key] > first[key] > 0  # a counter that rises
+    assert second[("hdm_stream_up", (("stream", "cam1"),))] == 1
+    assert second[("hdm_stream_up", (("stream", "dead"),))] == 0
+    assert second[("hdm_stream_reconnects_total", (("stream", "dead"),))] >= 1
+    assert second[("hdm_stream_latency_seconds_count", (("stream", "cam1"),))] > 0
+    assert ("hdm_stream_frames_dropped_total", (("reason", "stale"), ("stream", "cam2"))) \
+        in second
+    assert second[("hdm_stream_engine_batch_size_count", (("engine", "dehaze/dcp"),))] > 0
+    assert ("process_resident_memory_bytes", ()) in second
+    assert request(api, "/healthz") == (200, "ok\n")
+    assert request(api, "/readyz") == (200, "ready\n")
+
+
+@pytest.mark.slow
+def test_streams_are_added_and_removed_at_run_time(api: ApiServer) -> None:
+    spec = {"id": "cam4", "source": LIVE, "model": "dcp", "task": "dehaze"}
+    status, body = request(api, "/streams", "POST", spec)
+    assert status == 201 and body["id"] == "cam4"
+    assert request(api, "/streams", "POST", spec)[0] == 409
+    status, body = request(api, "/streams", "POST", {"id": "x", "source": LIVE, "task": "blur"})
+    assert status == 400 and "stream.task" in body["error"]
+    assert request(api, "/streams", "POST", {"id": "y"})[0] == 400
+    wait_for(lambda: streams(api)["cam4"]["frames_out"] > 5)
+    assert request(api, "/streams/cam4", "DELETE")[0] == 200
+    assert "cam4" not in streams(api)
+    assert request(api, "/streams/cam4", "DELETE")[0] == 404
+    assert request(api, "/streams/nope")[0] == 404
