@@ -131,3 +131,57 @@ def test_streams_are_added_and_removed_at_run_time(api: ApiServer) -> None:
     assert "cam4" not in streams(api)
     assert request(api, "/streams/cam4", "DELETE")[0] == 404
     assert request(api, "/streams/nope")[0] == 404
+
+
+def test_the_shipped_example_config_loads_as_written() -> None:
+    from pathlib import Path
+
+    from streamer.serve_config import load_serve_config
+
+    loaded = load_serve_config(Path(__file__).parents[2] / "configs" / "serve.yaml")
+    assert [s.id for s in loaded.streams] == ["cam1", "cam2"]
+    assert [o.label for o in loaded.streams[1].outputs] == [
+        "udp://127.0.0.1:5600?pkt_size=1316", "/var/www/cam2/"]
+
+
+@pytest.mark.slow
+def test_serve_command_drains_on_sigterm_and_exits_0(tmp_path: Any) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    recording = tmp_path / "cam1.mkv"
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text(json.dumps({  # JSON is YAML
+        "model": {"device": "cpu"},
+        "streams": [{"id": "cam1", "source": LIVE, "model": "dcp",
+                     "outputs": [{"file": str(recording)}]}],
+    }))
+    process = subprocess.Popen([sys.executable, "-m", "streamer.cli", "serve", str(cfg),
+                                "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    try:
+        api_url = f"http://127.0.0.1:{port}/streams/cam1"
+        deadline = time.monotonic() + 60
+        frames = 0
+        while frames < 25 and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(api_url, timeout=2) as response:
+                    frames = json.loads(response.read())["frames_out"]
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.3)
+        assert frames >= 25
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "draining" in err and "cam1: stopped" in err
+    import av
+
+    with av.open(str(recording)) as container:  # the recording was finished properly
+        assert sum(1 for _ in container.decode(video=0)) >= 25
