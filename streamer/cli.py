@@ -230,14 +230,17 @@ def subscribe(args: argparse.Namespace) -> int:
                 print(f"end of {message.topic}: {message.header}")
                 break
             h = message.header
-            delay_ms = (time.time() - h["capture_time"]) * 1000
-            print(f"{message.topic} seq={h['seq']} pts={h['pts']} {h['width']}x{h['height']} "
-                  f"{h['format']} latency={delay_ms:.1f}ms")
+            captured = h.get("capture_time")
+            latency = (f" latency={(time.time() - captured) * 1000:.1f}ms"
+                       if isinstance(captured, int | float) else "")
+            print(f"{message.topic} seq={h['seq']} pts={h.get('pts')} {h['width']}x{h['height']} "
+                  f"{h['format']}{latency}")
             if args.save and message.image is not None:
                 image = to_uint8(message.image)
                 cv2.imwrite(str(args.save / f"{message.topic}_{h['seq']:06d}.png"),
                             np.ascontiguousarray(image[..., ::-1]))
-        print(f"received {subscriber.received}, missed {subscriber.missed}", file=sys.stderr)
+        print(f"received {subscriber.received}, missed {subscriber.missed}, malformed "
+              f"{subscriber.malformed}", file=sys.stderr)
     return 0
 
 

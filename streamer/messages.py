@@ -24,15 +24,22 @@ import numpy as np
 from streamer.errors import MessageError
 from streamer.frames import Layout
 
-__all__ = ["VERSION", "Message", "decode_payload", "encode_payload", "to_uint8"]
+__all__ = ["MAX_PIXELS", "VERSION", "Message", "decode_payload", "encode_payload", "jpeg_size",
+           "to_uint8"]
 
 VERSION = 1
 _RAW_FORMATS = {Layout.RGB24: "rgb24", Layout.RGB48: "rgb48le"}  # the header's "format"
 
 
+MAX_PIXELS = 100_000_000  # a header claiming more is refused before anything is allocated
+_REQUIRED = {"seq": int, "width": int, "height": int, "format": str}
+_FORMATS = {"rgb24": 1, "rgb48le": 2, "jpeg": 0}  # bytes per sample (0: compressed)
+
+
 @dataclass(frozen=True)
 class Message:
-    """One received message: the topic, the decoded header, and the image (None at the end)."""
+    """One received message: the topic, the decoded header, and the image (None at the end
+    and for heartbeats)."""
 
     topic: str
     header: dict[str, Any]
@@ -42,16 +49,44 @@ class Message:
     def end(self) -> bool:
         return bool(self.header.get("end"))
 
+    @property
+    def heartbeat(self) -> bool:
+        return bool(self.header.get("heartbeat"))
+
     @classmethod
     def parse(cls, parts: list[bytes]) -> Message:
+        """Check and decode one message; MessageError says what is wrong with it (a message
+        from another program may be anything: nothing here trusts a size it was given)."""
         if len(parts) != 3:
             raise MessageError(f"expected 3 message parts, got {len(parts)}")
-        topic, raw_header, payload = parts
-        header = json.loads(raw_header)
+        raw_topic, raw_header, payload = (bytes(p) for p in parts)
+        try:
+            topic = raw_topic.decode()
+            header = json.loads(raw_header)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise MessageError(f"topic or header is not UTF-8 JSON: {error}") from None
+        if not isinstance(header, dict):
+            raise MessageError("the header must be a JSON object")
         if header.get("v") != VERSION:
             raise MessageError(f"unsupported message version {header.get('v')!r}")
-        image = None if header.get("end") else decode_payload(header, payload)
-        return cls(topic.decode(), header, image)
+        if header.get("end") or header.get("heartbeat"):
+            return cls(topic, header, None)
+        _check_frame_header(header)
+        return cls(topic, header, decode_payload(header, payload))
+
+
+def _check_frame_header(header: dict[str, Any]) -> None:
+    for key, kind in _REQUIRED.items():
+        value = header.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise MessageError(f"header key {key!r} must be {kind.__name__}, got {value!r}")
+    width, height = header["width"], header["height"]
+    if not (0 < width and 0 < height and width * height <= MAX_PIXELS):
+        raise MessageError(f"frame size {width}x{height} is not in 1..{MAX_PIXELS} pixels")
+    if header["format"] not in _FORMATS:
+        raise MessageError(f"unknown format {header['format']!r}; expected {sorted(_FORMATS)}")
+    if not isinstance(header["seq"], int) or header["seq"] < 0:
+        raise MessageError(f"seq must be >= 0, got {header['seq']!r}")
 
 
 def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int) -> tuple[str, bytes]:
@@ -73,11 +108,47 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def decode_payload(header: dict[str, Any], payload: bytes) -> np.ndarray:
+    """The picture of a checked header: raw bytes must be exactly H×W×3 samples; a JPEG must
+    declare the header's size in its own frame header before it is decoded (a small file can
+    claim a huge picture)."""
     height, width, fmt = header["height"], header["width"], header["format"]
     if fmt == "jpeg":
+        declared = jpeg_size(payload)
+        if declared != (width, height):
+            raise MessageError(f"the JPEG is {declared} where the header says {(width, height)}")
         bgr = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
             raise MessageError("corrupt JPEG payload")
         return np.ascontiguousarray(bgr[..., ::-1])
+    expected = width * height * 3 * _FORMATS[fmt]
+    if len(payload) != expected:
+        raise MessageError(f"a {width}x{height} {fmt} payload is {expected} bytes, got "
+                           f"{len(payload)}")
     dtype = np.dtype("<u2") if fmt == "rgb48le" else np.dtype(np.uint8)
     return np.frombuffer(payload, dtype).reshape(height, width, 3)
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (SOFn marker), without decoding; None when
+    there is none."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if at + 9 > len(data):
+                return None
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            width = int.from_bytes(data[at + 7 : at + 9], "big")
+            return width, height
+        if length < 2:
+            return None
+        at += 2 + length
+    return None

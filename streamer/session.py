@@ -59,6 +59,9 @@ class _Meter:
     def write_packet(self, packet: object) -> None:
         """No packets."""
 
+    def idle(self) -> None:
+        """Nothing to keep alive."""
+
     def close(self, error: BaseException | None = None) -> None:
         if self._bar is not None:
             self._bar.close()

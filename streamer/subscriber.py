@@ -1,29 +1,44 @@
 """The consumer side of the ZeroMQ output: receive frames with their headers.
 
     with Subscriber("tcp://127.0.0.1:5555") as sub:
-        for message in sub:               # stops at the stream's end message
-            use(message.image, message.header["pts"])
+        for message in sub:               # stops at the end message, or when the publisher
+            use(message.image, message.header["pts"])   # has been silent for silence_s
+        print(sub.missed, sub.malformed, sub.gone)
 
-``missed`` counts frames the publisher sent that never arrived here (sequence gaps).
+A message that does not follow the wire format (another program's, a corrupted one) is counted
+in ``malformed``, logged once per kind of fault, and skipped: it never ends the loop. The
+publisher sends a heartbeat every second while it has no frame to send; ``silence_s`` without
+any message means it has gone (``gone`` is then True).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from types import TracebackType
 
 import zmq
 
+from streamer.errors import MessageError
 from streamer.messages import Message
 
 __all__ = ["Subscriber"]
 
+log = logging.getLogger(__name__)
+
 
 class Subscriber:
-    """SUB (mode ``pub``) or PULL (mode ``push``) socket connected to a publisher."""
+    """SUB (mode ``pub``) or PULL (mode ``push``) socket connected to a publisher.
+
+    Counters: ``received`` frames; ``missed``: frames of the streams heard that never arrived
+    here, counted from each stream's first frame (seq 0), so a late joiner knows what it
+    missed; ``malformed`` messages skipped.
+    """
 
     def __init__(
-        self, endpoint: str, *, topic: str = "", mode: str = "pub", hwm: int = 4
+        self, endpoint: str, *, topic: str = "", mode: str = "pub", hwm: int = 4,
+        silence_s: float = 5.0,
     ) -> None:
         socket_type = zmq.SUB if mode == "pub" else zmq.PULL
         self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(socket_type)
@@ -32,29 +47,57 @@ class Subscriber:
         if mode == "pub":
             self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.socket.connect(endpoint)
+        self.silence_s = silence_s
         self.received = 0
-        self.missed = 0
-        self._last_seq: dict[str, int] = {}
+        self.malformed = 0
+        self.gone = False
+        self._highest: dict[str, int] = {}  # per topic: the highest seq heard of
+        self._faults_logged: set[str] = set()
+
+    @property
+    def missed(self) -> int:
+        return sum(seq + 1 for seq in self._highest.values()) - self.received
 
     def recv(self, timeout_s: float | None = None) -> Message | None:
-        """The next message, or None when ``timeout_s`` passes first."""
-        timeout_ms = None if timeout_s is None else int(timeout_s * 1000)
-        if not self.socket.poll(timeout_ms):
+        """The next frame or end message, or None when ``timeout_s`` passes first (heartbeats
+        and malformed messages are consumed on the way)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not self.socket.poll(None if left is None else int(left * 1000)):
+                return None
+            message = self._parse(self.socket.recv_multipart())
+            if message is None:
+                continue
+            seq = message.header.get("seq")
+            if isinstance(seq, int) and seq >= 0:
+                self._highest[message.topic] = max(seq, self._highest.get(message.topic, -1))
+            if message.heartbeat:
+                continue
+            if not message.end:
+                self.received += 1
+            return message
+
+    def _parse(self, parts: list[bytes]) -> Message | None:
+        try:
+            return Message.parse(parts)
+        except MessageError as error:
+            self.malformed += 1
+            kind = str(error).split(":")[0][:40]
+            if kind not in self._faults_logged:
+                self._faults_logged.add(kind)
+                log.warning("skipping a malformed message (%s); further ones of this kind are "
+                            "only counted", error)
             return None
-        message = Message.parse(self.socket.recv_multipart())
-        if not message.end:
-            seq = int(message.header["seq"])
-            last = self._last_seq.get(message.topic)
-            if last is not None and seq > last + 1:
-                self.missed += seq - last - 1
-            self._last_seq[message.topic] = seq
-            self.received += 1
-        return message
 
     def __iter__(self) -> Iterator[Message]:
+        """Frames until the end message, or until the publisher is silent for silence_s."""
         while True:
-            message = self.recv()
-            if message is None or message.end:
+            message = self.recv(self.silence_s)
+            if message is None:
+                self.gone = True
+                return
+            if message.end:
                 return
             yield message
 

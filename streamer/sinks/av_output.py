@@ -140,6 +140,9 @@ class AvOutput:
             return
         self._mux([packet.packet])
 
+    def idle(self) -> None:
+        """Nothing to keep alive."""
+
     def close(self, error: BaseException | None = None) -> None:
         """Flush the encoder and write the trailer (safe to call twice). After a failure
         elsewhere (``error``) the output is still finished, so what was written plays, and a

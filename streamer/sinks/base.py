@@ -61,6 +61,9 @@ class Sink(Protocol):
 
     def write_packet(self, packet: Passthrough) -> None: ...
 
+    def idle(self) -> None:
+        """Called when no item came for a moment (about 50 ms): keep-alives go here."""
+
     def close(self, error: BaseException | None = None) -> None:
         """Finish the output (trailer, end message); ``error``: the run failed, finish what
         can be finished and raise nothing new."""
@@ -128,6 +131,7 @@ class SinkWorker:
         try:
             while (item := self.queue.get(_POLL_S)) is not END:
                 if item is None:
+                    self.sink.idle()
                     continue
                 started = time.perf_counter()
                 if isinstance(item, Passthrough):

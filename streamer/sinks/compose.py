@@ -41,5 +41,8 @@ class SideBySide:
     def write_packet(self, packet: Passthrough) -> None:
         self.inner.write_packet(packet)
 
+    def idle(self) -> None:
+        self.inner.idle()
+
     def close(self, error: BaseException | None = None) -> None:
         self.inner.close(error)

@@ -77,6 +77,9 @@ class PreviewSink:
     def write_packet(self, packet: Passthrough) -> None:
         """No packets."""
 
+    def idle(self) -> None:
+        """Nothing to keep alive."""
+
     def close(self, error: BaseException | None = None) -> None:
         """The last snapshot stays readable."""
 

@@ -55,6 +55,8 @@ class PublishSettings:
     jpeg_quality: int = 90
     hwm: int = 4
     linger_ms: int = 250
+    heartbeat_s: float = 1.0
+    end_grace_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -67,6 +69,9 @@ class PublishSettings:
             raise ConfigError(f"publish.hwm must be >= 1 (frames queued per peer), got {self.hwm}")
         if self.linger_ms < 0:
             raise ConfigError(f"publish.linger_ms must be >= 0, got {self.linger_ms}")
+        if self.heartbeat_s < 0 or self.end_grace_s < 0:
+            raise ConfigError("publish.heartbeat_s and publish.end_grace_s must be >= 0, got "
+                              f"{self.heartbeat_s} and {self.end_grace_s}")
 
 
 DRAIN_GRACE_S = 2.0  # push mode: how long a draining run still waits for a consumer
@@ -86,6 +91,8 @@ class Publisher:
         self.settings = settings
         self.sent = 0
         self.abandoned = 0
+        self.last_seq: int | None = None
+        self._last_send = time.monotonic()
         self._stop = stop
         self._drain = drain or threading.Event()
         self._given_up = False
@@ -127,16 +134,43 @@ class Publisher:
         parts = [frame.stream_id.encode(), json.dumps(header).encode(), payload]
         if self._send(parts):
             self.sent += 1
+            self.last_seq = frame.seq
+            self._last_send = time.monotonic()
             return True
         if self._given_up:
             self.abandoned += 1
         return False
 
+    def heartbeat(self, stream_id: str) -> None:
+        """After ``heartbeat_s`` without a message, tell subscribers the publisher lives (and
+        the last seq sent, so a late joiner knows what it missed). Never waits."""
+        interval = self.settings.heartbeat_s
+        if not interval or time.monotonic() - self._last_send < interval:
+            return
+        beat = {"v": VERSION, "heartbeat": True, "seq": self.last_seq, "frames": self.sent,
+                "time": time.time()}
+        self._try_send([stream_id.encode(), json.dumps(beat).encode(), b""])
+        self._last_send = time.monotonic()
+
     def close(self, stream_id: str) -> None:
-        """Send the end message, then close the socket (waiting at most linger_ms)."""
-        end = {"v": VERSION, "end": True, "frames": self.sent}
-        self._send([stream_id.encode(), json.dumps(end).encode(), b""])
+        """Send the end message, then close the socket (waiting at most linger_ms). PUB drops
+        a message for a subscriber whose queue is full, so the end message is sent again every
+        0.1 s for ``end_grace_s``: a slow subscriber that catches up within it still gets it
+        (subscribers stop at the first)."""
+        parts = [stream_id.encode(),
+                 json.dumps({"v": VERSION, "end": True, "frames": self.sent}).encode(), b""]
+        self._send(parts)
+        if self.settings.mode == "pub":
+            deadline = time.monotonic() + self.settings.end_grace_s
+            while not self._stop.wait(0.1) and time.monotonic() < deadline:
+                self._try_send(parts)
         self.socket.close()
+
+    def _try_send(self, parts: list[bytes]) -> None:
+        try:
+            self.socket.send_multipart(parts, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # push: nobody to take it now
 
     def _send(self, parts: list[bytes]) -> bool:
         if self.settings.mode == "pub":  # never blocks: PUB drops for full subscribers
@@ -188,6 +222,10 @@ class ZmqSink:
 
     def write_packet(self, packet: Passthrough) -> None:
         """Packets are not published."""
+
+    def idle(self) -> None:
+        if self._publisher is not None:
+            self._publisher.heartbeat(self._stream_id)
 
     def close(self, error: BaseException | None = None) -> None:
         """Send the end message (also after an error: consumers must not wait forever)."""

@@ -55,6 +55,9 @@ class BrokenSink:
     def write_packet(self, packet: Passthrough) -> None:
         """No packets."""
 
+    def idle(self) -> None:
+        """Nothing to keep alive."""
+
     def close(self, error: BaseException | None = None) -> None:
         self.closed_with = error
 
