@@ -26,7 +26,7 @@ from hdm.errors import HDMError
 from hdm.model import OUTPUTS, TASKS
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
-from streamer.errors import StreamerError
+from streamer.errors import ConfigError, StreamerError
 from streamer.messages import to_uint8
 from streamer.pipeline import Pipeline
 from streamer.sinks.zmq import MODES, PAYLOADS
@@ -74,7 +74,9 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (a preview)")
     p.add_argument("--summary-json", type=Path, help="write the end summary as JSON here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
+    p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                   help="when stderr is not a terminal, a progress line this often (default 10)")
 
 
 def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.progress_every <= 0:
+        raise ConfigError(f"--progress-every must be > 0 seconds, got {args.progress_every:g}")
     config = load_config(args.config)
     config = config.with_overrides(
         input=args.input,
@@ -184,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
                          max_frames=config.source.max_frames)
     output = (config.output, config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
-                        batching=config.batch, progress=not args.quiet)
+                        batching=config.batch, progress=not args.quiet,
+                        progress_every_s=args.progress_every)
     # SIGTERM (systemd, containers) drains exactly like Ctrl-C: the run finishes what it read.
     terminated: list[int] = []
 

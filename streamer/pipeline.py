@@ -41,6 +41,7 @@ class Pipeline:
         publish: PublishSettings | None = None,
         batching: BatchSettings = BatchSettings(),
         progress: bool = True,
+        progress_every_s: float = 10.0,
     ) -> None:
         stopping = Stopping()
         sinks: list[Sink] = []
@@ -55,7 +56,7 @@ class Pipeline:
         if not sinks:
             raise StreamerError("nothing to do: give an output file or a publish endpoint")
         self.session = StreamSession(source, sinks, batching=batching, progress=progress,
-                                     stopping=stopping)
+                                     progress_every_s=progress_every_s, stopping=stopping)
         self.server = Server(engine, batching)
 
     @property

@@ -11,6 +11,7 @@ accepts decides how they come back.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from typing import Never
@@ -34,27 +35,46 @@ log = logging.getLogger(__name__)
 
 
 class _Meter:
-    """Flicker and the progress bar, off the engine's thread (a sink that writes nothing)."""
+    """Flicker and progress, off the engine's thread (a sink that writes nothing). Progress is
+    a bar on a terminal, and a log line every ``every_s`` elsewhere (a service's journal, a CI
+    log), where a bar's carriage returns would make one endless line."""
 
     name = "meter"
     accepts = ANY
     wants_packets = False
     unsent = 0
 
-    def __init__(self, stats: RunStats, live: bool, progress: bool) -> None:
+    def __init__(self, stats: RunStats, live: bool, progress: bool, every_s: float) -> None:
         self.stats = stats
         self.policy = Policy.DROP_OLDEST if live else Policy.BLOCK
         self.progress = progress
+        self.every_s = every_s
         self._bar: tqdm[Never] | None = None
+        self._info: StreamInfo | None = None
+        self._frames = 0
+        self._next_line = 0.0
 
     def open(self, info: StreamInfo) -> None:
-        self._bar = tqdm(total=info.frames, unit="frame", disable=not self.progress,
-                         leave=False, desc=info.name)
+        self._info = info
+        self._next_line = time.monotonic() + self.every_s
+        if self.progress and sys.stderr.isatty():
+            self._bar = tqdm(total=info.frames, unit="frame", leave=False, desc=info.name)
 
     def write(self, output: Output) -> None:
         self.stats.flicker.update_frames(output.original, output.enhanced)
+        self._frames += 1
         if self._bar is not None:
             self._bar.update(1)
+        elif self.progress and time.monotonic() >= self._next_line:
+            self._next_line += self.every_s
+            self._log_line()
+
+    def _log_line(self) -> None:
+        assert self._info is not None
+        elapsed = time.monotonic() - self.stats.started
+        total = f"/{self._info.frames}" if self._info.frames else ""
+        log.info("%s: %d%s frames, %.1f fps", self._info.name, self._frames, total,
+                 self._frames / elapsed if elapsed > 0 else 0.0)
 
     def write_packet(self, packet: object) -> None:
         """No packets."""
@@ -72,7 +92,7 @@ class StreamSession:
 
     def __init__(self, source: Source, sinks: Sequence[Sink], *,
                  batching: BatchSettings = BatchSettings(), progress: bool = False,
-                 stopping: Stopping | None = None) -> None:
+                 progress_every_s: float = 10.0, stopping: Stopping | None = None) -> None:
         if not sinks:
             raise SourceError(f"{source.stream_id}: no outputs")
         self.source = source
@@ -81,6 +101,7 @@ class StreamSession:
         self.live = source.live
         self.batching = batching
         self.progress = progress
+        self.progress_every_s = progress_every_s
         self.stopping = stopping or Stopping()
         self.stats = RunStats()
         self.state = TemporalState()
@@ -105,7 +126,7 @@ class StreamSession:
                 engine.check_size(info.height, info.width)  # before anything is written
             self.in_layouts = negotiate(info.layouts, engine.accepts)
             self.out_layouts = negotiate(self.in_layouts, *(s.accepts for s in self.sinks))
-            meter = _Meter(self.stats, self.live, self.progress)
+            meter = _Meter(self.stats, self.live, self.progress, self.progress_every_s)
             workers = [SinkWorker(sink, self.batching.queue_frames, self.stopping.abort,
                                   self.abort) for sink in [meter, *self.sinks]]
             for worker in workers:

@@ -90,7 +90,7 @@ def interrupt_once_frames_flow(args: list[str], signum: int, after_s: float = 2.
     """Start ``run_stream.py ARGS``, send ``signum`` ``after_s`` after frames flow; (exit code,
     stderr)."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_stream.py"), *args],
+        [sys.executable, str(ROOT / "run_stream.py"), *args, "--progress-every", "0.2"],
         stderr=subprocess.PIPE, text=True,
         # A test run started in the background inherits SIGINT ignored (POSIX shells ignore it
         # for background jobs); give the child the default a terminal user's Ctrl-C meets.
@@ -98,10 +98,10 @@ def interrupt_once_frames_flow(args: list[str], signum: int, after_s: float = 2.
     )
     assert process.stderr is not None
     try:
-        # Interrupt once frames flow (the progress bar counts them), however long start-up took.
+        # Interrupt once frames flow (a pipe gets progress lines), however long start-up took.
         seen = ""
         deadline = time.monotonic() + 60
-        while "frame [" not in seen and time.monotonic() < deadline:
+        while " frames, " not in seen and time.monotonic() < deadline:
             seen += process.stderr.read(1)
         time.sleep(after_s)
         process.send_signal(signum)
