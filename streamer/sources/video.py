@@ -1,8 +1,9 @@
 """Video sources: files, network streams, V4L2 cameras and FFmpeg lavfi test sources, via PyAV.
 
-A source decodes frames in its session's decode thread and yields :class:`Frame` objects and,
-for files, the audio and subtitle packets to remux untouched. Live sources reconnect with
-exponential backoff when the stream fails or stays silent past the watchdog. A file that ends
+A source decodes frames in its session's decode thread and yields :class:`Frame` objects and
+the packets to remux untouched (audio and subtitles of a file, the audio of a live source).
+Live sources reconnect with exponential backoff when the stream fails or stays silent past the
+watchdog, and their timestamps are put on the run's wall clock, so that an outage stays a gap. A file that ends
 before the end its header announces, or whose demuxer fails part-way, ends the run normally
 with what was decoded and says so (``ended_early``); corrupt packets are skipped and counted.
 """
@@ -107,6 +108,8 @@ class VideoSource:
         self.corrupt_packets = 0
         self.ended_early: str | None = None
         self._last_time_s: float | None = None  # presentation time of the last frame decoded
+        self._clock_start: float | None = None  # live: monotonic time of the first packet
+        self._offset_s: float | None = None  # live: this connection's shift onto that clock
         self._stop = threading.Event()
         self._container: av.container.InputContainer | None = None
 
@@ -140,10 +143,12 @@ class VideoSource:
         )
 
     def _passthrough_streams(self) -> list[av.stream.Stream]:
-        """Audio and subtitle streams a file output copies packet by packet."""
-        if self.live or self._container is None:
+        """Streams a file output copies packet by packet: audio and subtitles of a file; the
+        audio of a live source (a recording keeps its sound)."""
+        if self._container is None:
             return []
-        return [s for s in self._container.streams if s.type in ("audio", "subtitle")]
+        kinds = ("audio",) if self.live else ("audio", "subtitle")
+        return [s for s in self._container.streams if s.type in kinds]
 
     def _open_container(self) -> av.container.InputContainer:
         url, fmt, options = self.url, None, dict(self.options)
@@ -253,6 +258,8 @@ class VideoSource:
         for packet in container.demux([video, *copied]):
             if self._stop.is_set():
                 return
+            if self.live:
+                self._to_real_time(packet)
             if packet.stream.type == "video":
                 try:
                     frames = packet.decode()
@@ -270,8 +277,26 @@ class VideoSource:
             elif packet.dts is not None:
                 yield Passthrough(packet.stream.index, packet)
 
+    def _to_real_time(self, packet: av.Packet[av.stream.Stream]) -> None:
+        """Shift a live packet's timestamps onto the run's own clock: the first packet of the
+        first connection is at 0, and the first one of each reconnection at the wall-clock
+        time since then, so an outage stays a gap in a recording instead of vanishing (one
+        offset per connection, the same for audio and video, so their sync is the source's)."""
+        if packet.pts is None or packet.time_base is None:
+            return
+        now = time.monotonic()
+        if self._clock_start is None:
+            self._clock_start = now
+        if self._offset_s is None:
+            self._offset_s = (now - self._clock_start) - float(packet.pts * packet.time_base)
+        shift = round(self._offset_s / packet.time_base)
+        packet.pts += shift
+        if packet.dts is not None:
+            packet.dts += shift
+
     def _reopen(self) -> None:
         self.close()
+        self._offset_s = None  # the next connection's timestamps start afresh
         delay, attempts = self.reconnect.backoff_initial_s, 0
         while not self._stop.is_set():
             if self._stop.wait(delay):

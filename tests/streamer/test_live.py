@@ -6,9 +6,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from streamer.batcher import BatchSettings
@@ -32,18 +34,28 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def send_burst(url: str, first: int) -> None:
-    """Real-time MPEG-TS over UDP: H.264 with a keyframe every 5 frames."""
+def send_burst(url: str, first: int, *, audio: bool = False) -> None:
+    """Real-time MPEG-TS over UDP: H.264 with a keyframe every 5 frames (and AAC). Each burst
+    restarts its timestamps at 0, as a restarted camera does."""
     with av.open(url, "w", format="mpegts") as container:
         stream = container.add_stream("libx264", rate=25,
                                       options={"g": "5", "tune": "zerolatency"})
         stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        for i in range(first, first + BURST):
-            frame = av.VideoFrame.from_ndarray(moving_square(i, 96, 128), format="rgb24")
+        sound = container.add_stream("aac", rate=48_000, layout="mono") if audio else None
+        for i in range(BURST):
+            frame = av.VideoFrame.from_ndarray(moving_square(first + i, 96, 128), format="rgb24")
             frame.pts = i
             container.mux(stream.encode(frame.reformat(format="yuv420p")))
+            if sound is not None:  # 40 ms of tone per frame
+                chunk = av.AudioFrame.from_ndarray(
+                    np.full((1, 1920), 0.1, np.float32), format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = 48_000, i * 1920
+                chunk.time_base = Fraction(1, 48_000)
+                container.mux(sound.encode(chunk))
             time.sleep(0.04)
         container.mux(stream.encode())
+        if sound is not None:
+            container.mux(sound.encode())
 
 
 @pytest.mark.slow
@@ -57,7 +69,8 @@ def test_udp_stream_that_stops_and_restarts_is_followed(
     )
     output = tmp_path / "live.mkv"
     pipeline = Pipeline(source, classical_engine, output=(output, EncodeSettings()),
-                        batching=BatchSettings(size=1, latency_ms=2000), progress=False)
+                        batching=BatchSettings(size=1, latency_ms=2000, queue_batches=16),
+                        progress=False)
 
     def produce() -> None:
         target = f"udp://127.0.0.1:{port}?pkt_size=1316"
@@ -80,6 +93,53 @@ def test_udp_stream_that_stops_and_restarts_is_followed(
     assert stats.frames_out > BURST  # frames from both bursts
     with av.open(str(output)) as container:
         assert len(list(container.decode(video=0))) == stats.frames_out
+
+
+@pytest.mark.slow
+def test_a_live_recording_keeps_its_audio_and_the_real_length_of_an_outage(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    port = free_udp_port()
+    source = VideoSource(
+        f"udp://127.0.0.1:{port}",
+        reconnect=ReconnectPolicy(watchdog_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.4),
+    )
+    output = tmp_path / "recording.mkv"
+    pipeline = Pipeline(source, classical_engine, output=(output, EncodeSettings()),
+                        batching=BatchSettings(size=1, latency_ms=2000, queue_batches=16),
+                        progress=False)
+    spans: list[float] = []
+
+    def produce() -> None:
+        target = f"udp://127.0.0.1:{port}?pkt_size=1316"
+        started = time.monotonic()
+        send_burst(target, 0, audio=True)
+        time.sleep(3.0)  # the outage
+        send_burst(target, BURST, audio=True)
+        spans.append(time.monotonic() - started)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    opener = threading.Thread(target=pipeline.start)
+    opener.start()
+    producer.join(timeout=30)
+    opener.join(timeout=10)
+    time.sleep(1.0)
+    pipeline.stop()
+    pipeline.join()
+    with av.open(str(output)) as container:
+        video = [f.time for f in container.decode(video=0) if f.time is not None]
+    with av.open(str(output)) as container:
+        assert container.streams.audio, "the recording has no sound"
+        audio = [p for p in container.demux(audio=0) if p.size]
+    assert len(audio) > 20
+    # Both bursts restart their pts at 0: without the wall clock the outage would vanish and
+    # the second burst would land on (or before) the first.
+    real = spans[0]
+    assert video == sorted(video)
+    assert video[-1] - video[0] > 0.8 * real, (video[-1] - video[0], real)
+    gaps = np.diff(video)
+    assert gaps.max() > 2.0  # the outage is there, as a gap
 
 
 def test_inputs_are_classified_by_form() -> None:
