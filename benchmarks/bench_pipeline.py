@@ -96,7 +96,8 @@ def run_live(engine: Engine, width: int, height: int, fps: int,
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    source = VideoSource(f"lavfi:testsrc2=size={width}x{height}:rate={fps}:d={seconds},realtime")
+    source = VideoSource(f"lavfi:testsrc2=size={width}x{height}:rate={fps}:d={seconds},realtime",
+                         live=True)  # a camera: drops rather than queueing up latency
     pipeline = Pipeline(source, engine, publish=PublishSettings(endpoint),
                         batching=BatchSettings(size=1, max_delay_ms=0, latency_ms=200,
                                               overlap=False),  # as for a camera

@@ -73,6 +73,9 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--preset", help="encoder preset, e.g. veryfast")
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (a preview)")
+    p.add_argument("--live", action="store_true", default=None,
+                   help="treat the input as live (drop late frames, reconnect), e.g. a "
+                        "real-time lavfi graph")
     p.add_argument("--summary-json", type=Path, help="write the end summary as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
@@ -169,7 +172,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload},
-        source={"max_frames": args.max_frames},
+        source={"max_frames": args.max_frames, "live": args.live},
     )
     if not config.input:
         output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
@@ -185,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("enhancing %s with %s", config.input, engine.description)
     source = VideoSource(config.input, stream_id=config.source.stream_id,
                          options=config.source.options, reconnect=config.source.reconnect,
-                         max_frames=config.source.max_frames)
+                         max_frames=config.source.max_frames, live=config.source.live)
     output = (config.output, config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
                         batching=config.batch, progress=not args.quiet,

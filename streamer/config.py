@@ -36,12 +36,14 @@ class SourceSettings:
     options: FFmpeg demuxer/protocol options, e.g. ``{rtsp_transport: tcp}``.
     reconnect: recovery of live sources.
     max_frames: stop after this many frames (a preview); None: all.
+    live: treat the input as live (drop, reconnect) or not; None: by its kind.
     """
 
     stream_id: str = "stream0"
     options: dict[str, str] = field(default_factory=dict)
     reconnect: ReconnectPolicy = ReconnectPolicy()
     max_frames: int | None = None
+    live: bool | None = None
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:

@@ -176,7 +176,7 @@ class ServedStream:
     def _new_session(self) -> StreamSession:
         spec, config = self.spec, self.config
         source = VideoSource(spec.source, stream_id=spec.id, options=spec.options,
-                             reconnect=config.reconnect)
+                             reconnect=config.reconnect, live=spec.live)
         stopping = Stopping()
         sinks: list[Sink] = [self.preview]
         sinks += [_output(o, config, stopping) for o in spec.outputs]

@@ -69,7 +69,8 @@ class OutputSpec:
 @dataclass(frozen=True)
 class StreamSpec:
     """One stream: ``id`` (letters, digits, ``_.-``), ``source`` (anything ``run`` reads),
-    ``task``, ``model``, ``weights``, FFmpeg ``options`` for the source, and its outputs (the
+    ``task``, ``model``, ``weights``, FFmpeg ``options`` for the source, ``live`` (override
+    what the source's kind implies: drop rather than block, reconnect), and its outputs (the
     web preview is always there)."""
 
     id: str
@@ -78,6 +79,7 @@ class StreamSpec:
     model: ModelName = "auto"
     weights: str = "default"
     options: dict[str, str] = field(default_factory=dict)
+    live: bool | None = None
     outputs: tuple[OutputSpec, ...] = ()
 
     def __post_init__(self) -> None:

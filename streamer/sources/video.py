@@ -3,9 +3,10 @@
 A source decodes frames in its session's decode thread and yields :class:`Frame` objects and
 the packets to remux untouched (audio and subtitles of a file, the audio of a live source).
 Live sources reconnect with exponential backoff when the stream fails or stays silent past the
-watchdog, and their timestamps are put on the run's wall clock, so that an outage stays a gap. A file that ends
-before the end its header announces, or whose demuxer fails part-way, ends the run normally
-with what was decoded and says so (``ended_early``); corrupt packets are skipped and counted.
+watchdog, and their timestamps are put on the run's wall clock, so that an outage stays a gap.
+A file that ends before the end its header announces, or whose demuxer fails part-way, ends the
+run normally with what was decoded and says so (``ended_early``); corrupt packets are skipped
+and counted.
 """
 
 from __future__ import annotations
@@ -96,11 +97,14 @@ class VideoSource:
         options: dict[str, str] | None = None,
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         max_frames: int | None = None,
+        live: bool | None = None,
     ) -> None:
+        """``live`` overrides what the kind implies (a real-time lavfi graph, ``...,realtime``,
+        is a live source for testing; a network stream of a recorded file is not)."""
         self.url = url
         self.max_frames = max_frames
         self.kind = classify(url)
-        self.live = self.kind.live
+        self.live = self.kind.live if live is None else live
         self.stream_id = stream_id
         self.options = dict(options or {})
         self.reconnect = reconnect
