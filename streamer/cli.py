@@ -50,6 +50,10 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--publish-mode", choices=MODES, help="pub drops for slow "
                    "subscribers; push is lossless")
     p.add_argument("--payload", choices=PAYLOADS, help="ZeroMQ payload format")
+    p.add_argument("--curve-secret", metavar="FILE", help="CURVE: encrypt publishing with "
+                   "this key pair (zmq.auth.create_certificates makes one)")
+    p.add_argument("--curve-clients", metavar="DIR", help="CURVE: accept only the clients "
+                   "whose public key files are in DIR")
     p.add_argument("--config", help="YAML preset (see configs/)")
     p.add_argument("--task", choices=TASKS)
     p.add_argument("--model", choices=MODELS)
@@ -91,6 +95,9 @@ def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--timeout", type=float, default=10.0,
                    help="give up after this many seconds without a message")
     p.add_argument("--save", type=Path, help="folder to save frames to as PNG")
+    p.add_argument("--curve-server-key", metavar="FILE",
+                   help="CURVE: the publisher's public key file")
+    p.add_argument("--curve-secret", metavar="FILE", help="CURVE: this client's key pair")
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -171,7 +178,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         stabiliser={"enabled": False if args.no_stabiliser else None},
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
-        publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload},
+        publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload,
+                 "curve_secret": args.curve_secret, "curve_clients": args.curve_clients},
         source={"max_frames": args.max_frames, "live": args.live},
     )
     if not config.input:
@@ -228,7 +236,9 @@ def serve(args: argparse.Namespace) -> int:
 def subscribe(args: argparse.Namespace) -> int:
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
-    with Subscriber(args.endpoint, topic=args.topic, mode=args.mode) as subscriber:
+    with Subscriber(args.endpoint, topic=args.topic, mode=args.mode,
+                    curve_server_key=args.curve_server_key,
+                    curve_secret=args.curve_secret) as subscriber:
         while args.count is None or subscriber.received < args.count:
             message = subscriber.recv(args.timeout)
             if message is None:

@@ -47,7 +47,7 @@ class Pipeline:
         sinks: list[Sink] = []
         if output is not None:
             target, settings = output
-            video = video_output(str(target), settings)
+            video = video_output(str(target), settings, live=source.live)
             if isinstance(video, FileSink) and _reads(source, video.path):
                 raise StreamerError(f"output {target} would overwrite the input")
             sinks.append(SideBySide(video) if settings.side_by_side else video)

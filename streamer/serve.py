@@ -179,18 +179,19 @@ class ServedStream:
                              reconnect=config.reconnect, live=spec.live)
         stopping = Stopping()
         sinks: list[Sink] = [self.preview]
-        sinks += [_output(o, config, stopping) for o in spec.outputs]
+        sinks += [_output(o, config, stopping, source.live) for o in spec.outputs]
         return StreamSession(source, sinks, batching=config.batch, stopping=stopping)
 
 
-def _output(spec: OutputSpec, config: ServeConfig, stopping: Stopping) -> Sink:
+def _output(spec: OutputSpec, config: ServeConfig, stopping: Stopping, live: bool) -> Sink:
     if spec.publish is not None:
-        return ZmqSink(PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload),
-                       stopping)
+        return ZmqSink(PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload,
+                                       curve_secret=spec.curve_secret,
+                                       curve_clients=spec.curve_clients), stopping)
     if spec.url is not None:
-        return NetworkOutput(spec.url, config.encode, format=spec.format)
+        return NetworkOutput(spec.url, config.encode, format=spec.format, lossless=not live)
     if spec.hls is not None:
-        return HlsOutput(spec.hls, config.encode)
+        return HlsOutput(spec.hls, config.encode, lossless=not live)
     assert spec.file is not None
     return FileSink(spec.file, config.encode)
 

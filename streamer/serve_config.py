@@ -38,13 +38,15 @@ class HttpSettings:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """One output, exactly one of: ``publish`` (a ZeroMQ endpoint, with ``mode`` and
-    ``payload``), ``url`` (a network stream, with an optional ``format``), ``hls`` (a folder or
-    a .m3u8 playlist) or ``file`` (a recording)."""
+    """One output, exactly one of: ``publish`` (a ZeroMQ endpoint, with ``mode``, ``payload``
+    and optionally CURVE: ``curve_secret``, ``curve_clients``), ``url`` (a network stream, with
+    an optional ``format``), ``hls`` (a folder or a .m3u8 playlist) or ``file`` (a recording)."""
 
     publish: str | None = None
     mode: Mode = "pub"
     payload: Payload = "jpeg"
+    curve_secret: str | None = None
+    curve_clients: str | None = None
     url: str | None = None
     format: str | None = None
     hls: str | None = None

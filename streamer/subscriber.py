@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from types import TracebackType
 
 import zmq
+import zmq.auth
 
-from streamer.errors import MessageError
+from streamer.errors import ConfigError, MessageError
 from streamer.messages import Message
 
 __all__ = ["Subscriber"]
@@ -38,12 +39,25 @@ class Subscriber:
 
     def __init__(
         self, endpoint: str, *, topic: str = "", mode: str = "pub", hwm: int = 4,
-        silence_s: float = 5.0,
+        silence_s: float = 5.0, curve_server_key: str | None = None,
+        curve_secret: str | None = None,
     ) -> None:
+        """``curve_server_key``: the publisher's public key file, for a CURVE-secured
+        publisher; ``curve_secret``: this client's key pair file (one the publisher accepts;
+        without it a fresh pair is made, for publishers that accept any client)."""
         socket_type = zmq.SUB if mode == "pub" else zmq.PULL
         self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(socket_type)
         self.socket.setsockopt(zmq.RCVHWM, hwm)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if curve_server_key is not None:
+            self.socket.setsockopt(zmq.CURVE_SERVERKEY,
+                                   zmq.auth.load_certificate(curve_server_key)[0])
+            public, secret = (zmq.auth.load_certificate(curve_secret) if curve_secret
+                              else zmq.curve_keypair())
+            if secret is None:
+                raise ConfigError(f"{curve_secret} holds no secret key")
+            self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+            self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
         if mode == "pub":
             self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self.socket.connect(endpoint)

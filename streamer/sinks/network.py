@@ -1,7 +1,8 @@
 """Network video outputs: MPEG-TS over UDP or SRT, RTMP (FLV), RTSP push, and HLS into a folder.
 
-They are live outputs: each drops its oldest queued frame when it falls behind (counted), so a
-slow or dead receiver never stalls inference or the other outputs. The container is opened in
+Fed by a live source they drop their oldest queued frame when they fall behind (counted), so a
+slow or dead receiver never stalls inference or the other outputs; fed by a file they lose
+nothing (``lossless``), as a file output does. The container is opened in
 the output's own thread when the first frame arrives (an SRT listener, say, waits there for its
 caller while frames drop), and a connection that fails is reopened after a pause, with a fresh
 encoder, counting the frames lost meanwhile. The encoder is tuned for latency (x264's
@@ -44,12 +45,13 @@ def default_format(url: str) -> str:
 class NetworkOutput(AvOutput):
     """Streams the enhanced frames to ``url`` in ``format`` (default: by the URL's scheme)."""
 
-    policy = Policy.DROP_OLDEST
     wants_packets = False
 
     def __init__(self, url: str, settings: EncodeSettings = EncodeSettings(), *,
-                 format: str | None = None, options: dict[str, str] | None = None) -> None:
+                 format: str | None = None, options: dict[str, str] | None = None,
+                 lossless: bool = False) -> None:
         super().__init__(url, settings)
+        self.policy = Policy.BLOCK if lossless else Policy.DROP_OLDEST
         self.format = format or default_format(url)
         if self.format not in av.formats_available:
             raise ConfigError(f"output {url!r}: this FFmpeg has no {self.format!r} muxer")
@@ -120,7 +122,7 @@ class HlsOutput(NetworkOutput):
     ends. A folder given instead of a playlist gets ``index.m3u8``."""
 
     def __init__(self, playlist: str | Path, settings: EncodeSettings = EncodeSettings(), *,
-                 segment_s: float = 2.0, keep: int = 6) -> None:
+                 segment_s: float = 2.0, keep: int = 6, lossless: bool = False) -> None:
         playlist = Path(playlist)
         if playlist.suffix != ".m3u8":
             playlist = playlist / "index.m3u8"
@@ -128,7 +130,8 @@ class HlsOutput(NetworkOutput):
         options = {"hls_time": f"{segment_s:g}", "hls_list_size": str(keep),
                    "hls_flags": "delete_segments+independent_segments",
                    "hls_segment_filename": str(self.folder / f"{playlist.stem}%05d.ts")}
-        super().__init__(str(playlist), settings, format="hls", options=options)
+        super().__init__(str(playlist), settings, format="hls", options=options,
+                         lossless=lossless)
         self.name = "hls"
 
     def open(self, info: StreamInfo) -> None:
@@ -139,12 +142,13 @@ class HlsOutput(NetworkOutput):
         super().open(info)
 
 
-def video_output(target: str, settings: EncodeSettings = EncodeSettings()
-                 ) -> FileSink | NetworkOutput:
+def video_output(target: str, settings: EncodeSettings = EncodeSettings(), *,
+                 live: bool = False) -> FileSink | NetworkOutput:
     """The output a target names: a URL (``udp://``, ``srt://``, ``rtmp://``, ``rtsp://``), an
-    HLS playlist (``.m3u8``), or a file."""
+    HLS playlist (``.m3u8``), or a file; ``live``: the source is live (network outputs may
+    drop)."""
     if "://" in target:
-        return NetworkOutput(target, settings)
+        return NetworkOutput(target, settings, lossless=not live)
     if target.endswith(".m3u8"):
-        return HlsOutput(target, settings)
+        return HlsOutput(target, settings, lossless=not live)
     return FileSink(target, settings)

@@ -16,14 +16,18 @@ the thread's start).
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, get_args
 
 import zmq
+import zmq.auth
+import zmq.auth.thread
 
 from streamer.errors import ConfigError, SinkError
 from streamer.frames import RGB, Frame, Passthrough, StreamInfo
@@ -57,6 +61,8 @@ class PublishSettings:
     linger_ms: int = 250
     heartbeat_s: float = 1.0
     end_grace_s: float = 1.0
+    curve_secret: str | None = None
+    curve_clients: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -69,9 +75,42 @@ class PublishSettings:
             raise ConfigError(f"publish.hwm must be >= 1 (frames queued per peer), got {self.hwm}")
         if self.linger_ms < 0:
             raise ConfigError(f"publish.linger_ms must be >= 0, got {self.linger_ms}")
+        for key in ("curve_secret", "curve_clients"):
+            path = getattr(self, key)
+            if path is not None and not Path(path).exists():
+                raise ConfigError(f"publish.{key}: {path} does not exist")
+        if self.curve_clients is not None and self.curve_secret is None:
+            raise ConfigError("publish.curve_clients needs publish.curve_secret (the "
+                              "publisher's own key)")
         if self.heartbeat_s < 0 or self.end_grace_s < 0:
             raise ConfigError("publish.heartbeat_s and publish.end_grace_s must be >= 0, got "
                               f"{self.heartbeat_s} and {self.end_grace_s}")
+
+
+_authenticator: zmq.auth.thread.ThreadAuthenticator | None = None  # ZeroMQ allows one
+_authenticator_lock = threading.Lock()
+
+
+def secure_server(socket: zmq.Socket[bytes], secret_file: str, clients: str | None) -> None:
+    """CURVE: encrypt with the key pair in ``secret_file`` (made by ``zmq.auth``'s
+    ``create_certificates``); with ``clients``, a folder of public key files, accept only those
+    clients. The process's one ZAP authenticator checks them, each folder as its own domain."""
+    global _authenticator
+    public, secret = zmq.auth.load_certificate(secret_file)
+    if secret is None:
+        raise ValueError(f"{secret_file} holds no secret key (give the .key_secret file)")
+    socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    socket.setsockopt(zmq.CURVE_SERVER, 1)
+    if clients is None:
+        return
+    with _authenticator_lock:
+        if _authenticator is None:
+            _authenticator = zmq.auth.thread.ThreadAuthenticator(zmq.Context.instance())
+            _authenticator.start()
+            atexit.register(_authenticator.stop)  # its socket must close before the context
+        _authenticator.configure_curve(domain=clients, location=clients)
+    socket.setsockopt(zmq.ZAP_DOMAIN, clients.encode())
 
 
 DRAIN_GRACE_S = 2.0  # push mode: how long a draining run still waits for a consumer
@@ -107,8 +146,10 @@ class Publisher:
         socket.setsockopt(zmq.SNDHWM, settings.hwm)
         socket.setsockopt(zmq.LINGER, settings.linger_ms)
         try:
+            if settings.curve_secret is not None:
+                secure_server(socket, settings.curve_secret, settings.curve_clients)
             socket.bind(settings.endpoint)
-        except zmq.ZMQError as error:
+        except (zmq.ZMQError, OSError, ValueError) as error:
             socket.close(linger=0)
             raise SinkError(f"cannot bind {settings.endpoint}: {error}") from error
         return cls(socket, settings, stop, drain)

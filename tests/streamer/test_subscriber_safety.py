@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -164,3 +165,34 @@ def test_the_end_message_reaches_a_slow_subscriber_behind_a_full_queue() -> None
         closer.join(timeout=10)
     assert not sub.gone, "the loop ended by silence, not by the end message"
     assert seen and seen[-1] == 49 or sub.missed > 0
+
+
+@pytest.mark.parametrize("client", ["allowed", "stranger", "no key"])
+def test_curve_lets_only_allowed_clients_read(tmp_path: Path, client: str) -> None:
+    import zmq.auth
+
+    for name, folder in (("server", tmp_path), ("allowed", tmp_path / "clients"),
+                         ("stranger", tmp_path / "others")):
+        folder.mkdir(exist_ok=True)
+        zmq.auth.create_certificates(folder, name)
+    # The clients folder must hold only public keys: move the allowed client's secret away.
+    (tmp_path / "clients" / "allowed.key_secret").rename(tmp_path / "allowed.key_secret")
+    endpoint = free_endpoint()
+    settings = PublishSettings(endpoint, curve_secret=str(tmp_path / "server.key_secret"),
+                               curve_clients=str(tmp_path / "clients"), heartbeat_s=0)
+    publisher = Publisher.bind(settings, threading.Event())
+    secret = {"allowed": tmp_path / "allowed.key_secret",
+              "stranger": tmp_path / "others" / "stranger.key_secret"}.get(client)
+    kwargs = {} if client == "no key" else {
+        "curve_server_key": str(tmp_path / "server.key"), "curve_secret": str(secret)}
+    image = np.zeros((8, 8, 3), np.uint8)
+    try:
+        with Subscriber(endpoint, **kwargs) as sub:  # type: ignore[arg-type]
+            deadline = time.monotonic() + 1.5
+            got = None
+            while got is None and time.monotonic() < deadline:
+                publisher.send(frame(0, image))
+                got = sub.recv(0.1)
+        assert (got is not None) == (client == "allowed")
+    finally:
+        publisher.socket.close(linger=0)
