@@ -195,6 +195,10 @@ class AvOutput:
         # before that would be rebased with the old one (EINVAL, "non monotonic dts").
         try:
             self._container.start_encoding()
+        except av.error.ProtocolNotFoundError:
+            scheme = self.target.split("://", 1)[0]
+            raise ConfigError(f"this FFmpeg build cannot write {scheme}:// streams "
+                              f"({self.target})") from None
         except (av.error.FFmpegError, ValueError) as error:
             raise SinkError(f"cannot start writing {self.target}: {error}") from error
         pending, self._pending_packets = self._pending_packets, []

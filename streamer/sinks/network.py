@@ -64,6 +64,9 @@ class NetworkOutput(AvOutput):
         self._retry_at = 0.0
 
     def _open_container(self) -> av.container.OutputContainer:
+        """Connect (some protocols connect only when the header is written: AvOutput's
+        ``_start_video``); SinkError is tried again later, ConfigError (this FFmpeg cannot
+        write the protocol at all) stops the stream."""
         try:
             return av.open(self.target, "w", format=self.format, options=self.options,
                            timeout=(5.0, 5.0))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import av
@@ -80,3 +83,59 @@ def test_unknown_schemes_and_muxers_are_refused_with_the_choices() -> None:
         NetworkOutput("gopher://host/x")
     with pytest.raises(ConfigError, match="no 'nosuchmuxer' muxer"):
         NetworkOutput("udp://127.0.0.1:9", format="nosuchmuxer")
+
+
+RECEIVER = """
+import sys, av
+frames = 0
+with av.open(sys.argv[1], options={"listen": "1"}, timeout=(20.0, 5.0)) as container:
+    try:
+        for _ in container.decode(video=0):
+            frames += 1
+    except (av.error.FFmpegError, OSError):  # the pusher hung up
+        pass
+print(frames)
+"""
+
+
+@pytest.mark.slow
+def test_an_rtmp_push_reaches_a_listening_server(tmp_path: Path, classical_engine: Engine
+                                                 ) -> None:
+    """FFmpeg itself listens as the RTMP server (in its own process: PyAV holds the GIL while
+    it waits for a connection there), and PyAV reads what arrives."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"rtmp://127.0.0.1:{port}/live/cam"
+    src = tmp_path / "in.mkv"
+    write_clip(src, frames=FRAMES, audio=False)
+    server = subprocess.Popen([sys.executable, "-c", RECEIVER, url], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        time.sleep(1.5)  # the server listens
+        Pipeline(VideoSource(str(src)), classical_engine, output=(url, EncodeSettings()),
+                 batching=BatchSettings(size=4), progress=False).run()
+        out, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert int(out.strip()) == FRAMES  # a file source: the RTMP output lost nothing
+
+
+def test_a_protocol_this_ffmpeg_lacks_stops_the_run_with_one_clear_line(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    from streamer.errors import StreamerError
+
+    try:
+        av.open("srt://127.0.0.1:9?mode=caller", timeout=(0.5, 0.5))
+    except av.error.ProtocolNotFoundError:
+        pass
+    except (av.error.FFmpegError, OSError):
+        pytest.skip("this FFmpeg has SRT")
+    src = tmp_path / "in.mkv"
+    write_clip(src, frames=4, audio=False)
+    with pytest.raises(StreamerError, match="cannot write srt:// streams"):
+        Pipeline(VideoSource(str(src)), classical_engine,
+                 output=("srt://127.0.0.1:9?mode=caller", EncodeSettings()),
+                 progress=False).run()
