@@ -45,6 +45,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    "(default: the bundled demo)")
     p.add_argument("-o", "--output", help="output: a video file, a URL (udp://, srt://, "
                    "rtmp://, rtsp://) or an HLS playlist (.m3u8)")
+    p.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace an existing output file (refused otherwise)")
     p.add_argument("--publish", metavar="ENDPOINT", help="ZeroMQ endpoint to bind, "
                    "e.g. tcp://127.0.0.1:5555")
     p.add_argument("--publish-mode", choices=MODES, help="pub drops for slow "
@@ -147,10 +149,20 @@ def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--out", type=Path, default=Path("out/eval"))
 
 
+def _version() -> str:
+    """hdm-stream's version with the libraries that decide what it can do."""
+    from importlib.metadata import version
+
+    return (f"hdm-stream {version('hdm-stream')} (torch {torch.__version__}, PyAV "
+            f"{av.__version__}, FFmpeg libavformat "
+            f"{'.'.join(map(str, av.library_versions['libavformat']))})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hdm-stream", description="Real-time video "
                                      "dehazing, deraining and low-light enhancement with HDM.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("--log-format", choices=("plain", "json"), default="plain",
                         help="log lines as text or as JSON objects (one per line)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +199,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         config = config.with_overrides(input=DEMO_INPUT, output=output)
     if config.output is None and config.publish.endpoint is None:
         raise StreamerError("give an output file (-o FILE) or an endpoint (--publish ENDPOINT)")
+    demo = config.input == DEMO_INPUT and config.output == DEMO_OUTPUT  # ours to replace
+    if (config.output and "://" not in config.output and Path(config.output).exists()
+            and not args.overwrite and not demo):
+        raise StreamerError(f"{config.output} exists; pass -y (--overwrite) to replace it")
     return config
 
 

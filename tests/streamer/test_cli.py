@@ -166,3 +166,25 @@ def test_frames_too_large_for_the_engine_are_refused_up_front(
                  str(tmp_path / "o.mp4"), "--model", "dcp", "--config", str(config)])
     err = capsys.readouterr().err
     assert code == 2 and "160x120 (0.0192 MP) are larger than this engine takes" in err, err
+
+
+def test_an_existing_output_is_kept_unless_overwrite_is_asked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "kept.mkv"
+    output.write_bytes(b"precious")
+    args = ["run", "lavfi:testsrc2=size=64x48:rate=10:d=0.3", "-o", str(output), "--model",
+            "dcp", "--quiet"]
+    assert main(args) == 2
+    assert "exists; pass -y" in capsys.readouterr().err and output.read_bytes() == b"precious"
+    assert main([*args, "-y"]) == 0
+    with av.open(str(output)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
+
+
+def test_version_names_the_libraries(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("hdm-stream ") and "PyAV" in out and "torch" in out
