@@ -56,7 +56,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    "this key pair (zmq.auth.create_certificates makes one)")
     p.add_argument("--curve-clients", metavar="DIR", help="CURVE: accept only the clients "
                    "whose public key files are in DIR")
-    p.add_argument("--config", help="YAML preset (see configs/)")
+    p.add_argument("--config", help="a YAML file, or a preset by name: file-dehaze, "
+                   "camera-lowlight, publish")
     p.add_argument("--task", choices=TASKS)
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
@@ -75,6 +76,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="blend of enhanced frame and input, 0..1 (default 1: fully enhanced)")
     p.add_argument("--side-by-side", action="store_true", help="write input | enhanced")
     p.add_argument("--codec", help="video encoder, e.g. libx264, libx265")
+    p.add_argument("--pix-fmt", help="output pixel format, e.g. yuv420p, yuv444p, "
+                   "yuv420p10le (default yuv420p)")
     p.add_argument("--crf", type=int)
     p.add_argument("--preset", help="encoder preset, e.g. veryfast")
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
@@ -189,6 +192,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         smoothing={"enabled": False if args.no_smoothing else None},
         stabiliser={"enabled": False if args.no_stabiliser else None},
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
+                "pix_fmt": args.pix_fmt,
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload,
                  "curve_secret": args.curve_secret, "curve_clients": args.curve_clients},

@@ -88,10 +88,17 @@ def load_config(path: str | Path | None) -> RunConfig:
     return build(RunConfig, read_yaml(path))
 
 
+PRESETS = Path(__file__).parent / "presets"  # installed with the package (configs/ links here)
+
+
 def read_yaml(path: str | Path) -> Any:
+    """A YAML file, or a preset by name (``file-dehaze``: streamer/presets/file-dehaze.yaml)."""
     path = Path(path)
+    if not path.is_file() and not path.suffix and (PRESETS / f"{path}.yaml").is_file():
+        path = PRESETS / f"{path}.yaml"
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        names = sorted(p.stem for p in PRESETS.glob("*.yaml"))
+        raise ConfigError(f"config file not found: {path} (presets by name: {names})")
     try:
         return yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:

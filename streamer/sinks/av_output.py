@@ -58,6 +58,11 @@ class EncodeSettings:
                               "e.g. libx264, libx265, libvpx-vp9") from None
         if codec.type != "video":
             raise ConfigError(f"codec {self.codec!r} encodes {codec.type}, not video")
+        try:
+            av.VideoFormat(self.pix_fmt)
+        except (ValueError, av.error.FFmpegError):
+            raise ConfigError(f"pix_fmt {self.pix_fmt!r} is not a pixel format of this FFmpeg; "
+                              "e.g. yuv420p, yuv444p, yuv420p10le") from None
         if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
             raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, got {self.crf}")
 

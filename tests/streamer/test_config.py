@@ -74,3 +74,20 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 def test_overrides_ignore_unset_flags() -> None:
     config = RunConfig().with_overrides(batch={"size": None, "max_delay_ms": 10.0}, output=None)
     assert config.batch.size == RunConfig().batch.size and config.batch.max_delay_ms == 10.0
+
+
+def test_presets_load_by_name_from_the_installed_package() -> None:
+    from streamer.config import PRESETS as INSTALLED
+
+    by_name = load_config("file-dehaze")
+    assert by_name == load_config(INSTALLED / "file-dehaze.yaml") and by_name.encode.crf == 18
+    with pytest.raises(ConfigError, match="presets by name: .*'camera-lowlight'"):
+        load_config("no-such-preset")
+
+
+def test_an_unknown_pixel_format_is_refused_with_examples() -> None:
+    from streamer.sinks.av_output import EncodeSettings
+
+    with pytest.raises(ConfigError, match="not a pixel format"):
+        EncodeSettings(pix_fmt="yuv9000p")
+    assert EncodeSettings(pix_fmt="yuv444p").pix_fmt == "yuv444p"
