@@ -86,6 +86,7 @@ class AvOutput:
     def _reset(self) -> None:
         """Forget the container's streams (before a container is opened or reopened)."""
         self._video: av.VideoStream | None = None
+        self._started = False  # the header is written (with the first frame)
         self._stream_map: dict[int, av.stream.Stream] = {}
         self._pending_packets: list[av.Packet[av.stream.Stream]] = []
         self._last_pts: int | None = None
@@ -105,6 +106,8 @@ class AvOutput:
     def open(self, info: StreamInfo) -> None:
         self._frame_rate = info.rate
         self._container = self._open_container()
+        if info.width and info.height:  # the video stream first, as in the input
+            self._add_video(info.width, info.height)
         # The passthrough streams belong to the open input: copy their parameters now.
         for stream in info.passthrough:
             self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
@@ -114,8 +117,8 @@ class AvOutput:
 
     def write_frame(self, frame: Frame) -> None:
         """Encode one frame (RGB or, with pix_fmt yuv420p, I420)."""
-        if self._video is None:
-            self._start_video(frame.width, frame.height, frame)
+        if not self._started:
+            self._start(frame)
         assert self._video is not None and self._container is not None
         image, layout = frame.image, frame.layout
         if layout is Layout.I420 and (frame.width, frame.height) != (self._video.width,
@@ -140,7 +143,7 @@ class AvOutput:
         if target is None:
             return
         packet.packet.stream = target
-        if self._video is None:
+        if not self._started:
             self._pending_packets.append(packet.packet)  # the header comes with the first frame
             return
         self._mux([packet.packet])
@@ -156,7 +159,7 @@ class AvOutput:
         if container is None:
             return
         try:
-            if self._video is not None:
+            if self._video is not None and self._started:
                 container.mux(self._video.encode())
         except (av.error.FFmpegError, OSError) as failure:
             if error is None:
@@ -170,32 +173,45 @@ class AvOutput:
                         self._video.height if self._video else 0)
 
     # -- internals ----------------------------------------------------------------------------
-    def _start_video(self, width: int, height: int, first: Frame) -> None:
+    def _even(self, width: int, height: int) -> tuple[int, int]:
+        """4:2:0 needs even sizes: pad by one line rather than lose the last row or column."""
+        if self.settings.pix_fmt.startswith(("yuv420", "nv12")):
+            return width + width % 2, height + height % 2
+        return width, height
+
+    def _add_video(self, width: int, height: int) -> None:
         assert self._container is not None
         s = self.settings
-        even_w, even_h = width - width % 2, height - height % 2
-        if (even_w, even_h) != (width, height) and s.pix_fmt.startswith(("yuv420", "nv12")):
-            # 4:2:0 needs even sizes: pad by one line rather than lose the last row or column.
-            even_w, even_h = width + width % 2, height + height % 2
-        time_base = first.time_base or self._time_base
-        self._time_base = time_base
         try:
             video = self._container.add_stream(s.codec, rate=self._frame_rate,
                                                options=self._encoder_options())
         except (av.error.FFmpegError, ValueError) as error:
             raise SinkError(f"cannot use codec {s.codec!r}: {error}") from error
         assert isinstance(video, av.VideoStream)  # EncodeSettings checked it encodes video
-        video.width, video.height, video.pix_fmt = even_w, even_h, s.pix_fmt
-        video.time_base = time_base
-        video.codec_context.time_base = time_base
+        video.width, video.height = self._even(width, height)
+        video.pix_fmt = s.pix_fmt
         # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
         # trades throughput for latency a file does not need).
         video.codec_context.thread_type = "FRAME"
         video.codec_context.thread_count = 0
         if s.bitrate is not None:
             video.bit_rate = _parse_bitrate(s.bitrate)
-        first.tags.stamp(video.codec_context)
         self._video = video
+
+    def _start(self, first: Frame) -> None:
+        """Fit the video stream to the first frame (its size, time base and colour tags), then
+        write the header."""
+        assert self._container is not None
+        if self._video is None:
+            self._add_video(first.width, first.height)
+        video = self._video
+        assert video is not None
+        video.width, video.height = self._even(first.width, first.height)
+        time_base = first.time_base or self._time_base
+        self._time_base = time_base
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        first.tags.stamp(video.codec_context)
         # Write the header now: muxers may change stream time bases then, and a packet muxed
         # before that would be rebased with the old one (EINVAL, "non monotonic dts").
         try:
@@ -206,6 +222,7 @@ class AvOutput:
                               f"({self.target})") from None
         except (av.error.FFmpegError, ValueError) as error:
             raise SinkError(f"cannot start writing {self.target}: {error}") from error
+        self._started = True
         pending, self._pending_packets = self._pending_packets, []
         self._mux(pending)
 

@@ -155,3 +155,11 @@ def test_corrupt_packets_mid_file_are_skipped_and_counted(
     assert stats.frames_out >= 90  # ffmpeg itself recovers 98 of these 100
     with av.open(str(dst)) as container:
         assert len(list(container.decode(video=0))) == stats.frames_out
+
+
+def test_the_video_stream_stays_first(tmp_path: Path, classical_engine: Engine) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    write_clip(src, frames=6)
+    enhance_file(classical_engine, src, dst)
+    with av.open(str(dst)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
