@@ -22,8 +22,8 @@ import numpy as np
 
 __all__ = [
     "ANY", "RGB", "ColorTags", "Frame", "Layout", "Passthrough", "StreamInfo", "YuvCoding",
-    "from_video_frame", "full_scale", "negotiate", "offered_layouts", "preferred", "rgb_image",
-    "swscale_matrix", "to_video_frame",
+    "content_tags", "from_video_frame", "full_scale", "negotiate", "offered_layouts",
+    "preferred", "rgb_image", "swscale_matrix", "to_video_frame",
 ]
 
 # FFmpeg's AVColorSpace, AVColorRange, AVColorPrimaries and AVColorTransferCharacteristic codes
@@ -201,6 +201,8 @@ class StreamInfo:
         layouts: the layouts this source can deliver (I420 for 8-bit 4:2:0 with even sides).
         passthrough: streams a file output copies packet by packet (audio, subtitles). They
             belong to the open input: a sink copies their parameters in ``open``.
+        metadata, video_metadata: the container's tags (title, creation time, ...) and the
+            video stream's (language, handler name), for outputs to keep.
     """
 
     stream_id: str
@@ -212,6 +214,19 @@ class StreamInfo:
     live: bool
     layouts: frozenset[Layout]
     passthrough: tuple[av.stream.Stream, ...] = ()
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    video_metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# Tags the muxer writes itself, or that describe the input's encoding rather than its content.
+_ENCODING_TAGS = {"encoder", "duration", "major_brand", "minor_version", "compatible_brands",
+                  "vendor_id"}
+
+
+def content_tags(metadata: dict[str, str]) -> dict[str, str]:
+    """A container's or stream's tags that describe its content (title, language, creation
+    time, handler name), for an output to keep."""
+    return {k: v for k, v in metadata.items() if k.lower() not in _ENCODING_TAGS}
 
 
 @functools.cache

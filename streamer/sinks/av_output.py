@@ -25,6 +25,7 @@ from streamer.frames import (
     Layout,
     Passthrough,
     StreamInfo,
+    content_tags,
     rgb_image,
     to_video_frame,
 )
@@ -81,6 +82,7 @@ class AvOutput:
         self.resized_frames = 0
         self._frame_rate: Fraction | None = None
         self._container: av.container.OutputContainer | None = None
+        self._video_metadata: dict[str, str] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -106,11 +108,15 @@ class AvOutput:
     def open(self, info: StreamInfo) -> None:
         self._frame_rate = info.rate
         self._container = self._open_container()
+        self._container.metadata.update(info.metadata)  # title, creation time, ...
+        self._video_metadata = info.video_metadata  # language, handler name
         if info.width and info.height:  # the video stream first, as in the input
             self._add_video(info.width, info.height)
         # The passthrough streams belong to the open input: copy their parameters now.
         for stream in info.passthrough:
-            self._stream_map[stream.index] = self._container.add_stream_from_template(stream)
+            copy = self._container.add_stream_from_template(stream)
+            copy.metadata.update(content_tags(stream.metadata))
+            self._stream_map[stream.index] = copy
 
     def write(self, output: Output) -> None:
         self.write_frame(output.enhanced)
@@ -190,6 +196,7 @@ class AvOutput:
         assert isinstance(video, av.VideoStream)  # EncodeSettings checked it encodes video
         video.width, video.height = self._even(width, height)
         video.pix_fmt = s.pix_fmt
+        video.metadata.update(self._video_metadata)
         # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
         # trades throughput for latency a file does not need).
         video.codec_context.thread_type = "FRAME"

@@ -32,6 +32,7 @@ from streamer.frames import (
     Layout,
     Passthrough,
     StreamInfo,
+    content_tags,
     from_video_frame,
     offered_layouts,
 )
@@ -144,6 +145,8 @@ class VideoSource:
             layouts=offered_layouts(context.format.name, context.width, context.height)
             if context.format is not None else RGB,
             passthrough=tuple(self._passthrough_streams()),
+            metadata=content_tags(self._container.metadata),
+            video_metadata=content_tags(video.metadata),
         )
 
     def _passthrough_streams(self) -> list[av.stream.Stream]:

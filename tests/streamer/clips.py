@@ -42,6 +42,8 @@ def write_clip(
     matrix: int = 1,
     color_range: int = 1,
     images: list[np.ndarray] | None = None,
+    metadata: dict[str, str] | None = None,
+    stream_metadata: dict[str, dict[str, str]] | None = None,
 ) -> list[int]:
     """Encode a clip; returns the video pts written. ``pts`` (in ``time_base``) makes it VFR."""
     height, width = size
@@ -56,6 +58,10 @@ def write_clip(
         video.codec_context.color_range = color_range
         audio_stream = (container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio
                         else None)
+        container.metadata.update(metadata or {})
+        for stream in (video, audio_stream):
+            if stream is not None:
+                stream.metadata.update((stream_metadata or {}).get(stream.type, {}))
         for i in range(frames):
             image = images[i] if images is not None else moving_square(i, height, width)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(

@@ -163,3 +163,19 @@ def test_the_video_stream_stays_first(tmp_path: Path, classical_engine: Engine) 
     enhance_file(classical_engine, src, dst)
     with av.open(str(dst)) as container:
         assert [s.type for s in container.streams] == ["video", "audio"]
+
+
+def test_titles_languages_and_handler_names_are_kept(
+    tmp_path: Path, classical_engine: Engine
+) -> None:
+    src, dst = tmp_path / "tagged.mkv", tmp_path / "out.mkv"
+    write_clip(src, frames=6, metadata={"title": "Harbour at dawn"},
+               stream_metadata={"video": {"language": "eng", "handler_name": "video handler"},
+                                "audio": {"language": "fra"}})
+    enhance_file(classical_engine, src, dst)
+    with av.open(str(dst)) as result:
+        assert result.metadata["title"] == "Harbour at dawn"
+        video, audio = result.streams.video[0], result.streams.audio[0]
+        assert video.language == "eng" and audio.language == "fra"
+        handlers = {k.lower(): v for k, v in video.metadata.items()}
+        assert handlers.get("handler_name") == "video handler"
