@@ -35,16 +35,19 @@ __all__ = ["AvOutput", "EncodeSettings"]
 
 log = logging.getLogger(__name__)
 _CRF_RANGE = (0, 63)  # x264/x265 take 0-51, VP9/AV1 0-63
+_CRF_CODECS = ("libx264", "libx265", "libvpx", "libaom", "libsvtav1")
 
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Encoder settings (the YAML ``encode:`` section); ``crf`` is ignored when ``bitrate``
-    (e.g. "8M") is given. ``fragmented``: write MP4/MOV files as fragments, playable after a
-    crash (see file.py). ``side_by_side``: write input | enhanced (see compose.py)."""
+    """Encoder settings (the YAML ``encode:`` section). ``crf``: default 20 for the encoders
+    that take one (x264/x265, VP9, AV1); a CRF for an encoder without one is refused rather
+    than ignored; a ``bitrate`` (e.g. "8M") wins over it when both are set. ``fragmented``:
+    write MP4/MOV files as fragments, playable after a crash (see file.py). ``side_by_side``:
+    write input | enhanced (see compose.py)."""
 
     codec: str = "libx264"
-    crf: int = 20
+    crf: int | None = None
     preset: str = "veryfast"
     bitrate: str | None = None
     pix_fmt: str = "yuv420p"
@@ -64,8 +67,23 @@ class EncodeSettings:
         except (ValueError, av.error.FFmpegError):
             raise ConfigError(f"pix_fmt {self.pix_fmt!r} is not a pixel format of this FFmpeg; "
                               "e.g. yuv420p, yuv444p, yuv420p10le") from None
+        if self.crf is None:
+            return
         if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
             raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, got {self.crf}")
+        if not self.codec.startswith(_CRF_CODECS):
+            raise ConfigError(f"codec {self.codec!r} takes no crf; give a bitrate (e.g. 8M) "
+                              f"or use one of {', '.join(_CRF_CODECS)}...")
+
+    @property
+    def effective_crf(self) -> int | None:
+        """The CRF the encoder gets: none with a bitrate (a bitrate wins over a preset's crf),
+        else the one given, else 20 where the codec takes one."""
+        if self.bitrate is not None:
+            return None
+        if self.crf is not None:
+            return self.crf
+        return 20 if self.codec.startswith(_CRF_CODECS) else None
 
 
 class AvOutput:
@@ -101,8 +119,8 @@ class AvOutput:
         """Codec options from the settings (CRF only for encoders that take it)."""
         s = self.settings
         options = {"preset": s.preset} if s.codec.startswith("libx26") else {}
-        if s.bitrate is None and s.codec.startswith(("libx26", "libvpx", "libaom", "libsvtav1")):
-            options["crf"] = str(s.crf)
+        if s.effective_crf is not None:
+            options["crf"] = str(s.effective_crf)
         return options
 
     def open(self, info: StreamInfo) -> None:

@@ -91,3 +91,13 @@ def test_an_unknown_pixel_format_is_refused_with_examples() -> None:
     with pytest.raises(ConfigError, match="not a pixel format"):
         EncodeSettings(pix_fmt="yuv9000p")
     assert EncodeSettings(pix_fmt="yuv444p").pix_fmt == "yuv444p"
+
+
+def test_a_crf_for_an_encoder_without_one_is_refused() -> None:
+    from streamer.sinks.av_output import EncodeSettings
+
+    with pytest.raises(ConfigError, match="takes no crf"):
+        EncodeSettings(codec="mpeg4", crf=10)
+    assert EncodeSettings(codec="mpeg4").effective_crf is None  # its own rate control
+    assert EncodeSettings().effective_crf == 20
+    assert EncodeSettings(crf=18, bitrate="8M").effective_crf is None  # the bitrate wins
