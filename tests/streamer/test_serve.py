@@ -185,3 +185,16 @@ def test_serve_command_drains_on_sigterm_and_exits_0(tmp_path: Any) -> None:
 
     with av.open(str(recording)) as container:  # the recording was finished properly
         assert sum(1 for _ in container.decode(video=0)) >= 25
+
+
+def test_a_bad_serve_config_is_one_line_naming_the_key(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamer.cli import main
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("streams:\n  - id: cam1\n    source: x.mp4\n    outputs:\n"
+                   "      - url: gopher://host/x\n")
+    assert main(["serve", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "streams[0].outputs[0]" in err[0] and "gopher" in err[0]
