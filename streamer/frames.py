@@ -155,6 +155,9 @@ class Frame:
         capture_time: ``time.monotonic()`` when the picture was decoded.
         tags: colour tags the picture was decoded with and will be encoded with.
         stream_id: the source's name (ZeroMQ topic, summary label).
+        rotation: degrees a player turns the picture (the display matrix, as a phone records
+            portrait video): the pixels are kept as stored and the output gets the same
+            matrix, so it plays upright as the input does.
     """
 
     image: np.ndarray
@@ -165,6 +168,7 @@ class Frame:
     capture_time: float
     tags: ColorTags
     stream_id: str = "stream0"
+    rotation: int = 0
 
     @property
     def height(self) -> int:
@@ -201,6 +205,7 @@ class StreamInfo:
         layouts: the layouts this source can deliver (I420 for 8-bit 4:2:0 with even sides).
         passthrough: streams a file output copies packet by packet (audio, subtitles). They
             belong to the open input: a sink copies their parameters in ``open``.
+        sample_aspect_ratio: the pixels' shape (720x480 shown at 16:9 has 32:27), when set.
         metadata, video_metadata: the container's tags (title, creation time, ...) and the
             video stream's (language, handler name), for outputs to keep.
     """
@@ -214,6 +219,7 @@ class StreamInfo:
     live: bool
     layouts: frozenset[Layout]
     passthrough: tuple[av.stream.Stream, ...] = ()
+    sample_aspect_ratio: Fraction | None = None
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
     video_metadata: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -262,7 +268,8 @@ def from_video_frame(
         image = frame.to_ndarray()  # no reformat: yuvj420p must keep its full-range codes
     else:
         image = _to_rgb(frame, tags, layout)
-    return Frame(image, layout, frame.pts, time_base, seq, capture_time, tags, stream_id)
+    return Frame(image, layout, frame.pts, time_base, seq, capture_time, tags, stream_id,
+                 rotation=int(frame.rotation))
 
 
 def _to_rgb(frame: av.VideoFrame, tags: ColorTags, layout: Layout) -> np.ndarray:

@@ -101,6 +101,7 @@ class AvOutput:
         self._frame_rate: Fraction | None = None
         self._container: av.container.OutputContainer | None = None
         self._video_metadata: dict[str, str] = {}
+        self._sample_aspect_ratio: Fraction | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -125,6 +126,7 @@ class AvOutput:
 
     def open(self, info: StreamInfo) -> None:
         self._frame_rate = info.rate
+        self._sample_aspect_ratio = info.sample_aspect_ratio
         self._container = self._open_container()
         self._container.metadata.update(info.metadata)  # title, creation time, ...
         self._video_metadata = info.video_metadata  # language, handler name
@@ -237,6 +239,10 @@ class AvOutput:
         video.time_base = time_base
         video.codec_context.time_base = time_base
         first.tags.stamp(video.codec_context)
+        if self._sample_aspect_ratio is not None:
+            video.sample_aspect_ratio = self._sample_aspect_ratio
+        if first.rotation:
+            video.set_display_rotation(first.rotation)
         # Write the header now: muxers may change stream time bases then, and a packet muxed
         # before that would be rebased with the old one (EINVAL, "non monotonic dts").
         try:

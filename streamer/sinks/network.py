@@ -84,6 +84,8 @@ class NetworkOutput(AvOutput):
     def open(self, info: StreamInfo) -> None:
         """Remember the stream; the connection is made when the first frame comes."""
         self._frame_rate = info.rate
+        self._sample_aspect_ratio = info.sample_aspect_ratio
+        self._video_metadata = info.video_metadata
 
     def write(self, output: Output) -> None:
         if self._container is None and not self._connect():

@@ -145,6 +145,7 @@ class VideoSource:
             layouts=offered_layouts(context.format.name, context.width, context.height)
             if context.format is not None else RGB,
             passthrough=tuple(self._passthrough_streams()),
+            sample_aspect_ratio=context.sample_aspect_ratio or None,
             metadata=content_tags(self._container.metadata),
             video_metadata=content_tags(video.metadata),
         )

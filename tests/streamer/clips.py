@@ -44,6 +44,8 @@ def write_clip(
     images: list[np.ndarray] | None = None,
     metadata: dict[str, str] | None = None,
     stream_metadata: dict[str, dict[str, str]] | None = None,
+    rotation: int = 0,
+    sample_aspect_ratio: Fraction | None = None,
 ) -> list[int]:
     """Encode a clip; returns the video pts written. ``pts`` (in ``time_base``) makes it VFR."""
     height, width = size
@@ -54,6 +56,10 @@ def write_clip(
         if time_base is not None:
             video.time_base = time_base
             video.codec_context.time_base = time_base
+        if rotation:
+            video.set_display_rotation(rotation)
+        if sample_aspect_ratio is not None:
+            video.sample_aspect_ratio = sample_aspect_ratio
         video.codec_context.colorspace = matrix
         video.codec_context.color_range = color_range
         audio_stream = (container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio

@@ -179,3 +179,19 @@ def test_titles_languages_and_handler_names_are_kept(
         assert video.language == "eng" and audio.language == "fra"
         handlers = {k.lower(): v for k, v in video.metadata.items()}
         assert handlers.get("handler_name") == "video handler"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_portrait_phone_video_and_anamorphic_pixels_play_as_the_input(
+    tmp_path: Path, classical_engine: Engine, suffix: str
+) -> None:
+    """Rotation (display matrix) and the sample aspect ratio are kept: the pixels stay as
+    stored and the output tells the player the same, so it shows what the input shows."""
+    src, dst = tmp_path / f"phone{suffix}", tmp_path / f"out{suffix}"
+    write_clip(src, frames=6, rotation=90, sample_aspect_ratio=Fraction(32, 27))
+    enhance_file(classical_engine, src, dst)
+    with av.open(str(dst)) as result:
+        video = result.streams.video[0]
+        assert video.sample_aspect_ratio == Fraction(32, 27)
+        first = next(result.decode(video=0))
+        assert first.rotation == 90 and (first.width, first.height) == (128, 96)
