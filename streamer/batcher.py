@@ -81,11 +81,14 @@ class Round:
 class Batcher:
     """Takes frames from the sessions' queues (all sharing one doorbell) into batches."""
 
-    def __init__(self, settings: BatchSettings, doorbell: Doorbell, stop: threading.Event
-                 ) -> None:
+    def __init__(self, settings: BatchSettings, doorbell: Doorbell, stop: threading.Event,
+                 attention: threading.Event | None = None) -> None:
+        """``attention``: while set, a wait for a first frame returns at once (the engine
+        worker has something else to do)."""
         self.settings = settings
         self._doorbell = doorbell
         self._stop = stop
+        self._attention = attention or threading.Event()
         self._sessions: list[StreamSession] = []
         self._held: dict[StreamSession, Frame] = {}
         self._turn = 0
@@ -133,7 +136,8 @@ class Batcher:
                 break
             if found.batch and time.monotonic() >= deadline:
                 break
-            if not found.batch and (found.ended or not self._sessions):
+            if not found.batch and (found.ended or not self._sessions
+                                    or self._attention.is_set()):
                 break
             if not took:
                 wait = deadline - time.monotonic() if found.batch else _POLL_S

@@ -17,6 +17,7 @@ raises every error, not only the first.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -59,9 +60,12 @@ class Server:
         self._doorbell = Doorbell()
         self._stop = threading.Event()  # the engine worker gives up
         self._closing = threading.Event()  # serve: no more sessions will come
-        self._batcher = Batcher(batching, self._doorbell, self._stop)
+        self._attention = threading.Event()  # warm-ups are waiting for the engine worker
+        self._batcher = Batcher(batching, self._doorbell, self._stop, self._attention)
         self._worker = StageThread(self._work, name="hdm-engine")
         self._warm: set[tuple[int, int]] = set()
+        self._warm_requests: queue.SimpleQueue[tuple[int, int, threading.Event]] = (
+            queue.SimpleQueue())
         self.stats = EngineStats()
 
     # -- sessions -----------------------------------------------------------------------------
@@ -70,11 +74,22 @@ class Server:
         session that cannot open raises here and leaves nothing open."""
         info = session.open(self.engine, self._doorbell)
         self.sessions.append(session)
-        if self._worker.started:
-            session.start()  # its first batch compiles, if its size is new
-            self._batcher.add(session)
-        elif info.width and info.height:
-            self._warm_up(info.height, info.width)
+        if not self._worker.started:
+            if info.width and info.height:
+                self._warm_up(info.height, info.width)
+            return
+        if info.width and info.height and (info.height, info.width) not in self._warm:
+            # A new size: the engine worker warms up between batches (only it may drive the
+            # engine) before the session's first frame is read, so that its first frames do
+            # not wait behind a compile and arrive stale.
+            done = threading.Event()
+            self._warm_requests.put((info.height, info.width, done))
+            self._attention.set()
+            self._doorbell.ring()
+            while not done.wait(0.1) and self._worker.running:
+                pass
+        session.start()
+        self._batcher.add(session)
 
     def _warm_up(self, height: int, width: int) -> None:
         """Compile for a size before timing starts (also pads later short batches)."""
@@ -132,6 +147,11 @@ class Server:
         in_flight: tuple[list[Item], PendingBatch, float] | None = None
         try:
             while not self._stop.is_set():
+                self._attention.clear()
+                while not self._warm_requests.empty():
+                    height, width, done = self._warm_requests.get()
+                    self._warm_up(height, width)
+                    done.set()
                 found = self._batcher.next()
                 if found.batch:
                     started = time.perf_counter()
