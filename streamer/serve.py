@@ -108,8 +108,7 @@ class ServedStream:
     def output_drops(self) -> int:
         """Frames the outputs' queues dropped (the preview's, by design, not counted)."""
         session = self.session
-        live = session.output_drops() if session is not None else {}
-        return self._output_drops + sum(n for name, n in live.items() if name != "preview")
+        return self._output_drops + (_real_output_drops(session) if session is not None else 0)
 
     @property
     def up(self) -> bool:
@@ -168,8 +167,7 @@ class ServedStream:
             self._finished[key] += counts[key]
         for histogram in session.live_latency():
             self._latency.merge(histogram)
-        self._output_drops += sum(n for name, n in session.output_drops().items()
-                                  if name != "preview")
+        self._output_drops += _real_output_drops(session)
         self.session = None
         self.server.forget(session)
 
@@ -194,6 +192,11 @@ def _output(spec: OutputSpec, config: ServeConfig, stopping: Stopping, live: boo
         return HlsOutput(spec.hls, config.encode, lossless=not live)
     assert spec.file is not None
     return FileSink(spec.file, config.encode)
+
+
+def _real_output_drops(session: StreamSession) -> int:
+    """A session's output drops, less the preview's (it drops by design)."""
+    return sum(n for name, n in session.output_drops().items() if name != PreviewSink.name)
 
 
 def _session_counts(session: StreamSession) -> dict[str, int]:

@@ -267,5 +267,5 @@ class StreamSession:
         for worker in self._workers:
             stats.stages[worker.sink.name] = worker.timer
             stats.latency[worker.sink.name] = worker.latency
-            stats.dropped_sinks[worker.sink.name] = worker.dropped
+        stats.dropped_sinks = self.output_drops()
         stats.unsent = self.unsent()

@@ -59,16 +59,13 @@ class LatencyHistogram:
     def total(self) -> int:
         return int(self.counts.sum())
 
-    def _upper_edges(self) -> np.ndarray:
-        return self._LOW_S * self._RATIO ** np.arange(self._BUCKETS, dtype=np.float64)
-
     def count_below(self, seconds: float) -> int:
         """Latencies at or below ``seconds`` (to within the 5% width of a bucket)."""
-        return int(self.counts[self._upper_edges() <= seconds * (1 + 1e-9)].sum())
+        return int(self.counts[_UPPER_EDGES <= seconds * (1 + 1e-9)].sum())
 
     def approximate_sum(self) -> float:
         """The sum of all latencies, each counted at its bucket's upper edge."""
-        return float((self.counts * self._upper_edges()).sum())
+        return float((self.counts * _UPPER_EDGES).sum())
 
     def percentile(self, percent: float) -> float | None:
         """The upper edge, in seconds, of the bucket holding the ``percent``-th percentile."""
@@ -76,7 +73,11 @@ class LatencyHistogram:
         if not total:
             return None
         index = int(np.searchsorted(np.cumsum(self.counts), total * percent / 100))
-        return float(self._LOW_S * self._RATIO ** index)
+        return float(_UPPER_EDGES[min(index, self._BUCKETS - 1)])
+
+
+_UPPER_EDGES = LatencyHistogram._LOW_S * LatencyHistogram._RATIO ** np.arange(
+    LatencyHistogram._BUCKETS, dtype=np.float64)  # seconds, bucket by bucket
 
 
 class FlickerMeter:

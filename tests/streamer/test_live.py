@@ -58,19 +58,24 @@ def send_burst(url: str, first: int, *, audio: bool = False) -> None:
             container.mux(sound.encode())
 
 
+def udp_recording(port: int, output: Path, engine: Engine) -> Pipeline:
+    """A pipeline recording what arrives on a UDP port, reconnecting quickly after silence."""
+    source = VideoSource(
+        f"udp://127.0.0.1:{port}",
+        reconnect=ReconnectPolicy(watchdog_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.4),
+    )
+    return Pipeline(source, engine, output=(output, EncodeSettings()),
+                    batching=BatchSettings(size=1, latency_ms=2000, queue_batches=16),
+                    progress=False)
+
+
 @pytest.mark.slow
 def test_udp_stream_that_stops_and_restarts_is_followed(
     tmp_path: Path, classical_engine: Engine
 ) -> None:
     port = free_udp_port()
-    source = VideoSource(
-        f"udp://127.0.0.1:{port}",
-        reconnect=ReconnectPolicy(watchdog_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.4),
-    )
     output = tmp_path / "live.mkv"
-    pipeline = Pipeline(source, classical_engine, output=(output, EncodeSettings()),
-                        batching=BatchSettings(size=1, latency_ms=2000, queue_batches=16),
-                        progress=False)
+    pipeline = udp_recording(port, output, classical_engine)
 
     def produce() -> None:
         target = f"udp://127.0.0.1:{port}?pkt_size=1316"
@@ -100,14 +105,8 @@ def test_a_live_recording_keeps_its_audio_and_the_real_length_of_an_outage(
     tmp_path: Path, classical_engine: Engine
 ) -> None:
     port = free_udp_port()
-    source = VideoSource(
-        f"udp://127.0.0.1:{port}",
-        reconnect=ReconnectPolicy(watchdog_s=1.0, backoff_initial_s=0.1, backoff_max_s=0.4),
-    )
     output = tmp_path / "recording.mkv"
-    pipeline = Pipeline(source, classical_engine, output=(output, EncodeSettings()),
-                        batching=BatchSettings(size=1, latency_ms=2000, queue_batches=16),
-                        progress=False)
+    pipeline = udp_recording(port, output, classical_engine)
     spans: list[float] = []
 
     def produce() -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from streamer.config import build
 from streamer.http_api import ApiServer
-from streamer.serve import Service
 from streamer.serve_config import ServeConfig
+from tests.streamer.test_serve import serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
@@ -25,15 +25,8 @@ def api() -> Iterator[ApiServer]:
         "streams": [{"id": "cam1", "model": "dcp",
                      "source": "lavfi:testsrc2=size=320x180:rate=25,realtime"}],
     })
-    service = Service(config)
-    server = ApiServer(service, "127.0.0.1", 0)
-    server.start()
-    service.start()
-    try:
+    with serving(config) as server:
         yield server
-    finally:
-        service.drain()
-        server.stop()
 
 
 def test_the_page_shows_live_pictures_a_slider_and_counters(api: ApiServer) -> None:

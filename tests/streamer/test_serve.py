@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -42,9 +43,10 @@ def config(**extra: Any) -> ServeConfig:
     })
 
 
-@pytest.fixture
-def api() -> Iterator[ApiServer]:
-    service = Service(config())
+@contextlib.contextmanager
+def serving(config: ServeConfig) -> Iterator[ApiServer]:
+    """The service of ``config`` with its HTTP API on a free port, drained at the end."""
+    service = Service(config)
     server = ApiServer(service, "127.0.0.1", 0)
     server.start()
     service.start()
@@ -53,6 +55,12 @@ def api() -> Iterator[ApiServer]:
     finally:
         service.drain()
         server.stop()
+
+
+@pytest.fixture
+def api() -> Iterator[ApiServer]:
+    with serving(config()) as server:
+        yield server
 
 
 def request(api: ApiServer, path: str, method: str = "GET", body: Any = None
