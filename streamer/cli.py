@@ -78,6 +78,14 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--codec", help="video encoder, e.g. libx264, libx265")
     p.add_argument("--pix-fmt", help="output pixel format, e.g. yuv420p, yuv444p, "
                    "yuv420p10le (default yuv420p)")
+    p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an FFmpeg encoder option, e.g. g=48 or x264-params=keyint=60 "
+                        "(repeatable; checked by FFmpeg)")
+    p.add_argument("--muxer-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an FFmpeg muxer option, e.g. movflags=+faststart (repeatable)")
+    p.add_argument("--tone-map", action="store_true",
+                   help="turn an HDR input (PQ/HLG) into SDR BT.709 (default: keep it HDR, "
+                        "written at 10 bits with its metadata)")
     p.add_argument("--crf", type=int)
     p.add_argument("--preset", help="encoder preset, e.g. veryfast")
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
@@ -177,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _key_values(flag: str, items: list[str]) -> dict[str, str] | None:
+    """``["g=48", "bf=0"]`` -> ``{"g": "48", "bf": "0"}``; None when none given (the config's
+    stand)."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} takes KEY=VALUE, got {item!r}")
+        options[key] = value
+    return options or None
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.progress_every <= 0:
         raise ConfigError(f"--progress-every must be > 0 seconds, got {args.progress_every:g}")
@@ -193,10 +213,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         stabiliser={"enabled": False if args.no_stabiliser else None},
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
                 "pix_fmt": args.pix_fmt,
+                "encoder_options": _key_values("--encoder-opt", args.encoder_opt),
+                "muxer_options": _key_values("--muxer-opt", args.muxer_opt),
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload,
                  "curve_secret": args.curve_secret, "curve_clients": args.curve_clients},
-        source={"max_frames": args.max_frames, "live": args.live},
+        source={"max_frames": args.max_frames, "live": args.live,
+                "tone_map": True if args.tone_map else None},
     )
     if not config.input:
         output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
@@ -216,7 +239,8 @@ def run(args: argparse.Namespace) -> int:
     log.info("enhancing %s with %s", config.input, engine.description)
     source = VideoSource(config.input, stream_id=config.source.stream_id,
                          options=config.source.options, reconnect=config.source.reconnect,
-                         max_frames=config.source.max_frames, live=config.source.live)
+                         max_frames=config.source.max_frames, live=config.source.live,
+                         tone_map=config.source.tone_map)
     output = (config.output, config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
                         batching=config.batch, progress=not args.quiet,

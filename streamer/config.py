@@ -37,6 +37,8 @@ class SourceSettings:
     reconnect: recovery of live sources.
     max_frames: stop after this many frames (a preview); None: all.
     live: treat the input as live (drop, reconnect) or not; None: by its kind.
+    tone_map: an HDR input (PQ/HLG) becomes SDR BT.709 as decoded (else it stays HDR, at 10
+        bits or more; see streamer/hdr.py).
     """
 
     stream_id: str = "stream0"
@@ -44,6 +46,7 @@ class SourceSettings:
     reconnect: ReconnectPolicy = ReconnectPolicy()
     max_frames: int | None = None
     live: bool | None = None
+    tone_map: bool = False
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:

@@ -20,9 +20,12 @@ import av
 import av.stream
 import numpy as np
 
+from streamer.hdr import HDR_TRANSFERS, HdrMetadata, tone_map
+
 __all__ = [
-    "ANY", "RGB", "ColorTags", "Frame", "Layout", "Passthrough", "StreamInfo", "YuvCoding",
-    "content_tags", "from_video_frame", "full_scale", "negotiate", "offered_layouts",
+    "ANY", "RGB", "SDR_TAGS", "ColorTags", "Frame", "Layout", "Passthrough", "StreamInfo",
+    "YuvCoding",
+    "content_tags", "eight_bit", "from_video_frame", "full_scale", "negotiate", "offered_layouts",
     "preferred", "rgb_image", "swscale_matrix", "to_video_frame",
 ]
 
@@ -158,6 +161,7 @@ class Frame:
         rotation: degrees a player turns the picture (the display matrix, as a phone records
             portrait video): the pixels are kept as stored and the output gets the same
             matrix, so it plays upright as the input does.
+        hdr: the mastering display and content light metadata the frame came with (HDR10).
     """
 
     image: np.ndarray
@@ -169,6 +173,7 @@ class Frame:
     tags: ColorTags
     stream_id: str = "stream0"
     rotation: int = 0
+    hdr: HdrMetadata | None = None
 
     @property
     def height(self) -> int:
@@ -208,6 +213,9 @@ class StreamInfo:
         sample_aspect_ratio: the pixels' shape (720x480 shown at 16:9 has 32:27), when set.
         metadata, video_metadata: the container's tags (title, creation time, ...) and the
             video stream's (language, handler name), for outputs to keep.
+        pixel_format: the decoder's pixel format, or the one frames are turned into (an HDR
+            input tone-mapped to SDR: 8-bit); outputs keep its depth and chroma by default.
+        transfer: the transfer characteristic frames come with (16 = PQ, 18 = HLG: HDR).
     """
 
     stream_id: str
@@ -222,6 +230,12 @@ class StreamInfo:
     sample_aspect_ratio: Fraction | None = None
     metadata: dict[str, str] = dataclasses.field(default_factory=dict)
     video_metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    pixel_format: str = "yuv420p"
+    transfer: int = TRANSFER_BT709
+
+    @property
+    def hdr(self) -> bool:
+        return self.transfer in HDR_TRANSFERS
 
 
 # Tags the muxer writes itself, or that describe the input's encoding rather than its content.
@@ -240,6 +254,18 @@ def bit_depth(format_name: str) -> int:
     return max(component.bits for component in av.VideoFormat(format_name).components)
 
 
+def eight_bit(format_name: str) -> str:
+    """The 8-bit planar YUV format with the chroma of ``format_name`` (RGB: 4:4:4)."""
+    fmt = av.VideoFormat(format_name, 64, 64)
+    if len(fmt.components) < 3 or bit_depth(format_name) <= 8:
+        return format_name
+    if fmt.is_rgb:
+        return "yuv444p"
+    chroma = fmt.components[1]
+    return {(32, 32): "yuv420p", (32, 64): "yuv422p"}.get((chroma.width, chroma.height),
+                                                           "yuv444p")
+
+
 def offered_layouts(format_name: str, width: int, height: int) -> frozenset[Layout]:
     """What a decoder of this pixel format can hand on: its RGB, and I420 planes as decoded
     for 8-bit 4:2:0 with even sides."""
@@ -253,15 +279,25 @@ def swscale_matrix(matrix: int) -> int:
     return _SWSCALE_MATRIX.get(matrix, 1)
 
 
+SDR_TAGS = ColorTags()  # BT.709 limited range: what a tone-mapped picture is written as
+
+
 def from_video_frame(
     frame: av.VideoFrame, *, layouts: frozenset[Layout], seq: int, capture_time: float,
-    stream_id: str,
+    stream_id: str, to_sdr: bool = False,
 ) -> Frame:
     """A decoded frame in the preferred of ``layouts`` it can take: I420 planes as decoded
     (converted later on the inference device) or full-range RGB by the frame's own matrix and
-    range (a frame that cannot be I420, after a size change say, comes as RGB)."""
+    range (a frame that cannot be I420, after a size change say, comes as RGB). ``to_sdr``:
+    an HDR frame is tone-mapped to 8-bit BT.709 RGB (see streamer/hdr.py)."""
     tags = ColorTags.of(frame)
     time_base = Fraction(frame.time_base) if frame.time_base is not None else None
+    hdr = HdrMetadata.of(frame) if tags.transfer in HDR_TRANSFERS else None
+    if to_sdr and tags.transfer in HDR_TRANSFERS:
+        image = tone_map(_to_rgb(frame, tags, Layout.RGB48), tags.transfer,
+                         (hdr or HdrMetadata()).peak_nits)
+        return Frame(image, Layout.RGB24, frame.pts, time_base, seq, capture_time, SDR_TAGS,
+                     stream_id, rotation=int(frame.rotation))
     possible = offered_layouts(frame.format.name, frame.width, frame.height)
     layout = preferred(negotiate(possible, layouts))
     if layout is Layout.I420:
@@ -269,7 +305,7 @@ def from_video_frame(
     else:
         image = _to_rgb(frame, tags, layout)
     return Frame(image, layout, frame.pts, time_base, seq, capture_time, tags, stream_id,
-                 rotation=int(frame.rotation))
+                 rotation=int(frame.rotation), hdr=hdr)
 
 
 def _to_rgb(frame: av.VideoFrame, tags: ColorTags, layout: Layout) -> np.ndarray:

@@ -174,7 +174,8 @@ class ServedStream:
     def _new_session(self) -> StreamSession:
         spec, config = self.spec, self.config
         source = VideoSource(spec.source, stream_id=spec.id, options=spec.options,
-                             reconnect=config.reconnect, live=spec.live)
+                             reconnect=config.reconnect, live=spec.live,
+                             tone_map=spec.tone_map)
         stopping = Stopping()
         sinks: list[Sink] = [self.preview]
         sinks += [_output(o, config, stopping, source.live) for o in spec.outputs]

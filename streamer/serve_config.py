@@ -72,8 +72,8 @@ class OutputSpec:
 class StreamSpec:
     """One stream: ``id`` (letters, digits, ``_.-``), ``source`` (anything ``run`` reads),
     ``task``, ``model``, ``weights``, FFmpeg ``options`` for the source, ``live`` (override
-    what the source's kind implies: drop rather than block, reconnect), and its outputs (the
-    web preview is always there)."""
+    what the source's kind implies: drop rather than block, reconnect), ``tone_map`` (HDR to
+    SDR as decoded), and its outputs (the web preview is always there)."""
 
     id: str
     source: str
@@ -82,6 +82,7 @@ class StreamSpec:
     weights: str = "default"
     options: dict[str, str] = field(default_factory=dict)
     live: bool | None = None
+    tone_map: bool = False
     outputs: tuple[OutputSpec, ...] = ()
 
     def __post_init__(self) -> None:

@@ -9,8 +9,10 @@ writes the trailer.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
@@ -21,6 +23,7 @@ import numpy as np
 from streamer.errors import ConfigError, SinkError
 from streamer.frames import (
     RGB,
+    TRANSFER_BT709,
     Frame,
     Layout,
     Passthrough,
@@ -30,6 +33,13 @@ from streamer.frames import (
     to_video_frame,
 )
 from streamer.sinks.base import Output
+from streamer.sinks.formats import (
+    AUTO,
+    check_encoder_options,
+    choose_codec,
+    choose_pix_fmt,
+    with_params,
+)
 
 __all__ = ["AvOutput", "EncodeSettings"]
 
@@ -40,50 +50,77 @@ _CRF_CODECS = ("libx264", "libx265", "libvpx", "libaom", "libsvtav1")
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """Encoder settings (the YAML ``encode:`` section). ``crf``: default 20 for the encoders
-    that take one (x264/x265, VP9, AV1); a CRF for an encoder without one is refused rather
-    than ignored; a ``bitrate`` (e.g. "8M") wins over it when both are set. ``fragmented``:
+    """Encoder settings (the YAML ``encode:`` section).
+
+    ``codec`` and ``pix_fmt``: ``auto`` keeps what the input has (see formats.py: H.264, HEVC
+    for HDR, VP9 into WebM; the input's chroma and bit depth). ``crf``: default 20 for the
+    encoders that take one (x264/x265, VP9, AV1); a CRF for an encoder without one is refused
+    rather than ignored; a ``bitrate`` (e.g. "8M") wins over it. ``preset``: the encoder's
+    (x264/x265 default veryfast). ``encoder_options`` / ``muxer_options``: passed to FFmpeg,
+    which checks them: a bad value or an option that does not apply is refused. ``fragmented``:
     write MP4/MOV files as fragments, playable after a crash (see file.py). ``side_by_side``:
     write input | enhanced (see compose.py)."""
 
-    codec: str = "libx264"
+    codec: str = AUTO
     crf: int | None = None
-    preset: str = "veryfast"
+    preset: str | None = None
     bitrate: str | None = None
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = AUTO
+    encoder_options: dict[str, str] = field(default_factory=dict)
+    muxer_options: dict[str, str] = field(default_factory=dict)
     side_by_side: bool = False
     fragmented: bool = True
 
     def __post_init__(self) -> None:
-        try:
-            codec = av.codec.Codec(self.codec, "w")
-        except av.codec.codec.UnknownCodecError:
-            raise ConfigError(f"codec {self.codec!r} is not an encoder of this FFmpeg build; "
-                              "e.g. libx264, libx265, libvpx-vp9") from None
-        if codec.type != "video":
-            raise ConfigError(f"codec {self.codec!r} encodes {codec.type}, not video")
-        try:
-            av.VideoFormat(self.pix_fmt)
-        except (ValueError, av.error.FFmpegError):
-            raise ConfigError(f"pix_fmt {self.pix_fmt!r} is not a pixel format of this FFmpeg; "
-                              "e.g. yuv420p, yuv444p, yuv420p10le") from None
-        if self.crf is None:
-            return
-        if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
-            raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, got {self.crf}")
-        if not self.codec.startswith(_CRF_CODECS):
-            raise ConfigError(f"codec {self.codec!r} takes no crf; give a bitrate (e.g. 8M) "
-                              f"or use one of {', '.join(_CRF_CODECS)}...")
+        if self.codec != AUTO:
+            try:
+                codec = av.codec.Codec(self.codec, "w")
+            except av.codec.codec.UnknownCodecError:
+                raise ConfigError(f"codec {self.codec!r} is not an encoder of this FFmpeg "
+                                  "build; e.g. libx264, libx265, libvpx-vp9") from None
+            if codec.type != "video":
+                raise ConfigError(f"codec {self.codec!r} encodes {codec.type}, not video")
+        if self.pix_fmt != AUTO:
+            try:
+                av.VideoFormat(self.pix_fmt)
+            except (ValueError, av.error.FFmpegError):
+                raise ConfigError(f"pix_fmt {self.pix_fmt!r} is not a pixel format of this "
+                                  "FFmpeg; e.g. yuv420p, yuv444p, yuv420p10le") from None
+            if self.codec != AUTO:
+                choose_pix_fmt(self.pix_fmt, self.codec, self.pix_fmt, TRANSFER_BT709)
+        if self.crf is not None:
+            if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
+                raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, "
+                                  f"got {self.crf}")
+            if self.codec != AUTO and not self.codec.startswith(_CRF_CODECS):
+                raise ConfigError(f"codec {self.codec!r} takes no crf; give a bitrate (e.g. "
+                                  f"8M) or use one of {', '.join(_CRF_CODECS)}...")
+        if self.codec != AUTO:
+            self.check_options(self.codec, "yuv420p" if self.pix_fmt == AUTO else self.pix_fmt)
 
-    @property
-    def effective_crf(self) -> int | None:
-        """The CRF the encoder gets: none with a bitrate (a bitrate wins over a preset's crf),
+    def effective_crf(self, codec: str) -> int | None:
+        """The CRF ``codec`` gets: none with a bitrate (a bitrate wins over a preset's crf),
         else the one given, else 20 where the codec takes one."""
         if self.bitrate is not None:
             return None
         if self.crf is not None:
             return self.crf
-        return 20 if self.codec.startswith(_CRF_CODECS) else None
+        return 20 if codec.startswith(_CRF_CODECS) else None
+
+    def options_for(self, codec: str) -> dict[str, str]:
+        """The encoder's options: preset, CRF, then ``encoder_options`` (which win)."""
+        options: dict[str, str] = {}
+        if self.preset is not None or codec.startswith("libx26"):
+            options["preset"] = self.preset or "veryfast"
+        crf = self.effective_crf(codec)
+        if crf is not None:
+            options["crf"] = str(crf)
+        return {**options, **self.encoder_options}
+
+    def check_options(self, codec: str, pix_fmt: str) -> None:
+        """Let FFmpeg judge the options given for ``codec`` (a preset, encoder_options)."""
+        if self.preset is not None or self.encoder_options:
+            check_encoder_options(codec, pix_fmt, self.options_for(codec))
 
 
 class AvOutput:
@@ -95,7 +132,9 @@ class AvOutput:
     def __init__(self, target: str, settings: EncodeSettings) -> None:
         self.target = target
         self.settings = settings
-        self.accepts = RGB | {Layout.I420} if settings.pix_fmt == "yuv420p" else RGB
+        self.accepts = RGB | {Layout.I420} if settings.pix_fmt in (AUTO, "yuv420p") else RGB
+        self.codec = settings.codec  # both resolved from the input in open()
+        self.pix_fmt = settings.pix_fmt
         self.frames_written = 0
         self.resized_frames = 0
         self._frame_rate: Fraction | None = None
@@ -118,23 +157,37 @@ class AvOutput:
 
     def _encoder_options(self) -> dict[str, str]:
         """Codec options from the settings (CRF only for encoders that take it)."""
-        s = self.settings
-        options = {"preset": s.preset} if s.codec.startswith("libx26") else {}
-        if s.effective_crf is not None:
-            options["crf"] = str(s.effective_crf)
-        return options
+        return self.settings.options_for(self.codec)
 
-    def open(self, info: StreamInfo) -> None:
+    def _describe(self, info: StreamInfo) -> None:
+        """Learn the stream and choose the encoder and pixel format for it (auto: what keeps
+        the input's chroma, depth and HDR); ConfigError when the settings cannot."""
         self._frame_rate = info.rate
         self._sample_aspect_ratio = info.sample_aspect_ratio
+        self._video_metadata = info.video_metadata  # language, handler name
+        self.codec = choose_codec(self.settings.codec, self.target, info.hdr)
+        self.pix_fmt = choose_pix_fmt(self.settings.pix_fmt, self.codec, info.pixel_format,
+                                      info.transfer)
+        if self.settings.codec == AUTO:
+            if self.settings.crf is not None and not self.codec.startswith(_CRF_CODECS):
+                raise ConfigError(f"codec {self.codec} takes no crf")
+            self.settings.check_options(self.codec, self.pix_fmt)
+
+    def open(self, info: StreamInfo) -> None:
+        self._describe(info)
         self._container = self._open_container()
         self._container.metadata.update(info.metadata)  # title, creation time, ...
-        self._video_metadata = info.video_metadata  # language, handler name
         if info.width and info.height:  # the video stream first, as in the input
             self._add_video(info.width, info.height)
         # The passthrough streams belong to the open input: copy their parameters now.
         for stream in info.passthrough:
-            copy = self._container.add_stream_from_template(stream)
+            try:
+                copy = self._container.add_stream_from_template(stream)
+            except ValueError:  # the muxer knows it cannot hold this codec (AAC into WebM)
+                raise ConfigError(
+                    f"{self.target}: a {self._container.format.name} file cannot hold the "
+                    f"input's {stream.type} {stream.codec_context.name} (stream "
+                    f"#{stream.index}); write .mkv (which holds any codec) or .mp4") from None
             copy.metadata.update(content_tags(stream.metadata))
             self._stream_map[stream.index] = copy
 
@@ -152,7 +205,7 @@ class AvOutput:
             image, layout = rgb_image(frame), Layout.RGB24  # the size changed: scale in RGB
         if layout.is_rgb:
             image = self._fit(image)
-        video_frame = to_video_frame(image, layout, frame.tags, self.settings.pix_fmt)
+        video_frame = to_video_frame(image, layout, frame.tags, self.pix_fmt)
         video_frame.pts = self._pts(frame)
         video_frame.time_base = self._time_base
         try:
@@ -201,7 +254,7 @@ class AvOutput:
     # -- internals ----------------------------------------------------------------------------
     def _even(self, width: int, height: int) -> tuple[int, int]:
         """4:2:0 needs even sizes: pad by one line rather than lose the last row or column."""
-        if self.settings.pix_fmt.startswith(("yuv420", "nv12")):
+        if self.pix_fmt.startswith(("yuv420", "nv12")):
             return width + width % 2, height + height % 2
         return width, height
 
@@ -209,13 +262,13 @@ class AvOutput:
         assert self._container is not None
         s = self.settings
         try:
-            video = self._container.add_stream(s.codec, rate=self._frame_rate,
+            video = self._container.add_stream(self.codec, rate=self._frame_rate,
                                                options=self._encoder_options())
         except (av.error.FFmpegError, ValueError) as error:
-            raise SinkError(f"cannot use codec {s.codec!r}: {error}") from error
+            raise SinkError(f"cannot use codec {self.codec!r}: {error}") from error
         assert isinstance(video, av.VideoStream)  # EncodeSettings checked it encodes video
         video.width, video.height = self._even(width, height)
-        video.pix_fmt = s.pix_fmt
+        video.pix_fmt = self.pix_fmt
         video.metadata.update(self._video_metadata)
         # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
         # trades throughput for latency a file does not need).
@@ -239,12 +292,20 @@ class AvOutput:
         video.time_base = time_base
         video.codec_context.time_base = time_base
         first.tags.stamp(video.codec_context)
+        hdr_params = first.hdr.encoder_params() if first.hdr is not None else ""
+        video.codec_context.options = with_params(self.codec, video.codec_context.options,
+                                                  hdr_params)
+        if hdr_params and self.codec not in ("libx264", "libx265"):
+            log.warning("%s: %s cannot write the input's mastering display metadata "
+                        "(libx265 and libx264 can)", self.target, self.codec)
         if self._sample_aspect_ratio is not None:
             video.sample_aspect_ratio = self._sample_aspect_ratio
         if first.rotation:
             video.set_display_rotation(first.rotation)
         # Write the header now: muxers may change stream time bases then, and a packet muxed
         # before that would be rebased with the old one (EINVAL, "non monotonic dts").
+        unused = _UnusedOptions()
+        logging.getLogger("av.container.output").addHandler(unused)
         try:
             self._container.start_encoding()
         except av.error.ProtocolNotFoundError:
@@ -253,7 +314,14 @@ class AvOutput:
                               f"({self.target})") from None
         except (av.error.FFmpegError, ValueError) as error:
             raise SinkError(f"cannot start writing {self.target}: {error}") from error
+        finally:
+            logging.getLogger("av.container.output").removeHandler(unused)
         self._started = True
+        refused = sorted(set(unused.names) & set(self.settings.muxer_options))
+        if refused:
+            raise ConfigError(f"the {self._container.format.name} muxer has no option "
+                              f"{', '.join(map(repr, refused))} (see `ffmpeg -h muxer="
+                              f"{self._container.format.name}`)")
         pending, self._pending_packets = self._pending_packets, []
         self._mux(pending)
 
@@ -293,6 +361,23 @@ class AvOutput:
             self._container.mux(packets)
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.target}: {error}") from error
+
+
+class _UnusedOptions(logging.Handler):
+    """Collects the options no one took when a header is written: PyAV reports them only as
+    a log line ("Some options were not used: {...}"), and FFmpeg's verdict is the one to
+    give (an option name checked here would go stale with FFmpeg's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.names: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        head, _, options = message.partition(": ")
+        if head == "Some options were not used":
+            with contextlib.suppress(ValueError, SyntaxError):
+                self.names.extend(ast.literal_eval(options))
 
 
 def _parse_bitrate(text: str) -> int:

@@ -67,9 +67,11 @@ class FileSink(AvOutput):
         if not self.path.parent.is_dir():
             raise SinkError(f"output folder does not exist: {self.path.parent}")
         muxer = _muxer_extensions().get(self.path.suffix.lower().lstrip("."))
-        options = _FRAGMENTED if self.settings.fragmented and muxer in _FRAGMENTED_MUXERS else {}
+        ours = _FRAGMENTED if self.settings.fragmented and muxer in _FRAGMENTED_MUXERS else {}
+        given = self.settings.muxer_options  # the user's win over ours
         try:
-            container = av.open(str(self.path), "w", options=options)
+            container = av.open(str(self.path), "w", options=dict(given), container_options={
+                k: v for k, v in ours.items() if k not in given})
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
         self._created = True

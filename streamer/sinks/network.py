@@ -68,24 +68,23 @@ class NetworkOutput(AvOutput):
         ``_start_video``); SinkError is tried again later, ConfigError (this FFmpeg cannot
         write the protocol at all) stops the stream."""
         try:
-            return av.open(self.target, "w", format=self.format, options=self.options,
+            return av.open(self.target, "w", format=self.format,
+                           options={**self.options, **self.settings.muxer_options},
                            timeout=(5.0, 5.0))
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot open {self.target}: {error}") from error
 
     def _encoder_options(self) -> dict[str, str]:
         options = super()._encoder_options()
-        if self.settings.codec.startswith("libx26"):
-            options["tune"] = "zerolatency"
+        if self.codec.startswith("libx26"):
+            options.setdefault("tune", "zerolatency")
         if self._frame_rate:
             options["g"] = str(max(1, round(2 * self._frame_rate)))
         return options
 
     def open(self, info: StreamInfo) -> None:
         """Remember the stream; the connection is made when the first frame comes."""
-        self._frame_rate = info.rate
-        self._sample_aspect_ratio = info.sample_aspect_ratio
-        self._video_metadata = info.video_metadata
+        self._describe(info)
 
     def write(self, output: Output) -> None:
         if self._container is None and not self._connect():

@@ -28,14 +28,17 @@ import av.stream
 from streamer.errors import SourceEndedError, SourceError
 from streamer.frames import (
     RGB,
+    SDR_TAGS,
     Frame,
     Layout,
     Passthrough,
     StreamInfo,
     content_tags,
+    eight_bit,
     from_video_frame,
     offered_layouts,
 )
+from streamer.hdr import HDR_TRANSFERS
 
 __all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "classify"]
 
@@ -99,10 +102,13 @@ class VideoSource:
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         max_frames: int | None = None,
         live: bool | None = None,
+        tone_map: bool = False,
     ) -> None:
         """``live`` overrides what the kind implies (a real-time lavfi graph, ``...,realtime``,
-        is a live source for testing; a network stream of a recorded file is not)."""
+        is a live source for testing; a network stream of a recorded file is not).
+        ``tone_map``: HDR frames are turned into SDR BT.709 as decoded (streamer/hdr.py)."""
         self.url = url
+        self.tone_map = tone_map
         self.max_frames = max_frames
         self.kind = classify(url)
         self.live = self.kind.live if live is None else live
@@ -134,6 +140,13 @@ class VideoSource:
         video = self._container.streams.video[0]
         context = video.codec_context
         rate = video.average_rate or video.guessed_rate
+        pixel_format = context.format.name if context.format is not None else "yuv420p"
+        transfer = int(context.color_trc)
+        layouts = (offered_layouts(pixel_format, context.width, context.height)
+                   if context.format is not None else RGB)
+        if self.tone_map and transfer in HDR_TRANSFERS:  # frames come as 8-bit SDR RGB
+            layouts, transfer = frozenset({Layout.RGB24}), SDR_TAGS.transfer
+            pixel_format = eight_bit(pixel_format)
         return StreamInfo(
             stream_id=self.stream_id,
             name=Path(self.url).name[:30] if self.kind is SourceKind.FILE else self.url[:30],
@@ -142,12 +155,13 @@ class VideoSource:
             rate=Fraction(rate) if rate else None,
             frames=(video.frames or None) if not self.live else None,
             live=self.live,
-            layouts=offered_layouts(context.format.name, context.width, context.height)
-            if context.format is not None else RGB,
+            layouts=layouts,
             passthrough=tuple(self._passthrough_streams()),
             sample_aspect_ratio=context.sample_aspect_ratio or None,
             metadata=content_tags(self._container.metadata),
             video_metadata=content_tags(video.metadata),
+            pixel_format=pixel_format,
+            transfer=transfer,
         )
 
     def _passthrough_streams(self) -> list[av.stream.Stream]:
@@ -210,7 +224,8 @@ class VideoSource:
                             continue
                         yield from_video_frame(item, layouts=layouts, seq=seq,
                                                capture_time=time.monotonic(),
-                                               stream_id=self.stream_id)
+                                               stream_id=self.stream_id,
+                                               to_sdr=self.tone_map)
                         seq += 1
                         if self._stop.is_set() or seq == self.max_frames:
                             self._stop.set()

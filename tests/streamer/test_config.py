@@ -98,6 +98,6 @@ def test_a_crf_for_an_encoder_without_one_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="takes no crf"):
         EncodeSettings(codec="mpeg4", crf=10)
-    assert EncodeSettings(codec="mpeg4").effective_crf is None  # its own rate control
-    assert EncodeSettings().effective_crf == 20
-    assert EncodeSettings(crf=18, bitrate="8M").effective_crf is None  # the bitrate wins
+    assert EncodeSettings(codec="mpeg4").effective_crf("mpeg4") is None  # own rate control
+    assert EncodeSettings().effective_crf("libx264") == 20
+    assert EncodeSettings(crf=18, bitrate="8M").effective_crf("libx264") is None  # bitrate wins

@@ -56,11 +56,16 @@ def test_odd_size_is_encoded_with_one_repeated_row(
 ) -> None:
     src, dst = tmp_path / "odd.mkv", tmp_path / "out.mp4"
     write_clip(src, frames=6, size=(361, 642), pix_fmt="yuv444p", audio=False)
-    pipeline = enhance_file(classical_engine, src, dst)
+    pipeline = enhance_file(classical_engine, src, dst, pix_fmt="yuv420p")
     assert pipeline.stats.frames_out == 6
     with av.open(str(dst)) as out:
         frames = list(out.decode(video=0))
     assert len(frames) == 6 and (frames[0].width, frames[0].height) == (642, 362)
+    # by default 4:4:4 stays 4:4:4, which takes odd sizes as they are
+    enhance_file(classical_engine, src, kept := tmp_path / "kept.mp4")
+    with av.open(str(kept)) as out:
+        frame = next(out.decode(video=0))
+    assert (frame.format.name, frame.width, frame.height) == ("yuv444p", 642, 361)
 
 
 def test_side_by_side_doubles_the_width(tmp_path: Path, classical_engine: Engine) -> None:

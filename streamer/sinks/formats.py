@@ -1,0 +1,117 @@
+"""Which encoder and pixel format an output gets, and checks of encoder options by FFmpeg.
+
+``auto`` keeps what the input has: its chroma subsampling (4:4:4 stays 4:4:4) and its bit depth
+(10-bit stays 10-bit), in the nearest format the encoder takes. An HDR input (PQ/HLG) is written
+at 10 bits or more: an 8-bit output of it is refused, whether chosen or forced (see
+streamer/hdr.py for the policy and the tone map that is the way to SDR).
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from streamer.errors import ConfigError
+from streamer.hdr import HDR_TRANSFERS
+
+__all__ = ["AUTO", "check_encoder_options", "choose_codec", "choose_pix_fmt", "with_params"]
+
+AUTO = "auto"
+_HDR_BITS = 10
+
+
+def choose_codec(codec: str, target: str, hdr: bool) -> str:
+    """``auto``: VP9 into WebM (the only family it holds), HEVC for HDR (x265 writes the
+    mastering metadata and HDR10 players expect HEVC), else H.264."""
+    if codec != AUTO:
+        return codec
+    if Path(target.split("?", 1)[0]).suffix.lower() == ".webm":
+        return "libvpx-vp9"
+    return "libx265" if hdr else "libx264"
+
+
+@functools.cache
+def _shape(pix_fmt: str) -> tuple[int, int, int]:
+    """(chroma width divisor, chroma height divisor, bits) of a pixel format; RGB counts as
+    4:4:4 and grey as 4:2:0 (it has no chroma to keep)."""
+    fmt = av.VideoFormat(pix_fmt, 64, 64)
+    bits = max(c.bits for c in fmt.components)
+    if len(fmt.components) < 3:
+        return 2, 2, bits
+    chroma = fmt.components[1]
+    return (1, 1, bits) if fmt.is_rgb else (64 // chroma.width, 64 // chroma.height, bits)
+
+
+def _yuv_formats(codec: str) -> list[str]:
+    formats = av.codec.Codec(codec, "w").video_formats or ()
+    return [f.name for f in formats if f.name.startswith("yuv")
+            and not f.name.startswith(("yuvj", "yuva"))]
+
+
+def choose_pix_fmt(pix_fmt: str, codec: str, input_format: str, transfer: int) -> str:
+    """The output pixel format: the one asked for (checked against the encoder and an HDR
+    input), or for ``auto`` the encoder's planar YUV format with the input's chroma and the
+    fewest bits not below the input's."""
+    hdr = HDR_TRANSFERS.get(transfer)
+    offered = _yuv_formats(codec)
+    if pix_fmt != AUTO:
+        taken = av.codec.Codec(codec, "w").video_formats
+        if taken and pix_fmt not in {f.name for f in taken}:
+            raise ConfigError(f"encoder {codec} does not take pix_fmt {pix_fmt}; it takes "
+                              f"{', '.join(offered) or ', '.join(f.name for f in taken)}")
+        if hdr and _shape(pix_fmt)[2] < _HDR_BITS:
+            raise ConfigError(f"the input is HDR ({hdr}); an 8-bit {pix_fmt} output would "
+                              "show wrong on every screen: use a 10-bit pix_fmt (e.g. "
+                              "yuv420p10le), or --tone-map to write SDR")
+        return pix_fmt
+    width_div, height_div, bits = _shape(input_format)
+    bits = max(bits, _HDR_BITS if hdr else 8)
+    for chroma in ((width_div, height_div), (2, 2)):  # the input's chroma, else 4:2:0
+        fitting = [f for f in offered if _shape(f)[:2] == chroma and _shape(f)[2] >= bits]
+        if fitting:
+            return min(fitting, key=lambda f: _shape(f)[2])
+    if hdr:
+        raise ConfigError(f"the input is HDR ({hdr}) and encoder {codec} of this FFmpeg has "
+                          "no 10-bit format: use libx265, or --tone-map to write SDR")
+    same = [f for f in offered if _shape(f)[:2] == (width_div, height_div)] or offered
+    if not same:
+        raise ConfigError(f"encoder {codec} takes no planar YUV format; give --pix-fmt")
+    return max(same, key=lambda f: _shape(f)[2])  # fewer bits than the input: the most
+
+
+def with_params(codec: str, options: dict[str, str], params: str = "") -> dict[str, str]:
+    """``options`` with ``params`` (x264/x265 syntax: ``key=value:key=value``, e.g. HDR
+    metadata) appended to the encoder's own parameter option, and x265's console banner
+    silenced (libx264 logs through FFmpeg; x265 prints on its own)."""
+    key = {"libx264": "x264-params", "libx265": "x265-params"}.get(codec)
+    if key is None:
+        return dict(options)
+    extra = [p for p in (params, "log-level=error" if codec == "libx265" else "") if p]
+    merged = ":".join([options[key], *extra] if options.get(key) else extra)
+    return {**options, key: merged} if merged else dict(options)
+
+
+def check_encoder_options(codec: str, pix_fmt: str, options: dict[str, str]) -> None:
+    """Open ``codec`` once on a tiny picture with ``options``: FFmpeg refuses bad values, and
+    an option it leaves unused does not apply to this encoder; either is one ConfigError."""
+    if not options:
+        return
+    context = av.CodecContext.create(codec, "w")
+    assert isinstance(context, av.VideoCodecContext)
+    context.width = context.height = 64
+    context.pix_fmt = pix_fmt
+    context.time_base = Fraction(1, 25)
+    context.options = with_params(codec, options)
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError) as error:
+        given = " ".join(f"{k}={v}" for k, v in options.items())
+        raise ConfigError(f"encoder {codec} refused the options {given}: "
+                          f"{getattr(error, 'strerror', None) or error}") from None
+    unused = sorted(context.options)
+    if unused:
+        raise ConfigError(f"encoder {codec} has no option {', '.join(map(repr, unused))} "
+                          "(see `ffmpeg -h encoder=" + codec + "`)")
