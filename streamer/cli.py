@@ -86,6 +86,9 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--tone-map", action="store_true",
                    help="turn an HDR input (PQ/HLG) into SDR BT.709 (default: keep it HDR, "
                         "written at 10 bits with its metadata)")
+    p.add_argument("--deinterlace", action="store_true",
+                   help="make an interlaced input progressive (bwdif) before enhancing it "
+                        "(default: enhanced as woven frames and written interlaced)")
     p.add_argument("--crf", type=int)
     p.add_argument("--preset", help="encoder preset, e.g. veryfast")
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
@@ -219,7 +222,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload,
                  "curve_secret": args.curve_secret, "curve_clients": args.curve_clients},
         source={"max_frames": args.max_frames, "live": args.live,
-                "tone_map": True if args.tone_map else None},
+                "tone_map": True if args.tone_map else None,
+                "deinterlace": True if args.deinterlace else None},
     )
     if not config.input:
         output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
@@ -240,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
     source = VideoSource(config.input, stream_id=config.source.stream_id,
                          options=config.source.options, reconnect=config.source.reconnect,
                          max_frames=config.source.max_frames, live=config.source.live,
-                         tone_map=config.source.tone_map)
+                         tone_map=config.source.tone_map,
+                         deinterlace=config.source.deinterlace)
     output = (config.output, config.encode) if config.output else None
     pipeline = Pipeline(source, engine, output=output, publish=config.publish,
                         batching=config.batch, progress=not args.quiet,

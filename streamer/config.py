@@ -39,6 +39,8 @@ class SourceSettings:
     live: treat the input as live (drop, reconnect) or not; None: by its kind.
     tone_map: an HDR input (PQ/HLG) becomes SDR BT.709 as decoded (else it stays HDR, at 10
         bits or more; see streamer/hdr.py).
+    deinterlace: an interlaced input is made progressive (bwdif, frame for frame) before the
+        model (else enhanced as woven frames and written interlaced).
     """
 
     stream_id: str = "stream0"
@@ -47,6 +49,7 @@ class SourceSettings:
     max_frames: int | None = None
     live: bool | None = None
     tone_map: bool = False
+    deinterlace: bool = False
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:

@@ -14,7 +14,7 @@ import enum
 import functools
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import av
 import av.stream
@@ -22,11 +22,14 @@ import numpy as np
 
 from streamer.hdr import HDR_TRANSFERS, HdrMetadata, tone_map
 
+if TYPE_CHECKING:
+    from av.container.core import Chapter
+
 __all__ = [
-    "ANY", "RGB", "SDR_TAGS", "ColorTags", "Frame", "Layout", "Passthrough", "StreamInfo",
-    "YuvCoding",
-    "content_tags", "eight_bit", "from_video_frame", "full_scale", "negotiate", "offered_layouts",
-    "preferred", "rgb_image", "swscale_matrix", "to_video_frame",
+    "ANY", "RGB", "SDR_TAGS", "Attachment", "ColorTags", "Frame", "Layout", "Passthrough",
+    "StreamInfo", "YuvCoding", "content_tags", "eight_bit", "from_video_frame", "full_scale",
+    "is_interlaced", "negotiate", "offered_layouts", "preferred", "rgb_image", "swscale_matrix",
+    "to_video_frame",
 ]
 
 # FFmpeg's AVColorSpace, AVColorRange, AVColorPrimaries and AVColorTransferCharacteristic codes
@@ -196,6 +199,14 @@ class Passthrough:
     packet: av.Packet[av.stream.Stream]
 
 
+class Attachment(NamedTuple):
+    """A file a container carries beside its streams (a subtitle font, a cover)."""
+
+    name: str
+    mimetype: str
+    data: bytes
+
+
 @dataclass(frozen=True)
 class StreamInfo:
     """What a source knows about its stream once open.
@@ -216,6 +227,9 @@ class StreamInfo:
         pixel_format: the decoder's pixel format, or the one frames are turned into (an HDR
             input tone-mapped to SDR: 8-bit); outputs keep its depth and chroma by default.
         transfer: the transfer characteristic frames come with (16 = PQ, 18 = HLG: HDR).
+        field_order: FFmpeg's AVFieldOrder of the frames (1 progressive, 2-5 interlaced).
+        chapters: the container's chapters as PyAV gives them (start, end, time_base, title).
+        attachments: files the container carries (fonts of a Matroska file's subtitles).
     """
 
     stream_id: str
@@ -232,6 +246,9 @@ class StreamInfo:
     video_metadata: dict[str, str] = dataclasses.field(default_factory=dict)
     pixel_format: str = "yuv420p"
     transfer: int = TRANSFER_BT709
+    field_order: int = 0
+    chapters: tuple[Chapter, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def hdr(self) -> bool:
@@ -252,6 +269,14 @@ def content_tags(metadata: dict[str, str]) -> dict[str, str]:
 @functools.cache
 def bit_depth(format_name: str) -> int:
     return max(component.bits for component in av.VideoFormat(format_name).components)
+
+
+FIELD_PROGRESSIVE, FIELD_TT, FIELD_BT = 1, 2, 5  # FFmpeg's AVFieldOrder (0: unknown)
+
+
+def is_interlaced(field_order: int) -> bool:
+    """AVFieldOrder 2-5: TT, BB, TB, BT (which field is coded and which shown first)."""
+    return field_order > FIELD_PROGRESSIVE
 
 
 def eight_bit(format_name: str) -> str:

@@ -175,7 +175,7 @@ class ServedStream:
         spec, config = self.spec, self.config
         source = VideoSource(spec.source, stream_id=spec.id, options=spec.options,
                              reconnect=config.reconnect, live=spec.live,
-                             tone_map=spec.tone_map)
+                             tone_map=spec.tone_map, deinterlace=spec.deinterlace)
         stopping = Stopping()
         sinks: list[Sink] = [self.preview]
         sinks += [_output(o, config, stopping, source.live) for o in spec.outputs]

@@ -73,7 +73,7 @@ class StreamSpec:
     """One stream: ``id`` (letters, digits, ``_.-``), ``source`` (anything ``run`` reads),
     ``task``, ``model``, ``weights``, FFmpeg ``options`` for the source, ``live`` (override
     what the source's kind implies: drop rather than block, reconnect), ``tone_map`` (HDR to
-    SDR as decoded), and its outputs (the web preview is always there)."""
+    SDR as decoded), ``deinterlace``, and its outputs (the web preview is always there)."""
 
     id: str
     source: str
@@ -83,6 +83,7 @@ class StreamSpec:
     options: dict[str, str] = field(default_factory=dict)
     live: bool | None = None
     tone_map: bool = False
+    deinterlace: bool = False
     outputs: tuple[OutputSpec, ...] = ()
 
     def __post_init__(self) -> None:

@@ -22,6 +22,8 @@ import numpy as np
 
 from streamer.errors import ConfigError, SinkError
 from streamer.frames import (
+    FIELD_BT,
+    FIELD_TT,
     RGB,
     TRANSFER_BT709,
     Frame,
@@ -29,6 +31,7 @@ from streamer.frames import (
     Passthrough,
     StreamInfo,
     content_tags,
+    is_interlaced,
     rgb_image,
     to_video_frame,
 )
@@ -141,6 +144,7 @@ class AvOutput:
         self._container: av.container.OutputContainer | None = None
         self._video_metadata: dict[str, str] = {}
         self._sample_aspect_ratio: Fraction | None = None
+        self._field_order = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -156,8 +160,13 @@ class AvOutput:
         raise NotImplementedError
 
     def _encoder_options(self) -> dict[str, str]:
-        """Codec options from the settings (CRF only for encoders that take it)."""
-        return self.settings.options_for(self.codec)
+        """Codec options from the settings (CRF only for encoders that take it); x264 codes
+        an interlaced input's fields as fields, in its order (others only tag it)."""
+        options = self.settings.options_for(self.codec)
+        if is_interlaced(self._field_order) and self.codec == "libx264":
+            options.setdefault("flags", "+ilme+ildct")
+            options.setdefault("top", "1" if self._field_order in (FIELD_TT, FIELD_BT) else "0")
+        return options
 
     def _describe(self, info: StreamInfo) -> None:
         """Learn the stream and choose the encoder and pixel format for it (auto: what keeps
@@ -165,6 +174,7 @@ class AvOutput:
         self._frame_rate = info.rate
         self._sample_aspect_ratio = info.sample_aspect_ratio
         self._video_metadata = info.video_metadata  # language, handler name
+        self._field_order = info.field_order
         self.codec = choose_codec(self.settings.codec, self.target, info.hdr)
         self.pix_fmt = choose_pix_fmt(self.settings.pix_fmt, self.codec, info.pixel_format,
                                       info.transfer)
@@ -179,17 +189,44 @@ class AvOutput:
         self._container.metadata.update(info.metadata)  # title, creation time, ...
         if info.width and info.height:  # the video stream first, as in the input
             self._add_video(info.width, info.height)
-        # The passthrough streams belong to the open input: copy their parameters now.
         for stream in info.passthrough:
-            try:
-                copy = self._container.add_stream_from_template(stream)
-            except ValueError:  # the muxer knows it cannot hold this codec (AAC into WebM)
-                raise ConfigError(
-                    f"{self.target}: a {self._container.format.name} file cannot hold the "
-                    f"input's {stream.type} {stream.codec_context.name} (stream "
-                    f"#{stream.index}); write .mkv (which holds any codec) or .mp4") from None
-            copy.metadata.update(content_tags(stream.metadata))
-            self._stream_map[stream.index] = copy
+            self._copy_stream(stream)
+        self._copy_extras(info)
+
+    def _copy_stream(self, stream: av.stream.Stream) -> None:
+        """Copy a passthrough stream's parameters (it belongs to the open input). Audio the
+        container cannot hold is an error (AAC into WebM); subtitles and data it cannot hold
+        are left out, saying so."""
+        assert self._container is not None
+        muxer = self._container.format.name
+        try:
+            copy = self._container.add_stream_from_template(stream)
+        except ValueError:  # the muxer knows it cannot hold this codec
+            codec = stream.codec_context.name if stream.codec_context else "data"
+            what = f"the input's {stream.type} {codec} (stream #{stream.index})"
+            if stream.type == "audio":
+                raise ConfigError(f"{self.target}: a {muxer} file cannot hold {what}; write "
+                                  ".mkv (which holds any codec) or .mp4") from None
+            log.warning("%s: a %s file cannot hold %s: left out (.mkv can hold it)",
+                        self.target, muxer, what)
+            return
+        copy.metadata.update(content_tags(stream.metadata))
+        self._stream_map[stream.index] = copy
+
+    def _copy_extras(self, info: StreamInfo) -> None:
+        """Chapters (where the muxer writes them) and attachments (Matroska only)."""
+        assert self._container is not None
+        if info.chapters:
+            self._container.set_chapters(list(info.chapters))
+        if not info.attachments:
+            return
+        if self._container.format.name != "matroska":
+            log.warning("%s: a %s file holds no attachments: %s left out (.mkv keeps them)",
+                        self.target, self._container.format.name,
+                        ", ".join(a.name for a in info.attachments))
+            return
+        for attachment in info.attachments:
+            self._container.add_attachment(*attachment)
 
     def write(self, output: Output) -> None:
         self.write_frame(output.enhanced)
@@ -270,6 +307,8 @@ class AvOutput:
         video.width, video.height = self._even(width, height)
         video.pix_fmt = self.pix_fmt
         video.metadata.update(self._video_metadata)
+        if is_interlaced(self._field_order):
+            video.codec_context.field_order = self._field_order
         # Frame threads on all cores, as the ffmpeg tool does (PyAV's default, slice threads,
         # trades throughput for latency a file does not need).
         video.codec_context.thread_type = "FRAME"

@@ -27,8 +27,10 @@ import av.stream
 
 from streamer.errors import SourceEndedError, SourceError
 from streamer.frames import (
+    FIELD_PROGRESSIVE,
     RGB,
     SDR_TAGS,
+    Attachment,
     Frame,
     Layout,
     Passthrough,
@@ -36,9 +38,11 @@ from streamer.frames import (
     content_tags,
     eight_bit,
     from_video_frame,
+    is_interlaced,
     offered_layouts,
 )
 from streamer.hdr import HDR_TRANSFERS
+from streamer.sources.deinterlace import Deinterlacer
 
 __all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "classify"]
 
@@ -103,12 +107,15 @@ class VideoSource:
         max_frames: int | None = None,
         live: bool | None = None,
         tone_map: bool = False,
+        deinterlace: bool = False,
     ) -> None:
         """``live`` overrides what the kind implies (a real-time lavfi graph, ``...,realtime``,
         is a live source for testing; a network stream of a recorded file is not).
-        ``tone_map``: HDR frames are turned into SDR BT.709 as decoded (streamer/hdr.py)."""
+        ``tone_map``: HDR frames are turned into SDR BT.709 as decoded (streamer/hdr.py).
+        ``deinterlace``: an interlaced input is made progressive (bwdif, frame for frame)."""
         self.url = url
         self.tone_map = tone_map
+        self.deinterlace = deinterlace
         self.max_frames = max_frames
         self.kind = classify(url)
         self.live = self.kind.live if live is None else live
@@ -147,6 +154,13 @@ class VideoSource:
         if self.tone_map and transfer in HDR_TRANSFERS:  # frames come as 8-bit SDR RGB
             layouts, transfer = frozenset({Layout.RGB24}), SDR_TAGS.transfer
             pixel_format = eight_bit(pixel_format)
+        field_order = int(context.field_order or 0)
+        if is_interlaced(field_order):
+            log.warning("%s is interlaced: %s", self.url, "deinterlaced (bwdif), written "
+                        "progressive" if self.deinterlace else "enhanced as woven frames and "
+                        "written interlaced (--deinterlace gives the model progressive frames)")
+            if self.deinterlace:
+                field_order = FIELD_PROGRESSIVE
         return StreamInfo(
             stream_id=self.stream_id,
             name=Path(self.url).name[:30] if self.kind is SourceKind.FILE else self.url[:30],
@@ -162,6 +176,11 @@ class VideoSource:
             video_metadata=content_tags(video.metadata),
             pixel_format=pixel_format,
             transfer=transfer,
+            field_order=field_order,
+            chapters=tuple(self._container.chapters()),
+            attachments=tuple(Attachment(s.name or "attachment", s.mimetype or "", bytes(s.data))
+                              for s in self._container.streams
+                              if isinstance(s, av.stream.AttachmentStream)),
         )
 
     def _passthrough_streams(self) -> list[av.stream.Stream]:
@@ -169,7 +188,7 @@ class VideoSource:
         audio of a live source (a recording keeps its sound)."""
         if self._container is None:
             return []
-        kinds = ("audio",) if self.live else ("audio", "subtitle")
+        kinds = ("audio",) if self.live else ("audio", "subtitle", "data")
         return [s for s in self._container.streams if s.type in kinds]
 
     def _open_container(self) -> av.container.InputContainer:
@@ -278,6 +297,8 @@ class VideoSource:
             raise SourceError("source is not open")
         video = container.streams.video[0]
         copied = self._passthrough_streams() if passthrough else []
+        interlaced = self.deinterlace and is_interlaced(int(video.codec_context.field_order or 0))
+        deinterlacer = Deinterlacer(video.time_base) if interlaced else None
         for packet in container.demux([video, *copied]):
             if self._stop.is_set():
                 return
@@ -296,9 +317,11 @@ class VideoSource:
                 for frame in frames:
                     if isinstance(frame, av.VideoFrame):
                         self._last_time_s = frame.time if frame.time is not None else None
-                        yield frame
+                        yield from deinterlacer.push(frame) if deinterlacer else (frame,)
             elif packet.dts is not None:
                 yield Passthrough(packet.stream.index, packet)
+        if deinterlacer is not None:
+            yield from deinterlacer.flush()
 
     def _to_real_time(self, packet: av.Packet[av.stream.Stream]) -> None:
         """Shift a live packet's timestamps onto the run's own clock: the first packet of the
