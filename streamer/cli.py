@@ -7,13 +7,14 @@ shows the traceback too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -27,10 +28,10 @@ from hdm.model import OUTPUTS, TASKS
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.errors import ConfigError, StreamerError
+from streamer.jobs.batch import is_folder_target, plan, run_all, table
+from streamer.jobs.files import enhance
 from streamer.messages import to_uint8
-from streamer.pipeline import Pipeline
 from streamer.sinks.zmq import MODES, PAYLOADS
-from streamer.sources.video import VideoSource
 from streamer.subscriber import Subscriber
 
 __all__ = ["main"]
@@ -41,10 +42,11 @@ DEMO_OUTPUT = "hdm-demo-enhanced.mp4"
 
 def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="enhance a file, stream or camera")
-    p.add_argument("input", nargs="?", help="file, URL, /dev/videoN or lavfi:EXPR "
-                   "(default: the bundled demo)")
+    p.add_argument("input", nargs="*", help="file, URL, /dev/videoN or lavfi:EXPR "
+                   "(default: the bundled demo); several files or folders with -o DIR/")
     p.add_argument("-o", "--output", help="output: a video file, a URL (udp://, srt://, "
-                   "rtmp://, rtsp://) or an HLS playlist (.m3u8)")
+                   "rtmp://, rtsp://), an HLS playlist (.m3u8), or a folder (DIR/) for "
+                   "several inputs")
     p.add_argument("-y", "--overwrite", action="store_true",
                    help="replace an existing output file (refused otherwise)")
     p.add_argument("--publish", metavar="ENDPOINT", help="ZeroMQ endpoint to bind, "
@@ -200,13 +202,15 @@ def _key_values(flag: str, items: list[str]) -> dict[str, str] | None:
     return options or None
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunConfig:
+    """The run's settings: the config file (or preset) under the flags. ``batch``: several
+    inputs into a folder (whose outputs batch.plan checks)."""
     if args.progress_every <= 0:
         raise ConfigError(f"--progress-every must be > 0 seconds, got {args.progress_every:g}")
     config = load_config(args.config)
     config = config.with_overrides(
-        input=args.input,
-        output=args.output,
+        input=args.input[0] if args.input and not batch else None,
+        output=None if batch else args.output,
         model={"task": args.task, "model": args.model, "weights": args.weights,
                "device": args.device, "backend": args.backend, "precision": args.precision,
                "compile_mode": args.compile_mode, "colour": args.colour,
@@ -225,6 +229,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
                 "tone_map": True if args.tone_map else None,
                 "deinterlace": True if args.deinterlace else None},
     )
+    if batch:
+        return config
     if not config.input:
         output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
         config = config.with_overrides(input=DEMO_INPUT, output=output)
@@ -237,39 +243,70 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config
 
 
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    engine = Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
-    log.info("enhancing %s with %s", config.input, engine.description)
-    source = VideoSource(config.input, stream_id=config.source.stream_id,
-                         options=config.source.options, reconnect=config.source.reconnect,
-                         max_frames=config.source.max_frames, live=config.source.live,
-                         tone_map=config.source.tone_map,
-                         deinterlace=config.source.deinterlace)
-    output = (config.output, config.encode) if config.output else None
-    pipeline = Pipeline(source, engine, output=output, publish=config.publish,
-                        batching=config.batch, progress=not args.quiet,
-                        progress_every_s=args.progress_every)
-    # SIGTERM (systemd, containers) drains exactly like Ctrl-C: the run finishes what it read.
-    terminated: list[int] = []
+def _batch(args: argparse.Namespace) -> bool:
+    """Several inputs, a folder, or a file into -o DIR/: one output per file, in DIR."""
+    return len(args.input) > 1 or (len(args.input) == 1 and (
+        Path(args.input[0]).is_dir() or is_folder_target(args.output)))
 
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
+    """SIGTERM (systemd, containers) drains exactly like Ctrl-C: the run finishes what it
+    read; the signal is noted for the exit code."""
     def on_sigterm(signum: int, _frame: object) -> None:
         terminated.append(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        stats = pipeline.run()
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted_code(terminated: list[int]) -> int:
+    return 128 + (terminated[0] if terminated else signal.SIGINT)  # the shells' convention
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    if not is_folder_target(args.output):
+        raise ConfigError("several inputs (or a folder) need an output folder: -o DIR/")
+    config = config_from_args(args, batch=True)
+    jobs = plan(args.input, Path(args.output), overwrite=args.overwrite)
+    engine = Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
+    log.info("enhancing %d files with %s", len(jobs), engine.description)
+    terminated: list[int] = []
+    with _sigterm_as_interrupt(terminated):
+        results = run_all(jobs, lambda job: enhance(
+            config, engine, input=str(job.input), output=job.output, progress=not args.quiet,
+            progress_every_s=args.progress_every))
+    print(table(results, len(jobs)), file=sys.stderr)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps([
+            {"input": str(r.job.input), "output": str(r.job.output), "error": r.error,
+             "seconds": round(r.seconds, 3), **(r.stats.as_dict() if r.stats else {})}
+            for r in results], indent=2))
+    if any(r.stats is not None and r.stats.interrupted for r in results):
+        return _interrupted_code(terminated)
+    return 0 if all(r.ok for r in results) and len(results) == len(jobs) else 2
+
+
+def run(args: argparse.Namespace) -> int:
+    if _batch(args):
+        return run_batch(args)
+    config = config_from_args(args)
+    engine = Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
+    log.info("enhancing %s with %s", config.input, engine.description)
+    terminated: list[int] = []
+    with _sigterm_as_interrupt(terminated):
+        stats = enhance(config, engine, input=config.input, output=config.output,
+                        progress=not args.quiet, progress_every_s=args.progress_every)
     print(stats.summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)
     if args.summary_json:
         args.summary_json.write_text(json.dumps(stats.as_dict(), indent=2))
-    if not stats.interrupted:
-        return 0
-    return 128 + (terminated[0] if terminated else signal.SIGINT)  # the shells' convention
+    return _interrupted_code(terminated) if stats.interrupted else 0
 
 
 def serve(args: argparse.Namespace) -> int:
