@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -30,8 +31,11 @@ from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS,
 from streamer.errors import ConfigError, StreamerError
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import enhance
+from streamer.jobs.job import JobSettings, job_folder, run_job
+from streamer.jobs.segments import PREROLL_FRAMES
 from streamer.messages import to_uint8
 from streamer.sinks.zmq import MODES, PAYLOADS
+from streamer.stats import RunStats
 from streamer.subscriber import Subscriber
 
 __all__ = ["main"]
@@ -98,6 +102,20 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--live", action="store_true", default=None,
                    help="treat the input as live (drop late frames, reconnect), e.g. a "
                         "real-time lavfi graph")
+    p.add_argument("--segment-seconds", type=float, metavar="S",
+                   help="enhance a file in segments of about S seconds (cut at keyframes, "
+                        "joined by stream copy): resumable, and spread over --workers")
+    p.add_argument("--preroll", type=int, default=PREROLL_FRAMES, metavar="FRAMES",
+                   help="frames enhanced before each segment for the temporal filters, not "
+                        f"written (default {PREROLL_FRAMES})")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted segmented job from its finished segments")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="segments on N local processes (with --device cuda:0,cuda:1,... "
+                        "spread over GPUs)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="segments as Ray tasks: a cluster address, 'auto', or 'local' "
+                        "(needs hdm-stream[ray])")
     p.add_argument("--summary-json", type=Path, help="write the end summary as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
@@ -212,7 +230,8 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
         input=args.input[0] if args.input and not batch else None,
         output=None if batch else args.output,
         model={"task": args.task, "model": args.model, "weights": args.weights,
-               "device": args.device, "backend": args.backend, "precision": args.precision,
+               "device": None if _device_list(args) else args.device,
+               "backend": args.backend, "precision": args.precision,
                "compile_mode": args.compile_mode, "colour": args.colour,
                "strength": args.strength},
         batch={"size": args.batch},
@@ -268,18 +287,68 @@ def _interrupted_code(terminated: list[int]) -> int:
     return 128 + (terminated[0] if terminated else signal.SIGINT)  # the shells' convention
 
 
+def _device_list(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--device cuda:0,cuda:1``: the devices to deal to segment workers."""
+    if not args.device or "," not in args.device:
+        return ()
+    return tuple(d.strip() for d in args.device.split(",") if d.strip())
+
+
+def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | None:
+    """Segment settings when any segment flag is given (workers, Ray and --resume imply
+    segments of the default length), else None (a plain run)."""
+    devices = _device_list(args)
+    if not (args.segment_seconds or args.workers > 1 or args.ray or args.resume or devices):
+        return None
+    if config.publish.endpoint or (config.output and "://" in config.output) or (
+            config.output or "").endswith(".m3u8"):
+        raise ConfigError("segments (--segment-seconds, --workers, --ray, --resume) write a "
+                          "file; give -o FILE (no stream or --publish)")
+    for flag, given in (("--max-frames", config.source.max_frames),
+                        ("--side-by-side", config.encode.side_by_side),
+                        ("--live", config.source.live)):
+        if given:
+            raise ConfigError(f"{flag} cannot be used with segments")
+    job = JobSettings(preroll=args.preroll, workers=args.workers, devices=devices,
+                      ray=args.ray, resume=args.resume)
+    return dataclasses.replace(job, segment_s=args.segment_seconds) if args.segment_seconds \
+        else job
+
+
+def _engine_once(config: RunConfig) -> Callable[[], Engine]:
+    """The engine of this process, built when first asked for (segment workers build their
+    own; a batch shares one)."""
+    return functools.cache(lambda: Engine.build(config.model, config.smoothing,
+                                                stabiliser=config.stabiliser))
+
+
+def _one_file(args: argparse.Namespace, config: RunConfig, engine: Callable[[], Engine],
+              job: JobSettings | None, input: str, output: Path | str | None) -> RunStats:
+    if job is not None:
+        assert output is not None
+        try:
+            return run_job(config, input, Path(output), job, engine)
+        except KeyboardInterrupt:
+            print(f"hdm-stream: interrupted; finished segments are kept in "
+                  f"{job_folder(Path(output))}: the same command with --resume continues",
+                  file=sys.stderr)
+            raise
+    return enhance(config, engine(), input=input, output=output, progress=not args.quiet,
+                   progress_every_s=args.progress_every)
+
+
 def run_batch(args: argparse.Namespace) -> int:
     if not is_folder_target(args.output):
         raise ConfigError("several inputs (or a folder) need an output folder: -o DIR/")
     config = config_from_args(args, batch=True)
+    job = _job_settings(args, config)
     jobs = plan(args.input, Path(args.output), overwrite=args.overwrite)
-    engine = Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
-    log.info("enhancing %d files with %s", len(jobs), engine.description)
+    engine = _engine_once(config)
+    log.info("enhancing %d files", len(jobs))
     terminated: list[int] = []
     with _sigterm_as_interrupt(terminated):
-        results = run_all(jobs, lambda job: enhance(
-            config, engine, input=str(job.input), output=job.output, progress=not args.quiet,
-            progress_every_s=args.progress_every))
+        results = run_all(jobs, lambda file: _one_file(args, config, engine, job,
+                                                       str(file.input), file.output))
     print(table(results, len(jobs)), file=sys.stderr)
     if args.summary_json:
         args.summary_json.write_text(json.dumps([
@@ -295,13 +364,14 @@ def run(args: argparse.Namespace) -> int:
     if _batch(args):
         return run_batch(args)
     config = config_from_args(args)
-    engine = Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
-    log.info("enhancing %s with %s", config.input, engine.description)
+    job = _job_settings(args, config)
+    engine = _engine_once(config)
+    if job is None or (job.workers == 1 and job.ray is None):
+        log.info("enhancing %s with %s", config.input, engine().description)
     terminated: list[int] = []
     with _sigterm_as_interrupt(terminated):
-        stats = enhance(config, engine, input=config.input, output=config.output,
-                        progress=not args.quiet, progress_every_s=args.progress_every)
-    print(stats.summary(), file=sys.stderr)
+        stats = _one_file(args, config, engine, job, config.input, config.output)
+    print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)
     if args.summary_json:

@@ -195,6 +195,12 @@ class RunStats:
                         "frames": self.flicker.frames},
         }
 
+    def job_summary(self) -> str:
+        """A segmented job's end line (its segments were enhanced elsewhere: no latency)."""
+        d = self.as_dict()
+        return (f"frames: {d['frames_out']} written in {d['elapsed_s']:.1f} s "
+                f"({d['fps']:.2f} fps overall)")
+
     def summary(self) -> str:
         d = self.as_dict()
         lat, flick = d["latency_ms"], d["flicker"]

@@ -44,7 +44,7 @@ from streamer.frames import (
 from streamer.hdr import HDR_TRANSFERS
 from streamer.sources.deinterlace import Deinterlacer
 
-__all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "classify"]
+__all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "Window", "classify"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,17 @@ def classify(url: str) -> SourceKind:
 
 
 @dataclass(frozen=True)
+class Window:
+    """A stretch of a file's video by pts (in the video stream's time base): decoding starts
+    at the keyframe at or before ``start`` (frames before ``start`` are not given out) and
+    ends at the first frame at or past ``end`` (None: the file's end). A source with a window
+    gives video only (a segment of a long file: the join copies the other streams once)."""
+
+    start: int | None
+    end: int | None
+
+
+@dataclass(frozen=True)
 class ReconnectPolicy:
     """How a live source recovers.
 
@@ -108,6 +119,7 @@ class VideoSource:
         live: bool | None = None,
         tone_map: bool = False,
         deinterlace: bool = False,
+        window: Window | None = None,
     ) -> None:
         """``live`` overrides what the kind implies (a real-time lavfi graph, ``...,realtime``,
         is a live source for testing; a network stream of a recorded file is not).
@@ -116,6 +128,7 @@ class VideoSource:
         self.url = url
         self.tone_map = tone_map
         self.deinterlace = deinterlace
+        self.window = window
         self.max_frames = max_frames
         self.kind = classify(url)
         self.live = self.kind.live if live is None else live
@@ -186,7 +199,7 @@ class VideoSource:
     def _passthrough_streams(self) -> list[av.stream.Stream]:
         """Streams a file output copies packet by packet: audio and subtitles of a file; the
         audio of a live source (a recording keeps its sound)."""
-        if self._container is None:
+        if self._container is None or self.window is not None:
             return []
         kinds = ("audio",) if self.live else ("audio", "subtitle", "data")
         return [s for s in self._container.streams if s.type in kinds]
@@ -262,6 +275,18 @@ class VideoSource:
         finally:
             self.close()
 
+    def copied_packets(self) -> Iterator[Passthrough]:
+        """The packets of the streams a file output copies, in demux order, without decoding
+        the video (a join of enhanced segments takes only these from the input)."""
+        if self._container is None:
+            raise SourceError("source is not open")
+        streams = self._passthrough_streams()
+        if not streams:
+            return
+        for packet in self._container.demux(streams):
+            if packet.dts is not None:
+                yield Passthrough(packet.stream.index, packet)
+
     def _end_early(self, seq: int, error: BaseException) -> None:
         """A file whose demuxer fails part-way: what was decoded stands, and the summary says
         so; failing before any frame is an error (nothing to write)."""
@@ -274,7 +299,8 @@ class VideoSource:
         """Compare what was decoded with what the container announced (files only): its frame
         count (MP4) or its duration (Matroska, MPEG-TS). Skipped corrupt packets explain a
         shortfall on their own and are reported as such."""
-        if self.live or self._container is None or self._stop.is_set() or self.corrupt_packets:
+        if (self.live or self._container is None or self._stop.is_set() or self.corrupt_packets
+                or self.window is not None):
             return
         video = self._container.streams.video[0]
         announced = video.frames
@@ -299,9 +325,13 @@ class VideoSource:
         copied = self._passthrough_streams() if passthrough else []
         interlaced = self.deinterlace and is_interlaced(int(video.codec_context.field_order or 0))
         deinterlacer = Deinterlacer(video.time_base) if interlaced else None
+        start, end = (self.window.start, self.window.end) if self.window else (None, None)
+        if start is not None:
+            container.seek(start, stream=video, backward=True, any_frame=False)
+        landed = start is None  # the first frame after the seek is checked
         for packet in container.demux([video, *copied]):
             if self._stop.is_set():
-                return
+                break
             if self.live:
                 self._to_real_time(packet)
             if packet.stream.type == "video":
@@ -315,9 +345,20 @@ class VideoSource:
                     self.corrupt_packets += 1
                     continue
                 for frame in frames:
-                    if isinstance(frame, av.VideoFrame):
-                        self._last_time_s = frame.time if frame.time is not None else None
-                        yield from deinterlacer.push(frame) if deinterlacer else (frame,)
+                    if not isinstance(frame, av.VideoFrame):
+                        continue
+                    if not landed:
+                        landed = True
+                        if frame.pts is None or (start is not None and frame.pts > start):
+                            raise SourceError(f"cannot seek precisely in {self.url}: asked for "
+                                              f"pts {start}, decoding began at {frame.pts}")
+                    if start is not None and (frame.pts is None or frame.pts < start):
+                        continue  # before the window (the keyframe's leading pictures)
+                    if end is not None and frame.pts is not None and frame.pts >= end:
+                        self._stop.set()  # the window is done (not an early end)
+                        break
+                    self._last_time_s = frame.time if frame.time is not None else None
+                    yield from deinterlacer.push(frame) if deinterlacer else (frame,)
             elif packet.dts is not None:
                 yield Passthrough(packet.stream.index, packet)
         if deinterlacer is not None:

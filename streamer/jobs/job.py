@@ -1,0 +1,118 @@
+"""A long file as a segmented job: plan the segments, continue a manifest (``--resume``), run
+what is left on the chosen workers, join, check, clean up.
+
+The job's folder ``OUT.hdm-job/`` beside the output holds the manifest and the finished
+segments until the join has written the output and found every frame in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from streamer.config import RunConfig
+from streamer.engine import Engine
+from streamer.errors import ConfigError, StreamerError
+from streamer.jobs.join import join_segments
+from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
+from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, plan_segments
+from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker_configs
+from streamer.stats import RunStats
+
+__all__ = ["JobSettings", "job_folder", "run_job"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """``segment_s``: segment length (cut at the next keyframe); ``preroll``: frames decoded
+    and enhanced before each segment but not written; ``workers``: local processes (1: this
+    one); ``devices``: dealt to the workers; ``ray``: a Ray address (or ``local``) instead of
+    local processes; ``resume``: continue the job's manifest if it matches."""
+
+    segment_s: float = 30.0
+    preroll: int = PREROLL_FRAMES
+    workers: int = 1
+    devices: tuple[str, ...] = ()
+    ray: str | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.segment_s <= 0:
+            raise ConfigError(f"--segment-seconds must be > 0, got {self.segment_s:g}")
+        if self.preroll < 0:
+            raise ConfigError(f"--preroll must be >= 0 frames, got {self.preroll}")
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
+
+
+def job_folder(output: Path) -> Path:
+    return output.with_name(output.name + ".hdm-job")
+
+
+def _settings(config: RunConfig, job: JobSettings) -> dict[str, object]:
+    """What decides the pixels and the encode (not where or how fast they are made)."""
+    model = dataclasses.asdict(config.model)
+    model.pop("device")
+    return {"version": version("hdm-stream"), "model": model,
+            "smoothing": dataclasses.asdict(config.smoothing),
+            "stabiliser": dataclasses.asdict(config.stabiliser),
+            "encode": dataclasses.asdict(config.encode),
+            "source": {"options": config.source.options, "tone_map": config.source.tone_map,
+                       "deinterlace": config.source.deinterlace},
+            "segment_s": job.segment_s, "preroll": job.preroll}
+
+
+def _workers(config: RunConfig, job: JobSettings, engine: Callable[[], Engine]) -> Workers:
+    configs = worker_configs(config, job.workers, job.devices)
+    if job.ray is not None:
+        from streamer.jobs.ray_workers import RayWorkers
+
+        return RayWorkers(job.ray, configs)
+    if job.workers > 1:
+        return ProcessWorkers(configs)
+    return InlineWorkers(configs[0], engine())
+
+
+def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
+            engine: Callable[[], Engine]) -> RunStats:
+    """Enhance ``input`` into ``output`` in segments; ``engine`` builds (or returns) the
+    engine of this process, asked for only when segments run here."""
+    stats = RunStats()
+    source = Path(input)
+    if not source.is_file():
+        raise StreamerError(f"segments need an input file; not found: {input}")
+    plan = plan_segments(input, job.segment_s, job.preroll)
+    folder = job_folder(output)
+    manifest = Manifest.start(folder, input_fingerprint(source, plan.fingerprint),
+                              settings_fingerprint(_settings(config, job)), resume=job.resume)
+    todo = [s for s in plan.segments if not manifest.done(s)]
+    where = (f"Ray ({job.ray})" if job.ray else
+             f"{job.workers} worker processes" if job.workers > 1 else "this process")
+    log.info("%s: %d segments of ~%g s (%d frames), %d to do, on %s", input,
+             len(plan.segments), job.segment_s, plan.frames, len(todo), where)
+
+    def finished(result: SegmentResult) -> None:
+        manifest.record(result)
+        log.info("segment %d done: %d frames in %.1f s (%d of %d)", result.index,
+                 result.frames, result.seconds, len(manifest.finished), len(plan.segments))
+
+    if todo:
+        _workers(config, job, engine).run(input, todo, folder, finished)
+    files = [s.file(folder) for s in plan.segments]
+    written = join_segments(input, files, output, config.encode)
+    if written != plan.frames:
+        output.unlink(missing_ok=True)
+        raise StreamerError(f"the join of {input} has {written} frames, the input "
+                            f"{plan.frames}; the segments are kept in {folder}")
+    shutil.rmtree(folder)
+    stats.frames_in = stats.frames_out = written
+    stats.finished = time.monotonic()
+    return stats

@@ -1,0 +1,127 @@
+"""Joining enhanced segments into the output by stream copy, with the input's other streams
+(audio, subtitles, data), chapters, attachments and metadata remuxed once over the whole file.
+
+The segments were encoded apart with the same settings, so their codec parameters agree (that
+is checked: a join of differing streams would not play). Packets keep their pts; where one
+segment's first decode timestamps (B-frame delay) would fall at or before the previous
+segment's last, they are moved just past it (never past their own pts), as a muxer requires.
+Video and the input's packets are merged by time, so the muxer's interleaving buffer stays
+small however long the file.
+"""
+
+from __future__ import annotations
+
+import heapq
+import typing
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.container
+import av.stream
+
+from streamer.errors import SinkError
+from streamer.frames import Passthrough
+from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.file import FileSink
+from streamer.sources.video import VideoSource
+
+__all__ = ["join_segments"]
+
+
+def _seconds(packet: av.Packet[Any]) -> float:
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float((stamp or 0) * (packet.time_base or Fraction(1, 90_000)))
+
+
+class _SegmentJoin(FileSink):
+    """A FileSink whose video is copied from the segments' packets instead of encoded."""
+
+    def __init__(self, path: Path, settings: EncodeSettings, template: av.VideoStream) -> None:
+        super().__init__(path, settings)
+        self._template = template
+        self._last_dts: int | None = None
+        self.packets = 0
+
+    def _add_video(self, width: int, height: int) -> None:
+        assert self._container is not None
+        video = self._container.add_stream_from_template(self._template, opaque=True)
+        assert isinstance(video, av.VideoStream)
+        video.metadata.update(self._video_metadata)
+        self._video = video
+
+    def start(self) -> None:
+        assert self._container is not None and self._video is not None
+        self._video.time_base = self._template.time_base
+        try:
+            self._container.start_encoding()
+        except (av.error.FFmpegError, ValueError) as error:
+            raise SinkError(f"cannot start writing {self.target}: {error}") from error
+        self._started = True
+
+    def write_video_packet(self, packet: av.Packet[av.VideoStream]) -> None:
+        assert self._video is not None
+        time_base = packet.time_base or self._template.time_base or Fraction(1, 90_000)
+        packet.stream = self._video
+        packet.time_base = time_base
+        if packet.dts is not None and self._last_dts is not None and packet.dts <= self._last_dts:
+            packet.dts = self._last_dts + 1  # the next segment's B-frame delay
+            if packet.pts is not None and packet.dts > packet.pts:
+                raise SinkError(f"cannot join the segments of {self.target}: decode order "
+                                f"overlaps at pts {packet.pts} (time base {time_base} too "
+                                "coarse)")
+        self._last_dts = packet.dts
+        self._mux([typing.cast("av.Packet[av.stream.Stream]", packet)])
+        self.packets += 1
+
+    def close(self, error: BaseException | None = None) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+
+def _segment_packets(files: Sequence[Path]) -> Iterator[av.Packet[av.VideoStream]]:
+    """Every video packet of the segments in order (decode order within each)."""
+    first: av.VideoStream | None = None
+    for path in files:
+        with av.open(str(path)) as container:
+            video = container.streams.video[0]
+            if first is not None and (video.codec_context.extradata
+                                      != first.codec_context.extradata):
+                raise SinkError(f"{path.name} was encoded with other codec parameters than the "
+                                "first segment (was the encoder changed between runs?)")
+            first = first or video
+            for packet in container.demux(video):
+                if packet.size:
+                    yield packet
+
+
+def join_segments(input: str, files: Sequence[Path], output: Path,
+                  settings: EncodeSettings) -> int:
+    """Write ``output`` from the segment ``files`` (in order) and ``input``'s other streams;
+    returns the video packets written. A failed join leaves no output."""
+    source = VideoSource(input)
+    try:
+        with av.open(str(files[0])) as first:
+            join = _SegmentJoin(output, settings, first.streams.video[0])
+            try:
+                join.open(source.open())
+                join.start()
+                video = ((_seconds(p), 0, n, p) for n, p in enumerate(_segment_packets(files)))
+                others = ((_seconds(item.packet), 1, n, item)
+                          for n, item in enumerate(source.copied_packets()))
+                for _, _, _, item in heapq.merge(video, others):
+                    if isinstance(item, Passthrough):
+                        join.write_packet(item)
+                    elif isinstance(item, av.Packet):
+                        join.write_video_packet(item)
+            except BaseException as error:
+                join.close(error)
+                output.unlink(missing_ok=True)
+                raise
+            join.close()
+            return join.packets
+    finally:
+        source.close()

@@ -1,0 +1,128 @@
+"""The resume manifest of a segmented job: which segments are finished, for which input and
+settings. It lives in the job's folder beside the output (``OUT.hdm-job/manifest.json``) and is
+rewritten atomically after each segment, so a crash or SIGKILL loses at most the segments in
+progress. ``--resume`` continues a job only if the input and the settings are the ones it was
+started with; otherwise it starts over and says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamer.jobs.segments import Segment, SegmentResult
+
+__all__ = ["Manifest", "input_fingerprint", "settings_fingerprint"]
+
+log = logging.getLogger(__name__)
+VERSION = 1
+_SAMPLE = 8 << 20  # bytes hashed at each end of the input
+
+
+def input_fingerprint(path: Path, video_index: str) -> dict[str, Any]:
+    """Size, the first and last 8 MiB and the video's packet index (every pts, keyframe and
+    packet size: see segments.plan_segments): reading the whole of a long file to resume it
+    would take as long as a segment, and any edit of the video changes the index."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        digest.update(file.read(_SAMPLE))
+        if size > _SAMPLE:
+            file.seek(max(_SAMPLE, size - _SAMPLE))
+            digest.update(file.read(_SAMPLE))
+    return {"name": path.name, "size": size, "ends_sha256": digest.hexdigest(),
+            "video_index_sha256": video_index}
+
+
+def settings_fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Manifest:
+    folder: Path
+    input: dict[str, Any]
+    settings: str
+    finished: dict[int, SegmentResult] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.folder / "manifest.json"
+
+    @classmethod
+    def start(cls, folder: Path, input: dict[str, Any], settings: str, *, resume: bool
+              ) -> Manifest:
+        """The job's manifest: the one on disk if ``resume`` and it matches this input and
+        these settings, else a new one in an emptied folder (saying why)."""
+        fresh = cls(folder, input, settings)
+        previous = cls._read(folder)
+        if previous is None:
+            if resume:
+                log.warning("no earlier job to resume in %s: starting", folder)
+        elif not resume:
+            log.warning("an earlier unfinished job is in %s: starting over (--resume "
+                        "continues it)", folder)
+        elif previous.input != input:
+            log.warning("starting over: the input is not the one the job was started on "
+                        "(%s)", _difference(previous.input, input))
+        elif previous.settings != settings:
+            log.warning("starting over: the settings differ from the ones the job was "
+                        "started with")
+        else:
+            previous.finished = {i: r for i, r in previous.finished.items()
+                                 if _intact(folder, r)}
+            log.info("resuming: %d segments already done", len(previous.finished))
+            return previous
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        fresh.save()
+        return fresh
+
+    @classmethod
+    def _read(cls, folder: Path) -> Manifest | None:
+        try:
+            data = json.loads((folder / "manifest.json").read_text())
+            if data.get("version") != VERSION:
+                return None
+            finished = {int(k): SegmentResult(**v) for k, v in data["finished"].items()}
+            return cls(folder, data["input"], data["settings"], finished)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def done(self, segment: Segment) -> bool:
+        return segment.index in self.finished
+
+    def record(self, result: SegmentResult) -> None:
+        self.finished[result.index] = result
+        self.save()
+
+    def save(self) -> None:
+        """Write to a temporary file, flush it to disk, then rename over the old one: the
+        manifest on disk is always a whole one."""
+        data = {"version": VERSION, "input": self.input, "settings": self.settings,
+                "finished": {str(i): dataclasses.asdict(r)
+                             for i, r in sorted(self.finished.items())}}
+        temporary = self.path.with_suffix(".tmp")
+        with temporary.open("w") as file:
+            json.dump(data, file, indent=1)
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(self.path)
+
+
+def _intact(folder: Path, result: SegmentResult) -> bool:
+    path = folder / result.file
+    return path.is_file() and path.stat().st_size == result.bytes
+
+
+def _difference(before: dict[str, Any], now: dict[str, Any]) -> str:
+    changed = [key for key in now if before.get(key) != now[key]]
+    return "its " + ", ".join(k.replace("_sha256", "").replace("_", " ") for k in changed)

@@ -1,0 +1,111 @@
+"""Where segments run: in this process, in N local worker processes (spread over the GPUs
+given), or as Ray actors on a cluster (ray_workers.py). Each worker builds its engine once and
+enhances segment after segment; what comes back is a manifest entry, never frames: workers
+read the input and write segment files on storage they all see.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from streamer.config import RunConfig
+from streamer.engine import Engine
+from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
+
+__all__ = ["InlineWorkers", "ProcessWorkers", "Workers", "build_engine", "worker_configs"]
+
+log = logging.getLogger(__name__)
+Done = Callable[[SegmentResult], None]
+
+
+class Workers(Protocol):
+    def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
+        """Enhance every segment, calling ``done`` (in this thread) as each finishes; the
+        first failure is raised once the others are stopped."""
+
+
+def build_engine(config: RunConfig) -> Engine:
+    return Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
+
+
+def worker_configs(config: RunConfig, count: int, devices: Sequence[str]) -> list[RunConfig]:
+    """One config per worker, the devices dealt round-robin (``cuda:0,cuda:1``)."""
+    if not devices:
+        return [config] * count
+    return [config.with_overrides(model={"device": devices[i % len(devices)]})
+            for i in range(count)]
+
+
+class InlineWorkers:
+    """Segments one after another through one engine in this process."""
+
+    def __init__(self, config: RunConfig, engine: Engine) -> None:
+        self.config, self.engine = config, engine
+
+    def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
+        for segment in segments:
+            done(enhance_segment(self.config, self.engine, input, segment, folder))
+
+
+_worker: tuple[RunConfig, Engine] | None = None  # in a worker process: its config and engine
+
+
+def _start_worker(configs: multiprocessing.Queue[RunConfig], threads: int) -> None:
+    """A worker process: die with the parent (a resumed job must not race a segment an
+    orphan is still writing), leave Ctrl-C to the parent, share the cores, build the engine."""
+    global _worker
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format=f"hdm-stream[worker {os.getpid()}]: "
+                        "%(message)s")
+    torch.set_num_threads(threads)
+    config = configs.get()
+    _worker = (config, build_engine(config))
+
+
+def _enhance(input: str, segment: Segment, folder: Path) -> SegmentResult:
+    assert _worker is not None, "not a worker process"
+    config, engine = _worker
+    return enhance_segment(config, engine, input, segment, folder)
+
+
+class ProcessWorkers:
+    """N local processes (spawned: CUDA cannot be forked), each with its own engine and
+    device, taking segments from one queue."""
+
+    def __init__(self, configs: Sequence[RunConfig]) -> None:
+        self.configs = list(configs)
+
+    def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
+        context = multiprocessing.get_context("spawn")
+        handout: multiprocessing.Queue[RunConfig] = context.Queue()
+        for config in self.configs:
+            handout.put(config)
+        threads = max(1, (os.cpu_count() or 1) // len(self.configs))
+        pool = ProcessPoolExecutor(len(self.configs), mp_context=context,
+                                   initializer=_start_worker, initargs=(handout, threads))
+        try:
+            pending: set[Future[SegmentResult]] = {
+                pool.submit(_enhance, input, segment, folder) for segment in segments}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    done(future.result())  # raises the first failure
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            for child in multiprocessing.active_children():
+                child.terminate()  # a segment in progress is redone on --resume
+            raise
+        pool.shutdown()
