@@ -21,7 +21,7 @@ from streamer.engine import Engine
 from streamer.errors import ConfigError, StreamerError
 from streamer.jobs.join import join_segments
 from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
-from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, plan_segments
+from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, job_folder, plan_segments
 from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker_configs
 from streamer.stats import RunStats
 
@@ -51,10 +51,6 @@ class JobSettings:
             raise ConfigError(f"--preroll must be >= 0 frames, got {self.preroll}")
         if self.workers < 1:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
-
-
-def job_folder(output: Path) -> Path:
-    return output.with_name(output.name + ".hdm-job")
 
 
 def _settings(config: RunConfig, job: JobSettings) -> dict[str, object]:
@@ -106,7 +102,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
 
     if todo:
         _workers(config, job, engine).run(input, todo, folder, finished)
-    files = [s.file(folder) for s in plan.segments]
+    files = [(s.file(folder), s.start or 0) for s in plan.segments]
     written = join_segments(input, files, output, config.encode)
     if written != plan.frames:
         output.unlink(missing_ok=True)

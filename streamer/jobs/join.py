@@ -82,29 +82,40 @@ class _SegmentJoin(FileSink):
             container.close()
 
 
-def _segment_packets(files: Sequence[Path]) -> Iterator[av.Packet[av.VideoStream]]:
-    """Every video packet of the segments in order (decode order within each)."""
-    first: av.VideoStream | None = None
-    for path in files:
+def _segment_packets(files: Sequence[tuple[Path, int]]
+                     ) -> Iterator[av.Packet[av.VideoStream]]:
+    """Every video packet of the segments in order (decode order within each), moved back by
+    each segment's offset; each segment must open with a keyframe and share the first one's
+    codec parameters."""
+    parameters: bytes | None = None
+    for path, offset in files:
         with av.open(str(path)) as container:
             video = container.streams.video[0]
-            if first is not None and (video.codec_context.extradata
-                                      != first.codec_context.extradata):
+            extradata = bytes(video.codec_context.extradata or b"")
+            if parameters is not None and extradata != parameters:
                 raise SinkError(f"{path.name} was encoded with other codec parameters than the "
                                 "first segment (was the encoder changed between runs?)")
-            first = first or video
+            parameters = extradata
+            opened = False
             for packet in container.demux(video):
-                if packet.size:
-                    yield packet
+                if not packet.size:
+                    continue
+                if not opened and not packet.is_keyframe:
+                    raise SinkError(f"{path.name} does not start with a keyframe")
+                opened = True
+                packet.pts = None if packet.pts is None else packet.pts + offset
+                packet.dts = None if packet.dts is None else packet.dts + offset
+                yield packet
 
 
-def join_segments(input: str, files: Sequence[Path], output: Path,
+def join_segments(input: str, files: Sequence[tuple[Path, int]], output: Path,
                   settings: EncodeSettings) -> int:
-    """Write ``output`` from the segment ``files`` (in order) and ``input``'s other streams;
-    returns the video packets written. A failed join leaves no output."""
+    """Write ``output`` from the segment ``files`` (in order, each with the pts offset it was
+    written with) and ``input``'s other streams; returns the video packets written. A failed
+    join leaves no output."""
     source = VideoSource(input)
     try:
-        with av.open(str(files[0])) as first:
+        with av.open(str(files[0][0])) as first:
             join = _SegmentJoin(output, settings, first.streams.video[0])
             try:
                 join.open(source.open())

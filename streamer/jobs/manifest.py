@@ -37,7 +37,7 @@ def input_fingerprint(path: Path, video_index: str) -> dict[str, Any]:
         if size > _SAMPLE:
             file.seek(max(_SAMPLE, size - _SAMPLE))
             digest.update(file.read(_SAMPLE))
-    return {"name": path.name, "size": size, "ends_sha256": digest.hexdigest(),
+    return {"size": size, "ends_sha256": digest.hexdigest(),
             "video_index_sha256": video_index}
 
 

@@ -4,9 +4,10 @@ The plan reads the video's packets once (no decoding): every pts and which are k
 segment starts at the first keyframe at or after each multiple of ``segment_s`` and holds the
 frames whose pts lie before the next segment's start, so the segments hold every frame exactly
 once, B-frames and variable frame rate included. Each segment but the first is decoded from an
-earlier keyframe, ``preroll`` frames or more before its start: those frames go through the
-engine (the mask smoother and the stabiliser start with history, so no seam shows) but are not
-written.
+earlier keyframe, ``preroll`` frames or more before its start, and each but the last on for
+``postroll`` frames past its end: those frames go through the engine and the encoder (the mask
+smoother, the stabiliser and the encoder's rate control start with history and end with look-
+ahead, so no seam shows) but are not written.
 """
 
 from __future__ import annotations
@@ -24,31 +25,44 @@ import av
 from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.errors import ConfigError, SourceError
-from streamer.frames import StreamInfo
+from streamer.frames import Frame, StreamInfo
 from streamer.server import Server
 from streamer.session import StreamSession
-from streamer.sinks.base import Output, Sink
+from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource, Window
 
-__all__ = ["Segment", "SegmentPlan", "SegmentResult", "enhance_segment", "plan_segments"]
+__all__ = ["Segment", "SegmentPlan", "SegmentResult", "enhance_segment", "job_folder",
+           "plan_segments"]
 
+JOB_SUFFIX = ".hdm-job"  # OUT.hdm-job/: a job's manifest and segments, beside OUT
 PREROLL_FRAMES = 30  # about the mask smoother's time constant three times over (alpha 0.1)
+POSTROLL_FRAMES = 16  # the encoder's look-ahead past a segment's end (x264 veryfast: 10)
 
 
 @dataclass(frozen=True)
 class Segment:
     """Frames with ``start`` <= pts < ``end`` (None: the file's start / end), decoded from the
-    keyframe at ``decode_from`` (the pre-roll's start; None: the file's start)."""
+    keyframe at ``decode_from`` (the pre-roll's start; None: the file's start) up to
+    ``decode_to`` (the post-roll's end; None: the file's end)."""
 
     index: int
     start: int | None
     end: int | None
     decode_from: int | None
+    decode_to: int | None
     frames: int  # how many frames the plan counted in it
 
     def file(self, folder: Path) -> Path:
         return folder / f"segment{self.index:05d}.mp4"
+
+
+def job_folder(output: Path) -> Path:
+    return output.with_name(output.name + JOB_SUFFIX)
+
+
+def output_of(folder: Path) -> str:
+    return folder.name.removesuffix(JOB_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,8 @@ class SegmentPlan:
         return sum(s.frames for s in self.segments)
 
 
-def plan_segments(path: str, segment_s: float, preroll: int = PREROLL_FRAMES) -> SegmentPlan:
+def plan_segments(path: str, segment_s: float, preroll: int = PREROLL_FRAMES,
+                  postroll: int = POSTROLL_FRAMES) -> SegmentPlan:
     """Segments of about ``segment_s`` seconds cut at keyframes (see the module's note)."""
     if segment_s <= 0:
         raise ConfigError(f"--segment-seconds must be > 0, got {segment_s:g}")
@@ -114,7 +129,8 @@ def plan_segments(path: str, segment_s: float, preroll: int = PREROLL_FRAMES) ->
         if start is not None:
             wanted = pts[max(0, low - preroll)]
             decode_from = keyframes[bisect.bisect_right(keyframes, wanted) - 1]
-        segments.append(Segment(index, start, end, decode_from, high - low))
+        decode_to = pts[high + postroll] if high + postroll < len(pts) else None
+        segments.append(Segment(index, start, end, decode_from, decode_to, high - low))
     return SegmentPlan(tuple(segments), time_base, len(pts), digest.hexdigest())
 
 
@@ -129,37 +145,57 @@ class SegmentResult:
     seconds: float
 
 
-class _WindowSink:
-    """Writes only the frames at or past ``start`` (the pre-roll feeds the engine, not the
-    file) into ``inner``, which gets the video alone."""
+class SegmentFile(FileSink):
+    """A segment's file. Every frame from the pre-roll to the post-roll is encoded, so the
+    encoder's rate control and look-ahead see what a whole-file encode sees (without that, an
+    encoder warming up at each start and winding down at each end showed as a jump of about 2
+    grey levels at every join); the first frames at or past ``start`` and ``end`` are forced
+    to be IDR frames, closing the GOPs there, and only the packets of the frames in between
+    are written, with their pts less the segment's start (MP4 rounds a track's start to
+    milliseconds; the join adds it back exactly). Video only: the join copies the input's
+    other streams."""
 
     name = "segment"
     wants_packets = False
 
-    def __init__(self, inner: FileSink, start: int | None) -> None:
-        self.inner = inner
-        self.start = start
-        self.accepts = inner.accepts
-        self.policy = inner.policy
-        self.unsent = 0
+    def __init__(self, path: Path, settings: EncodeSettings, segment: Segment,
+                 joined_into: str) -> None:
+        super().__init__(path, settings)
+        self.segment = segment
+        self.joined_into = joined_into
+        self.packets = 0  # written: the frames of [start, end)
+        self.offset = segment.start or 0
+        self._edges = [p for p in (segment.start, segment.end) if p is not None]
+
+    def _named_for(self) -> str:
+        return self.joined_into  # the codec must be one the output's container holds
 
     def open(self, info: StreamInfo) -> None:
-        self.inner.open(dataclasses.replace(info, passthrough=(), chapters=(), attachments=(),
-                                            metadata={}))
+        super().open(dataclasses.replace(info, passthrough=(), chapters=(), attachments=(),
+                                         metadata={}))
 
-    def write(self, output: Output) -> None:
-        pts = output.enhanced.pts
-        if self.start is None or (pts is not None and pts >= self.start):
-            self.inner.write(output)
+    def _encoder_options(self) -> dict[str, str]:
+        options = super()._encoder_options()
+        if self.codec in ("libx264", "libx265"):
+            options.setdefault("forced-idr", "1")  # a forced I frame is an IDR, not only I
+        return options
 
-    def write_packet(self, packet: object) -> None:
-        """Segments hold video only."""
+    def _pts(self, frame: Frame) -> int:
+        return super()._pts(frame) - self.offset
 
-    def idle(self) -> None:
-        self.inner.idle()
+    def _forces_keyframe(self, frame: Frame) -> bool:
+        if self._edges and frame.pts is not None and frame.pts >= self._edges[0]:
+            self._edges.pop(0)
+            return True
+        return False
 
-    def close(self, error: BaseException | None = None) -> None:
-        self.inner.close(error)
+    def _kept(self, packets: list[av.Packet[av.stream.Stream]]
+              ) -> list[av.Packet[av.stream.Stream]]:
+        end = None if self.segment.end is None else self.segment.end - self.offset
+        kept = [p for p in packets if p.pts is not None and p.pts >= 0
+                and (end is None or p.pts < end)]
+        self.packets += len(kept)
+        return kept
 
 
 def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segment,
@@ -168,15 +204,14 @@ def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segm
     run's encoder settings, video only), through ``engine``."""
     started = time.monotonic()
     s = config.source
-    window = Window(segment.decode_from, segment.end)
+    window = Window(segment.decode_from, segment.decode_to)
     source = VideoSource(input, stream_id=f"segment{segment.index}", options=s.options,
                          tone_map=s.tone_map, deinterlace=s.deinterlace, window=window)
     path = segment.file(folder)
     part = path.with_suffix(".part.mp4")  # renamed when complete: a killed run leaves no
     encode = dataclasses.replace(config.encode, fragmented=False)  # half segment behind
-    file = FileSink(part, encode)
-    sink: Sink = _WindowSink(file, segment.start)
-    session = StreamSession(source, [sink], batching=config.batch)
+    file = SegmentFile(part, encode, segment, joined_into=output_of(folder))
+    session = StreamSession(source, [file], batching=config.batch)
     server = Server(engine, config.batch)
     server.add(session)
     server.start()
@@ -187,10 +222,10 @@ def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segm
         server.join()
         part.unlink(missing_ok=True)
         raise
-    if file.frames_written != segment.frames:
+    if file.packets != segment.frames:
         part.unlink(missing_ok=True)
-        raise SourceError(f"segment {segment.index} of {input}: {file.frames_written} frames "
+        raise SourceError(f"segment {segment.index} of {input}: {file.packets} frames "
                           f"written, {segment.frames} planned")
     part.replace(path)
-    return SegmentResult(segment.index, path.name, file.frames_written, path.stat().st_size,
+    return SegmentResult(segment.index, path.name, file.packets, path.stat().st_size,
                          round(time.monotonic() - started, 3))

@@ -168,6 +168,10 @@ class AvOutput:
             options.setdefault("top", "1" if self._field_order in (FIELD_TT, FIELD_BT) else "0")
         return options
 
+    def _named_for(self) -> str:
+        """The file name whose container decides an ``auto`` codec (VP9 for .webm)."""
+        return self.target
+
     def _describe(self, info: StreamInfo) -> None:
         """Learn the stream and choose the encoder and pixel format for it (auto: what keeps
         the input's chroma, depth and HDR); ConfigError when the settings cannot."""
@@ -175,7 +179,7 @@ class AvOutput:
         self._sample_aspect_ratio = info.sample_aspect_ratio
         self._video_metadata = info.video_metadata  # language, handler name
         self._field_order = info.field_order
-        self.codec = choose_codec(self.settings.codec, self.target, info.hdr)
+        self.codec = choose_codec(self.settings.codec, self._named_for(), info.hdr)
         self.pix_fmt = choose_pix_fmt(self.settings.pix_fmt, self.codec, info.pixel_format,
                                       info.transfer)
         if self.settings.codec == AUTO:
@@ -245,13 +249,24 @@ class AvOutput:
         video_frame = to_video_frame(image, layout, frame.tags, self.pix_fmt)
         video_frame.pts = self._pts(frame)
         video_frame.time_base = self._time_base
+        if self._forces_keyframe(frame):
+            video_frame.pict_type = av.video.frame.PictureType.I
         try:
             packets = self._video.encode(video_frame)
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot encode frame {frame.seq} for {self.target}: {error}"
                             ) from error
-        self._mux(packets)
+        self._mux(self._kept(packets))
         self.frames_written += 1
+
+    def _forces_keyframe(self, frame: Frame) -> bool:
+        """Whether ``frame`` must start a GOP (segments: see jobs/segments.py)."""
+        return False
+
+    def _kept(self, packets: list[av.Packet[av.stream.Stream]]
+              ) -> list[av.Packet[av.stream.Stream]]:
+        """The encoded video packets to write (all of them; segments keep their own)."""
+        return packets
 
     def write_packet(self, packet: Passthrough) -> None:
         """Copy one audio or subtitle packet of the input stream it came from."""
@@ -276,7 +291,7 @@ class AvOutput:
             return
         try:
             if self._video is not None and self._started:
-                container.mux(self._video.encode())
+                container.mux(self._kept(self._video.encode()))
         except (av.error.FFmpegError, OSError) as failure:
             if error is None:
                 raise SinkError(f"cannot finish {self.target}: {failure}") from failure
