@@ -19,8 +19,10 @@ from typing import Protocol
 
 import torch
 
+from hdm.errors import HDMError
 from streamer.config import RunConfig
 from streamer.engine import Engine
+from streamer.errors import StreamerError
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
 
 __all__ = ["InlineWorkers", "ProcessWorkers", "Workers", "build_engine", "worker_configs"]
@@ -58,7 +60,9 @@ class InlineWorkers:
             done(enhance_segment(self.config, self.engine, input, segment, folder))
 
 
-_worker: tuple[RunConfig, Engine] | None = None  # in a worker process: its config and engine
+# In a worker process: its config and engine, or why it could not build them (raised by each
+# task, so the parent reports it in one line instead of a broken pool).
+_worker: tuple[RunConfig, Engine] | StreamerError | None = None
 
 
 def _start_worker(configs: multiprocessing.Queue[RunConfig], threads: int) -> None:
@@ -72,11 +76,16 @@ def _start_worker(configs: multiprocessing.Queue[RunConfig], threads: int) -> No
                         "%(message)s")
     torch.set_num_threads(threads)
     config = configs.get()
-    _worker = (config, build_engine(config))
+    try:
+        _worker = (config, build_engine(config))
+    except (StreamerError, HDMError, RuntimeError) as error:
+        _worker = StreamerError(f"a worker on {config.model.device} cannot start: {error}")
 
 
 def _enhance(input: str, segment: Segment, folder: Path) -> SegmentResult:
     assert _worker is not None, "not a worker process"
+    if isinstance(_worker, StreamerError):
+        raise _worker
     config, engine = _worker
     return enhance_segment(config, engine, input, segment, folder)
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from streamer.frames import swscale_matrix
+
+if TYPE_CHECKING:
+    from av.container.core import Chapter
 
 SAMPLE_RATE = 48_000
 
@@ -46,6 +50,7 @@ def write_clip(
     stream_metadata: dict[str, dict[str, str]] | None = None,
     rotation: int = 0,
     sample_aspect_ratio: Fraction | None = None,
+    chapters: list[Chapter] | None = None,
 ) -> list[int]:
     """Encode a clip; returns the video pts written. ``pts`` (in ``time_base``) makes it VFR."""
     height, width = size
@@ -65,6 +70,8 @@ def write_clip(
         audio_stream = (container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio
                         else None)
         container.metadata.update(metadata or {})
+        if chapters:
+            container.set_chapters(chapters)
         for stream in (video, audio_stream):
             if stream is not None:
                 stream.metadata.update((stream_metadata or {}).get(stream.type, {}))

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from streamer.cli import main
 from tests.streamer.clips import decoded_pts, write_clip
-
-
-def run(*args: str | Path) -> int:
-    return main(["run", *map(str, args), "--model", "dcp", "--quiet"])
+from tests.streamer.commands import run
 
 
 def test_two_inputs_into_a_folder_keep_their_names(

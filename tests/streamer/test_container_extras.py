@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from streamer.cli import main
 from tests.streamer.clips import decoded_pts, moving_square
+from tests.streamer.commands import run
 
 FONT = b"\x00\x01\x00\x00 not really a font, but bytes to keep"
 CHAPTERS = [{"id": 1, "start": 0, "end": 12, "time_base": Fraction(1, 24),
@@ -20,9 +20,6 @@ CHAPTERS = [{"id": 1, "start": 0, "end": 12, "time_base": Fraction(1, 24),
             {"id": 2, "start": 12, "end": 24, "time_base": Fraction(1, 24),
              "metadata": {"title": "Main"}}]
 
-
-def run(*args: str | Path) -> int:
-    return main(["run", *map(str, args), "--model", "dcp", "--quiet"])
 
 
 def encode(container: av.container.OutputContainer, frames: int = 24, *,

@@ -8,12 +8,8 @@ from pathlib import Path
 import av
 import pytest
 
-from streamer.cli import main
 from tests.streamer.clips import write_clip
-
-
-def run(*args: str | Path) -> int:
-    return main(["run", *map(str, args), "--model", "dcp", "--quiet"])
+from tests.streamer.commands import run
 
 
 def error_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:

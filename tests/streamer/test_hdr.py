@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from streamer.cli import main
 from streamer.hdr import HLG, PQ, SDR_WHITE_NITS, HdrMetadata, _nits_to_pq, tone_map
 from tests.streamer.clips import write_clip
+from tests.streamer.commands import run
 
 MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
 BT2020, RANGE_LIMITED = 9, 1
@@ -48,9 +48,6 @@ def first_frame(path: Path) -> av.VideoFrame:
     with av.open(str(path)) as container:
         return next(container.decode(video=0))
 
-
-def run(*args: str | Path) -> int:
-    return main(["run", *map(str, args), "--model", "dcp", "--quiet"])
 
 
 def test_hdr10_stays_10_bit_hdr_with_its_mastering_metadata(tmp_path: Path) -> None:

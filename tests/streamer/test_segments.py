@@ -18,17 +18,14 @@ import av
 import numpy as np
 import pytest
 
-from streamer.cli import main
 from streamer.jobs.job import job_folder
 from streamer.jobs.manifest import Manifest
 from streamer.jobs.segments import SegmentResult, plan_segments
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
+from tests.streamer.commands import run
 
 FOG = Path(__file__).resolve().parents[2] / "../shared/data/dehaze/video_fog/fog_city.mp4"
 
-
-def run(*args: str | Path) -> int:
-    return main(["run", *map(str, args), "--model", "dcp", "--quiet"])
 
 
 def vfr_clip(path: Path, frames: int) -> list[int]:
