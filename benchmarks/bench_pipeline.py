@@ -20,6 +20,7 @@ import argparse
 import json
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -96,13 +97,20 @@ def run_live(engine: Engine, width: int, height: int, fps: int,
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    source = VideoSource(f"lavfi:testsrc2=size={width}x{height}:rate={fps}:d={seconds},realtime",
-                         live=True)  # a camera: drops rather than queueing up latency
+    # A camera: drops rather than queueing up latency, and reconnects when it ends, so it is
+    # stopped after ``seconds`` rather than given a duration (a finite live source would be
+    # reopened for ever).
+    source = VideoSource(f"lavfi:testsrc2=size={width}x{height}:rate={fps},realtime", live=True)
     pipeline = Pipeline(source, engine, publish=PublishSettings(endpoint),
                         batching=BatchSettings(size=1, max_delay_ms=0, latency_ms=200,
                                               overlap=False),  # as for a camera
                         progress=False)
-    return pipeline.run().as_dict()
+    timer = threading.Timer(seconds, pipeline.stop)
+    timer.start()
+    try:
+        return pipeline.run().as_dict()
+    finally:
+        timer.cancel()
 
 
 def main() -> None:

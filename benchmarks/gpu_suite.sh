@@ -8,6 +8,8 @@
 #   bash benchmarks/gpu_suite.sh run              # there (carry .whl and device_data); results in $OUT
 #   PYTHON=.venv/bin/python PLAN=cpu OUT=/tmp/suite bash benchmarks/gpu_suite.sh run
 #                                                 # a dry run of the script on a CPU (~9 min)
+#   SMOKE=1 PYTHON=... PLAN=cpu DATA=../shared/data OUT=... bash benchmarks/gpu_suite.sh run
+#                                                 # every step, tiny (tests/benchmarks: ~2 min)
 #
 # The GPU machine has Python 3.12 with torch, numpy, OpenCV, PyYAML, safetensors and tqdm, but no
 # PyAV or pyzmq, and cannot download: hence the wheels. Each step writes its log and JSON under
@@ -62,14 +64,20 @@ run() {
         torch.cuda.get_device_name())" | tee "$OUT/summary.txt"
     # 550 s of steps in all: one device command may run 600 s. Compiling HDM for one shape
     # takes tens of seconds, so each step is sized by the compiles it needs.
+    # SMOKE=1: the same steps on tiny sizes, so a CPU test can run all of them (the script
+    # cannot rot between leases).
+    local size=1920x1080 frames=240 model=hdm live_s=8 budget=120 limit=()
+    if [ -n "${SMOKE:-}" ]; then
+        size=160x96 frames=8 model=hdm-s live_s=1 budget=4 limit=(--limit 1 --crop 64)
+    fi
     step gpu_tests 110 "$python" -m pytest -q -p no:cacheprovider tests/gpu
     step bench_matrix 160 "$python" -m benchmarks.bench_matrix --plan "${PLAN:-lease}" \
-        --budget-s 120 --seconds 0.5 --json "$OUT/bench_matrix.json"
-    step bench_pipeline 180 "$python" -m benchmarks.bench_pipeline --size 1920x1080 \
-        --frames 240 --models hdm --ablations --live-fps 30 --live-seconds 8 \
+        --budget-s "$budget" --seconds 0.5 --json "$OUT/bench_matrix.json"
+    step bench_pipeline 180 "$python" -m benchmarks.bench_pipeline --size "$size" \
+        --frames "$frames" --models "$model" --ablations --live-fps 30 --live-seconds "$live_s" \
         --json "$OUT/bench_pipeline.json"
-    step quality_guard 100 "$python" -m benchmarks.quality_guard --data device_data \
-        --json "$OUT/quality_guard.json"
+    step quality_guard 100 "$python" -m benchmarks.quality_guard --data "${DATA:-device_data}" \
+        "${limit[@]}" --json "$OUT/quality_guard.json"
 }
 
 case ${1:-} in

@@ -183,3 +183,12 @@ def test_no_seam_from_the_temporal_filters_at_the_joins(tmp_path: Path) -> None:
     extra = steps(segmented)[at] - steps(plain)[at]
     # measured: at most 0.26 with the pre-roll, 4.4-4.8 with --preroll 0 (a visible seam)
     assert len(joins) >= 3 and float(extra.max()) < 0.5, extra
+
+
+def test_devices_are_dealt_to_the_workers_round_robin() -> None:
+    from streamer.config import RunConfig
+    from streamer.jobs.workers import worker_configs
+
+    configs = worker_configs(RunConfig(), 3, ("cpu", "cuda:1"))
+    assert [c.model.device for c in configs] == ["cpu", "cuda:1", "cpu"]
+    assert [c.model.device for c in worker_configs(RunConfig(), 2, ())] == ["auto", "auto"]
