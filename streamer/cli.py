@@ -309,8 +309,9 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
                         ("--live", config.source.live)):
         if given:
             raise ConfigError(f"{flag} cannot be used with segments")
-    job = JobSettings(preroll=args.preroll, workers=args.workers, devices=devices,
-                      ray=args.ray, resume=args.resume)
+    workers = args.workers if args.workers > 1 or not devices else len(devices)
+    job = JobSettings(preroll=args.preroll, workers=workers, devices=devices, ray=args.ray,
+                      resume=args.resume)
     return dataclasses.replace(job, segment_s=args.segment_seconds) if args.segment_seconds \
         else job
 

@@ -111,10 +111,14 @@ class EncodeSettings:
         return 20 if codec.startswith(_CRF_CODECS) else None
 
     def options_for(self, codec: str) -> dict[str, str]:
-        """The encoder's options: preset, CRF, then ``encoder_options`` (which win)."""
+        """The encoder's options: preset, CRF, then ``encoder_options`` (which win). A preset
+        goes to the encoder named, or with ``codec: auto`` to x264/x265 only (whose names
+        presets use; VP9 for a .webm takes none)."""
         options: dict[str, str] = {}
-        if self.preset is not None or codec.startswith("libx26"):
+        if codec.startswith("libx26"):
             options["preset"] = self.preset or "veryfast"
+        elif self.preset is not None and self.codec != AUTO:
+            options["preset"] = self.preset
         crf = self.effective_crf(codec)
         if crf is not None:
             options["crf"] = str(crf)
