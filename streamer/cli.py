@@ -356,7 +356,7 @@ def run_batch(args: argparse.Namespace) -> int:
             {"input": str(r.job.input), "output": str(r.job.output), "error": r.error,
              "seconds": round(r.seconds, 3), **(r.stats.as_dict() if r.stats else {})}
             for r in results], indent=2))
-    if any(r.stats is not None and r.stats.interrupted for r in results):
+    if any(r.interrupted for r in results):
         return _interrupted_code(terminated)
     return 0 if all(r.ok for r in results) and len(results) == len(jobs) else 2
 
@@ -371,7 +371,12 @@ def run(args: argparse.Namespace) -> int:
         log.info("enhancing %s with %s", config.input, engine().description)
     terminated: list[int] = []
     with _sigterm_as_interrupt(terminated):
-        stats = _one_file(args, config, engine, job, config.input, config.output)
+        try:
+            stats = _one_file(args, config, engine, job, config.input, config.output)
+        except KeyboardInterrupt:
+            if job is None:
+                raise
+            return _interrupted_code(terminated)  # a segmented job stopped: --resume
     print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)

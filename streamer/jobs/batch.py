@@ -39,10 +39,15 @@ class FileResult:
     stats: RunStats | None = None
     error: str | None = None
     seconds: float = 0.0
+    stopped: bool = False  # a segmented job interrupted (its finished segments are kept)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped or (self.stats is not None and self.stats.interrupted)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.stats is not None and not self.stats.interrupted
+        return self.error is None and self.stats is not None and not self.interrupted
 
 
 def is_folder_target(output: str | None) -> bool:
@@ -87,7 +92,8 @@ def _inside(path: Path, folder: Path) -> bool:
 def run_all(jobs: Sequence[FileJob], enhance: Callable[[FileJob], RunStats]
             ) -> list[FileResult]:
     """Each job in turn; a failed one is logged and the rest go on; Ctrl-C ends the batch
-    after the file in progress is finished properly (its result says interrupted)."""
+    after the file in progress is finished properly, or its segmented job stopped (its
+    result says interrupted)."""
     results = []
     for number, job in enumerate(jobs, 1):
         log.info("[%d/%d] %s -> %s", number, len(jobs), job.input, job.output)
@@ -99,9 +105,11 @@ def run_all(jobs: Sequence[FileJob], enhance: Callable[[FileJob], RunStats]
         except (StreamerError, HDMError, OSError) as error:
             result.error = str(error)
             log.error("%s: %s", job.input, error)
+        except KeyboardInterrupt:
+            result.stopped = True
         result.seconds = time.monotonic() - started
         results.append(result)
-        if result.stats is not None and result.stats.interrupted:
+        if result.interrupted:
             break
     return results
 
@@ -115,7 +123,9 @@ def table(results: Sequence[FileResult], total: int) -> str:
         fps = f"{stats.frames_out / r.seconds:.1f}" if stats and r.seconds > 0 else "-"
         if r.error is not None:
             result = f"error: {r.error}"
-        elif stats is not None and stats.interrupted:
+        elif r.stopped:
+            result = "interrupted (--resume continues its segments)"
+        elif r.interrupted:
             result = f"interrupted -> {r.job.output}"
         else:
             result = f"ok -> {r.job.output}"

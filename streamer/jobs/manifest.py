@@ -78,6 +78,8 @@ class Manifest:
         else:
             previous.finished = {i: r for i, r in previous.finished.items()
                                  if _intact(folder, r)}
+            for part in folder.glob("*.part.*"):  # a segment cut short by the crash
+                part.unlink()
             log.info("resuming: %d segments already done", len(previous.finished))
             return previous
         if folder.exists():

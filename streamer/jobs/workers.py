@@ -114,7 +114,12 @@ class ProcessWorkers:
                     done(future.result())  # raises the first failure
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
-            for child in multiprocessing.active_children():
+            children = multiprocessing.active_children()
+            for child in children:
                 child.terminate()  # a segment in progress is redone on --resume
+            for child in children:
+                child.join(5)
+            for part in folder.glob("*.part.mp4"):
+                part.unlink(missing_ok=True)
             raise
         pool.shutdown()

@@ -192,3 +192,22 @@ def test_devices_are_dealt_to_the_workers_round_robin() -> None:
     configs = worker_configs(RunConfig(), 3, ("cpu", "cuda:1"))
     assert [c.model.device for c in configs] == ["cpu", "cuda:1", "cpu"]
     assert [c.model.device for c in worker_configs(RunConfig(), 2, ())] == ["auto", "auto"]
+
+
+def test_sigterm_stops_the_workers_and_says_how_to_resume(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(src, frames=480, fps=24, size=(144, 256), options={"g": "24"})
+    child = subprocess.Popen(_command(src, dst, "--workers", "2"), stderr=subprocess.PIPE,
+                             text=True)
+    manifest = job_folder(dst) / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            manifest.is_file() and json.loads(manifest.read_text())["finished"]):
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 143 and "--resume continues" in err
+    finished = manifest.read_text()
+    time.sleep(3)  # no orphaned worker goes on writing segments
+    assert manifest.read_text() == finished and not dst.exists()
+    assert not list(job_folder(dst).glob("*.part.mp4"))
