@@ -86,6 +86,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
     if not source.is_file():
         raise StreamerError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
+    workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
     manifest = Manifest.start(folder, input_fingerprint(source, plan.fingerprint),
                               settings_fingerprint(_settings(config, job)), resume=job.resume)
@@ -101,7 +102,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
                  result.frames, result.seconds, len(manifest.finished), len(plan.segments))
 
     if todo:
-        _workers(config, job, engine).run(input, todo, folder, finished)
+        workers.run(input, todo, folder, finished)
     files = [(s.file(folder), s.start or 0) for s in plan.segments]
     written = join_segments(input, files, output, config.encode)
     if written != plan.frames:

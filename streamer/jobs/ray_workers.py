@@ -11,6 +11,7 @@ volume) at the same path. Ray comes from the optional extra ``hdm-stream[ray]``.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = ["RayWorkers"]
 
 log = logging.getLogger(__name__)
 _LOCAL_OBJECT_STORE = 128 << 20  # bytes: only manifest entries pass through it
+_CONNECT_TIMEOUT_S = 5.0
 
 
 class _SegmentWorker:
@@ -43,6 +45,7 @@ class RayWorkers:
             import ray
         except ImportError:
             raise ConfigError("--ray needs Ray: pip install 'hdm-stream[ray]'") from None
+        _check_reachable(address)
         self.ray: Any = ray
         self.address = address
         self.configs = list(configs)
@@ -84,3 +87,20 @@ class RayWorkers:
                 ray.kill(a)
             if self.address == "local":
                 ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that accepts no connection is one clear line at once:
+    Ray itself retries an unreachable head for minutes. ``local`` and ``auto`` need no check
+    (``auto`` fails fast when no cluster runs here)."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray takes local, auto, HOST:PORT or ray://HOST:PORT; got "
+                          f"{address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise StreamerError(f"cannot reach the Ray cluster at {address}: "
+                            f"{error.strerror or error}") from None

@@ -139,7 +139,8 @@ def test_resume_starts_over_for_another_input_or_other_settings(
 
 
 @pytest.mark.parametrize("flags", [["-o", "udp://127.0.0.1:9"], ["--max-frames", "5"],
-                                   ["--side-by-side"]])
+                                   ["--side-by-side"], ["--ray", "127.0.0.1:9"],
+                                   ["--ray", "nonsense"], ["--workers", "0"]])
 def test_what_segments_cannot_do_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
 ) -> None:
@@ -147,7 +148,10 @@ def test_what_segments_cannot_do_is_refused(
     write_clip(src, frames=4, audio=False)
     output = [] if "-o" in flags else ["-o", str(tmp_path / "out.mp4")]
     assert run(src, *output, *flags, "--segment-seconds", "1") == 2
-    assert "segments" in capsys.readouterr().err
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(err) == 1 and ("segments" in err[0] or "--ray" in err[0] or "Ray" in err[0]
+                              or "--workers" in err[0]), err
+    assert not job_folder(tmp_path / "out.mp4").exists()
 
 
 def test_no_seam_from_the_temporal_filters_at_the_joins(tmp_path: Path) -> None:
