@@ -185,7 +185,7 @@ class Server:
         first = frames[0]
         engine_batch = EngineBatch(
             [f.image for f in frames], first.layout, [f.tags.coding for f in frames],
-            out_layout=self._out_layout(batch),
+            out_layout=self._out_layout(batch), transfers=[f.tags.transfer for f in frames],
         )
         return self.engine.submit(engine_batch, [session.state for session, _ in batch])
 

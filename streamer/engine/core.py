@@ -16,6 +16,7 @@ from torch import nn
 
 from streamer.engine.runner import ModelRunner
 from streamer.engine.settings import EngineSettings, Optimisations
+from streamer.engine.signal_range import HDR_TRANSFERS, from_sdr_range, to_sdr_range
 from streamer.engine.temporal import SmoothingParams, StabiliserParams, TemporalState
 from streamer.engine.transfer import PendingBatch, Transfer
 from streamer.errors import EngineError
@@ -33,12 +34,15 @@ class EngineBatch:
         layout: RGB24 / RGB48 (H×W×3) or I420 planes ((3H/2)×W).
         codings: each frame's YUV matrix and range (needed for I420 in or out).
         out_layout: what to return: RGB of the input's depth (None), or I420 planes.
+        transfers: each frame's transfer characteristic; PQ and HLG frames are enhanced in
+            SDR's range (see signal_range.py). Empty: all SDR.
     """
 
     images: Sequence[np.ndarray]
     layout: Layout
     codings: Sequence[YuvCoding] = ()
     out_layout: Layout | None = None
+    transfers: Sequence[int] = ()
 
     @property
     def result_layout(self) -> Layout:
@@ -105,7 +109,16 @@ class Engine:
                               f"{len(states)}")
         self.check_size(*batch.layout.size(batch.images[0]))
         x = self.transfer.upload(batch.images, batch.layout, batch.codings)
+        hdr = {t: [i for i, f in enumerate(batch.transfers) if f == t] for t in HDR_TRANSFERS}
+        headroom = {}
+        for transfer, indexes in hdr.items():
+            if indexes:
+                x = x.clone()
+                x[indexes], headroom[transfer] = to_sdr_range(x[indexes], transfer)
         out = self.runner(x, states)
+        for transfer, room in headroom.items():
+            out = out.clone()
+            out[hdr[transfer]] = from_sdr_range(out[hdr[transfer]], room, transfer)
         return self.transfer.download(out, batch.result_layout, batch.codings)
 
     def enhance(self, images: Sequence[np.ndarray], state: TemporalState | None = None

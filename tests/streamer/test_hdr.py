@@ -116,3 +116,35 @@ def test_depth_and_chroma_of_sdr_inputs_are_kept(tmp_path: Path, pix_fmt: str, c
     write_clip(src, frames=4, pix_fmt=pix_fmt, codec=codec, audio=False)
     assert run(src, "-o", dst) == 0
     assert first_frame(dst).format.name == pix_fmt
+
+
+@pytest.mark.parametrize("transfer", [PQ, HLG])
+def test_the_sdr_range_mapping_is_exact_both_ways(transfer: int) -> None:
+    import torch
+
+    from streamer.engine.signal_range import from_sdr_range, to_sdr_range
+
+    codes = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    base, outside = to_sdr_range(codes, transfer)  # random codes: mostly outside BT.709
+    assert float(base.min()) >= 0 and float(base.max()) <= 1
+    # float32 through the matrices: within 0.2% of a code (at the darkest PQ codes)
+    assert torch.allclose(from_sdr_range(base, outside, transfer), codes, atol=2e-3)
+
+
+def test_hdr_frames_are_enhanced_as_their_sdr_picture_would_be() -> None:
+    """An SDR picture carried into PQ and enhanced as an HDR10 frame comes back (carried back)
+    as the SDR picture's enhancement does: the model sees the range it was trained on."""
+    from benchmarks.bench_hdr import from_pq, psnr, to_pq
+    from streamer.engine import EngineBatch
+    from streamer.engine.temporal import TemporalState
+    from streamer.enhancer import Enhancer
+    from streamer.frames import Layout
+    from tests.streamer.clips import moving_square
+
+    picture = moving_square(3, 96, 128)
+    enhancer = Enhancer("dehaze", model="dcp", smoothing=False, stabiliser=False)
+    sdr = enhancer.enhance(picture)[0]
+    batch = EngineBatch([to_pq(picture)], Layout.RGB48, transfers=[PQ])
+    hdr = from_pq(enhancer.engine.submit(batch, [TemporalState()]).result()[0])
+    naive = from_pq(enhancer.enhance(to_pq(picture))[0])
+    assert psnr(hdr, sdr) > 35 and psnr(naive, sdr) < psnr(hdr, sdr) - 10
