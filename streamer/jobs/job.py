@@ -23,6 +23,8 @@ from streamer.jobs.join import join_segments
 from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
 from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, job_folder, plan_segments
 from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker_configs
+from streamer.sinks.file import FileSink
+from streamer.sources.video import VideoSource
 from streamer.stats import RunStats
 
 __all__ = ["JobSettings", "job_folder", "run_job"]
@@ -77,6 +79,23 @@ def _workers(config: RunConfig, job: JobSettings, engine: Callable[[], Engine]) 
     return InlineWorkers(configs[0], engine())
 
 
+def _check_output(config: RunConfig, input: str, output: Path) -> None:
+    """Open the output as the join will (codec, pixel format, options, the streams to copy)
+    and close it unwritten: what it refuses (AAC into WebM, an 8-bit HDR output) is refused
+    now, not after every segment has been enhanced."""
+    s = config.source
+    source = VideoSource(input, options=s.options, tone_map=s.tone_map,
+                         deinterlace=s.deinterlace)
+    try:
+        sink = FileSink(output, config.encode)
+        try:
+            sink.open(source.open())
+        finally:
+            sink.close()
+    finally:
+        source.close()
+
+
 def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
             engine: Callable[[], Engine]) -> RunStats:
     """Enhance ``input`` into ``output`` in segments; ``engine`` builds (or returns) the
@@ -86,6 +105,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
     if not source.is_file():
         raise StreamerError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
+    _check_output(config, input, output)
     workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
     manifest = Manifest.start(folder, input_fingerprint(source, plan.fingerprint),

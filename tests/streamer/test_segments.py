@@ -154,6 +154,17 @@ def test_what_segments_cannot_do_is_refused(
     assert not job_folder(tmp_path / "out.mp4").exists()
 
 
+def test_what_the_output_cannot_hold_is_refused_before_any_segment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.webm"
+    write_clip(src, frames=48, options={"g": "12"})  # AAC audio
+    assert run(src, "-o", dst, "--segment-seconds", "0.5") == 2
+    err = capsys.readouterr().err
+    assert "cannot hold the input's audio aac" in err and "segment 0 done" not in err
+    assert not dst.exists() and not job_folder(dst).exists()
+
+
 def test_no_seam_from_the_temporal_filters_at_the_joins(tmp_path: Path) -> None:
     """Lossless encodes, so only the enhancement differs: a frame-to-frame step at a join of
     the segmented output exceeds the plain run's step there by under 0.5 grey levels (the
