@@ -67,7 +67,8 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--task", choices=TASKS)
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto); a list "
+                   "(cuda:0,cuda:1) deals segment workers over GPUs")
     p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("--compile-mode", choices=COMPILE_MODES,
                    help="torch.compile mode (reduce-overhead: CUDA graphs)")
@@ -81,9 +82,10 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--strength", type=float,
                    help="blend of enhanced frame and input, 0..1 (default 1: fully enhanced)")
     p.add_argument("--side-by-side", action="store_true", help="write input | enhanced")
-    p.add_argument("--codec", help="video encoder, e.g. libx264, libx265")
+    p.add_argument("--codec", help="video encoder, e.g. libx264, libx265 (default auto: "
+                   "H.264, HEVC for HDR, VP9 into .webm)")
     p.add_argument("--pix-fmt", help="output pixel format, e.g. yuv420p, yuv444p, "
-                   "yuv420p10le (default yuv420p)")
+                   "yuv420p10le (default auto: the input's chroma and bit depth)")
     p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="an FFmpeg encoder option, e.g. g=48 or x264-params=keyint=60 "
                         "(repeatable; checked by FFmpeg)")
