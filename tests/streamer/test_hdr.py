@@ -148,3 +148,20 @@ def test_hdr_frames_are_enhanced_as_their_sdr_picture_would_be() -> None:
     hdr = from_pq(enhancer.engine.submit(batch, [TemporalState()]).result()[0])
     naive = from_pq(enhancer.enhance(to_pq(picture))[0])
     assert psnr(hdr, sdr) > 35 and psnr(naive, sdr) < psnr(hdr, sdr) - 10
+
+
+def test_highlights_above_sdr_white_survive_the_enhancement(tmp_path: Path) -> None:
+    """A 600 cd/m² square in a 100 cd/m² grey: the model works below SDR white, and the
+    highlight's headroom is added back, so the output is still HDR where the input was."""
+    from streamer.hdr import _pq_to_nits
+
+    src, dst = tmp_path / "hdr10.mp4", tmp_path / "out.mkv"
+    write_hdr10(src, frames=3)
+    assert run(src, "-o", dst, "--no-stabiliser") == 0
+    with av.open(str(dst)) as out:
+        frame = next(out.decode(video=0))
+    rgb = frame.reformat(format="rgb48le", src_colorspace=BT2020, src_color_range=1,
+                         dst_color_range=2).to_ndarray()
+    nits = _pq_to_nits()[rgb].mean(axis=2)
+    assert nits[35:55, 25:45].mean() > 400  # the highlight (input 600)
+    assert nits[80:90, 100:120].mean() < 203  # the grey stays below SDR white
