@@ -307,7 +307,6 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
         raise ConfigError("segments (--segment-seconds, --workers, --ray, --resume) write a "
                           "file; give -o FILE (no stream or --publish)")
     for flag, given in (("--max-frames", config.source.max_frames),
-                        ("--side-by-side", config.encode.side_by_side),
                         ("--live", config.source.live)):
         if given:
             raise ConfigError(f"{flag} cannot be used with segments")

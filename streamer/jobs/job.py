@@ -23,6 +23,8 @@ from streamer.jobs.join import join_segments
 from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
 from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, job_folder, plan_segments
 from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker_configs
+from streamer.sinks.base import Sink
+from streamer.sinks.compose import SideBySide
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
 from streamer.stats import RunStats
@@ -87,7 +89,8 @@ def _check_output(config: RunConfig, input: str, output: Path) -> None:
     source = VideoSource(input, options=s.options, tone_map=s.tone_map,
                          deinterlace=s.deinterlace)
     try:
-        sink = FileSink(output, config.encode)
+        file = FileSink(output, config.encode)
+        sink: Sink = SideBySide(file) if config.encode.side_by_side else file
         try:
             sink.open(source.open())
         finally:

@@ -29,6 +29,8 @@ from streamer.frames import Frame, StreamInfo
 from streamer.server import Server
 from streamer.session import StreamSession
 from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.base import Sink
+from streamer.sinks.compose import SideBySide
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource, Window
 
@@ -211,7 +213,8 @@ def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segm
     part = path.with_suffix(".part.mp4")  # renamed when complete: a killed run leaves no
     encode = dataclasses.replace(config.encode, fragmented=False)  # half segment behind
     file = SegmentFile(part, encode, segment, joined_into=output_of(folder))
-    session = StreamSession(source, [file], batching=config.batch)
+    sink: Sink = SideBySide(file) if encode.side_by_side else file
+    session = StreamSession(source, [sink], batching=config.batch)
     server = Server(engine, config.batch)
     server.add(session)
     server.start()

@@ -72,6 +72,15 @@ def test_a_40_s_file_with_audio_in_segments_by_2_workers_is_the_input_frame_for_
         assert [s.type for s in out.streams] == ["video", "audio"]
 
 
+def test_side_by_side_in_segments(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(src, frames=48, options={"g": "12"})
+    assert run(src, "-o", dst, "--segment-seconds", "0.5", "--side-by-side") == 0
+    assert decoded_pts(dst) == decoded_pts(src)
+    with av.open(str(dst)) as out:
+        assert out.streams.video[0].codec_context.width == 256
+
+
 def test_ray_local_runs_the_segments(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mkv"
@@ -139,7 +148,7 @@ def test_resume_starts_over_for_another_input_or_other_settings(
 
 
 @pytest.mark.parametrize("flags", [["-o", "udp://127.0.0.1:9"], ["--max-frames", "5"],
-                                   ["--side-by-side"], ["--ray", "127.0.0.1:9"],
+                                   ["--ray", "127.0.0.1:9"],
                                    ["--ray", "nonsense"], ["--workers", "0"]])
 def test_what_segments_cannot_do_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
