@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY", "RGB", "SDR_TAGS", "Attachment", "ColorTags", "Frame", "Layout", "Passthrough",
-    "StreamInfo", "YuvCoding", "content_tags", "eight_bit", "from_video_frame", "full_scale",
-    "is_interlaced", "negotiate", "offered_layouts", "preferred", "rgb_image", "swscale_matrix",
-    "to_video_frame",
+    "PixelShape", "StreamInfo", "YuvCoding", "content_tags", "eight_bit", "from_video_frame",
+    "full_scale", "is_interlaced", "negotiate", "offered_layouts", "pixel_shape", "preferred",
+    "rgb_image", "swscale_matrix", "to_video_frame",
 ]
 
 # FFmpeg's AVColorSpace, AVColorRange, AVColorPrimaries and AVColorTransferCharacteristic codes
@@ -266,9 +266,29 @@ def content_tags(metadata: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in metadata.items() if k.lower() not in _ENCODING_TAGS}
 
 
+class PixelShape(NamedTuple):
+    """A pixel format's chroma subsampling (divisors of the width and height) and bit depth."""
+
+    width_div: int
+    height_div: int
+    bits: int
+
+
 @functools.cache
+def pixel_shape(format_name: str) -> PixelShape:
+    """RGB counts as 4:4:4 and grey as 4:2:0 (it has no chroma to keep)."""
+    fmt = av.VideoFormat(format_name, 64, 64)
+    bits = max(component.bits for component in fmt.components)
+    if len(fmt.components) < 3:
+        return PixelShape(2, 2, bits)
+    if fmt.is_rgb:
+        return PixelShape(1, 1, bits)
+    chroma = fmt.components[1]
+    return PixelShape(64 // chroma.width, 64 // chroma.height, bits)
+
+
 def bit_depth(format_name: str) -> int:
-    return max(component.bits for component in av.VideoFormat(format_name).components)
+    return pixel_shape(format_name).bits
 
 
 FIELD_PROGRESSIVE, FIELD_TT, FIELD_BT = 1, 2, 5  # FFmpeg's AVFieldOrder (0: unknown)
@@ -281,14 +301,11 @@ def is_interlaced(field_order: int) -> bool:
 
 def eight_bit(format_name: str) -> str:
     """The 8-bit planar YUV format with the chroma of ``format_name`` (RGB: 4:4:4)."""
-    fmt = av.VideoFormat(format_name, 64, 64)
-    if len(fmt.components) < 3 or bit_depth(format_name) <= 8:
+    shape = pixel_shape(format_name)
+    if shape.bits <= 8:
         return format_name
-    if fmt.is_rgb:
-        return "yuv444p"
-    chroma = fmt.components[1]
-    return {(32, 32): "yuv420p", (32, 64): "yuv422p"}.get((chroma.width, chroma.height),
-                                                           "yuv444p")
+    return {(2, 2): "yuv420p", (2, 1): "yuv422p"}.get((shape.width_div, shape.height_div),
+                                                       "yuv444p")
 
 
 def offered_layouts(format_name: str, width: int, height: int) -> frozenset[Layout]:

@@ -8,13 +8,13 @@ streamer/hdr.py for the policy and the tone map that is the way to SDR).
 
 from __future__ import annotations
 
-import functools
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from streamer.errors import ConfigError
+from streamer.frames import pixel_shape
 from streamer.hdr import HDR_TRANSFERS
 
 __all__ = ["AUTO", "check_encoder_options", "choose_codec", "choose_pix_fmt", "with_params"]
@@ -31,18 +31,6 @@ def choose_codec(codec: str, target: str, hdr: bool) -> str:
     if Path(target.split("?", 1)[0]).suffix.lower() == ".webm":
         return "libvpx-vp9"
     return "libx265" if hdr else "libx264"
-
-
-@functools.cache
-def _shape(pix_fmt: str) -> tuple[int, int, int]:
-    """(chroma width divisor, chroma height divisor, bits) of a pixel format; RGB counts as
-    4:4:4 and grey as 4:2:0 (it has no chroma to keep)."""
-    fmt = av.VideoFormat(pix_fmt, 64, 64)
-    bits = max(c.bits for c in fmt.components)
-    if len(fmt.components) < 3:
-        return 2, 2, bits
-    chroma = fmt.components[1]
-    return (1, 1, bits) if fmt.is_rgb else (64 // chroma.width, 64 // chroma.height, bits)
 
 
 def _yuv_formats(codec: str) -> list[str]:
@@ -62,24 +50,25 @@ def choose_pix_fmt(pix_fmt: str, codec: str, input_format: str, transfer: int) -
         if taken and pix_fmt not in {f.name for f in taken}:
             raise ConfigError(f"encoder {codec} does not take pix_fmt {pix_fmt}; it takes "
                               f"{', '.join(offered) or ', '.join(f.name for f in taken)}")
-        if hdr and _shape(pix_fmt)[2] < _HDR_BITS:
+        if hdr and pixel_shape(pix_fmt).bits < _HDR_BITS:
             raise ConfigError(f"the input is HDR ({hdr}); an 8-bit {pix_fmt} output would "
                               "show wrong on every screen: use a 10-bit pix_fmt (e.g. "
                               "yuv420p10le), or --tone-map to write SDR")
         return pix_fmt
-    width_div, height_div, bits = _shape(input_format)
+    width_div, height_div, bits = pixel_shape(input_format)
     bits = max(bits, _HDR_BITS if hdr else 8)
     for chroma in ((width_div, height_div), (2, 2)):  # the input's chroma, else 4:2:0
-        fitting = [f for f in offered if _shape(f)[:2] == chroma and _shape(f)[2] >= bits]
+        fitting = [f for f in offered
+                   if pixel_shape(f)[:2] == chroma and pixel_shape(f).bits >= bits]
         if fitting:
-            return min(fitting, key=lambda f: _shape(f)[2])
+            return min(fitting, key=lambda f: pixel_shape(f).bits)
     if hdr:
         raise ConfigError(f"the input is HDR ({hdr}) and encoder {codec} of this FFmpeg has "
                           "no 10-bit format: use libx265, or --tone-map to write SDR")
-    same = [f for f in offered if _shape(f)[:2] == (width_div, height_div)] or offered
+    same = [f for f in offered if pixel_shape(f)[:2] == (width_div, height_div)] or offered
     if not same:
         raise ConfigError(f"encoder {codec} takes no planar YUV format; give --pix-fmt")
-    return max(same, key=lambda f: _shape(f)[2])  # fewer bits than the input: the most
+    return max(same, key=lambda f: pixel_shape(f).bits)  # fewer bits than the input: the most
 
 
 def with_params(codec: str, options: dict[str, str], params: str = "") -> dict[str, str]:

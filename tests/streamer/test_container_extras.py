@@ -41,13 +41,18 @@ def frames_into(container: av.container.OutputContainer, video: av.VideoStream, 
     container.mux(video.encode())
 
 
-def test_chapters_and_attachments_are_kept_in_matroska(tmp_path: Path) -> None:
-    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
-    with av.open(str(src), "w") as container:
+def write_with_font_and_chapters(path: Path) -> None:
+    """A Matroska file as subtitled films are: a font attached, two chapters."""
+    with av.open(str(path), "w") as container:
         video = encode(container)
         container.add_attachment("font.ttf", "font/ttf", FONT)
         container.set_chapters(CHAPTERS)  # type: ignore[arg-type]
         frames_into(container, video, 24)
+
+
+def test_chapters_and_attachments_are_kept_in_matroska(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    write_with_font_and_chapters(src)
     assert run(src, "-o", dst) == 0
     with av.open(str(dst)) as out:
         chapters = out.chapters()
@@ -63,11 +68,7 @@ def test_chapters_reach_mp4_and_attachments_are_left_out_saying_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src, dst = tmp_path / "in.mkv", tmp_path / "out.mp4"
-    with av.open(str(src), "w") as container:
-        video = encode(container)
-        container.add_attachment("font.ttf", "font/ttf", FONT)
-        container.set_chapters(CHAPTERS)  # type: ignore[arg-type]
-        frames_into(container, video, 24)
+    write_with_font_and_chapters(src)
     assert run(src, "-o", dst) == 0
     with av.open(str(dst)) as out:
         assert [c["metadata"]["title"] for c in out.chapters()] == ["Intro", "Main"]
