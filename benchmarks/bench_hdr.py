@@ -21,8 +21,9 @@ from streamer.engine.temporal import TemporalState
 from streamer.enhancer import Enhancer
 from streamer.frames import Layout
 from streamer.hdr import (
-    _BT2020_TO_BT709,
+    BT2020_TO_BT709,
     HLG,
+    HLG_ABC,
     PQ,
     SDR_WHITE_NITS,
     _hlg_to_scene,
@@ -30,8 +31,8 @@ from streamer.hdr import (
     _pq_to_nits,
 )
 
-_TO_BT2020 = np.linalg.inv(_BT2020_TO_BT709).astype(np.float32)
-_A, _B, _C = 0.17883277, 0.28466892, 0.55991073
+_TO_BT2020 = np.linalg.inv(BT2020_TO_BT709).astype(np.float32)
+_A, _B, _C = HLG_ABC
 SETS = {"dehaze": ("dehaze/ohaze_subset", "hazy", "gt", "_hazy", "_GT"),
         "lowlight": ("lowlight/lol_eval10", "low", "high", "", "")}
 
@@ -43,7 +44,7 @@ def _display(rgb8: np.ndarray) -> np.ndarray:
 
 
 def _sdr(relative: np.ndarray) -> np.ndarray:
-    light = cv2.transform(relative, _BT2020_TO_BT709)
+    light = cv2.transform(relative, BT2020_TO_BT709)
     return np.round(np.clip(light, 0, 1) ** (1 / 2.4) * 255).astype(np.uint8)
 
 

@@ -22,22 +22,25 @@ import av
 import cv2
 import numpy as np
 
-__all__ = ["HDR_TRANSFERS", "HLG", "PQ", "SDR_WHITE_NITS", "HdrMetadata", "tone_map"]
+__all__ = ["BT2020_LUMA", "BT2020_TO_BT709", "HDR_TRANSFERS", "HLG", "HLG_ABC",
+           "HLG_DISPLAY_NITS", "PQ", "PQ_CONSTANTS", "SDR_WHITE_NITS", "HdrMetadata",
+           "tone_map"]
 
 PQ, HLG = 16, 18  # FFmpeg's AVColorTransferCharacteristic codes
 HDR_TRANSFERS = {PQ: "PQ", HLG: "HLG"}
 SDR_WHITE_NITS = 203.0  # BT.2408's reference white: where SDR's 1.0 lands
-_HLG_DISPLAY_NITS = 1000.0
+HLG_DISPLAY_NITS = 1000.0  # the display HLG's OOTF is taken for
 _DEFAULT_PEAK_NITS = 1000.0  # an HDR10 file that states no peak: the usual mastering peak
 _MASTERING = struct.Struct("<20i2i")  # AVMasteringDisplayMetadata: 10 rationals, 2 flags
 _LIGHT_LEVEL = struct.Struct("<2I")  # AVContentLightMetadata: MaxCLL, MaxFALL
-_BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728],
-                             [-0.1246, 1.1329, -0.0083],
-                             [-0.0182, -0.1006, 1.1187]], dtype=np.float32)
-_BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], dtype=np.float32)
-# SMPTE ST 2084 constants
-_M1, _M2 = 2610 / 16384, 2523 / 4096 * 128
-_C1, _C2, _C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728],
+                            [-0.1246, 1.1329, -0.0083],
+                            [-0.0182, -0.1006, 1.1187]], dtype=np.float32)  # linear light
+BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593], dtype=np.float32)
+PQ_CONSTANTS = (2610 / 16384, 2523 / 4096 * 128,
+                3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32)  # SMPTE ST 2084: m1 m2 c1-c3
+HLG_ABC = (0.17883277, 0.28466892, 0.55991073)  # BT.2100 HLG's a, b, c
+_M1, _M2, _C1, _C2, _C3 = PQ_CONSTANTS
 
 
 @dataclass(frozen=True)
@@ -114,11 +117,17 @@ def _side_data(frame: av.VideoFrame, kind: str) -> bytes:
     return bytes(typing.cast(typing.SupportsBytes, data)) if data is not None else b""
 
 
+def _pq_eotf(codes: np.ndarray) -> np.ndarray:
+    """ST 2084: PQ codes in [0, 1] -> cd/m²."""
+    e = np.maximum(codes, 0) ** (1 / _M2)
+    return np.asarray(10000.0 * (np.maximum(e - _C1, 0) / (_C2 - _C3 * e)) ** (1 / _M1),
+                      dtype=np.float32)
+
+
 @functools.cache
 def _pq_to_nits() -> np.ndarray:
     """ST 2084's EOTF for every 16-bit code value."""
-    e = np.linspace(0.0, 1.0, 65536, dtype=np.float64) ** (1 / _M2)
-    return (10000.0 * (np.maximum(e - _C1, 0) / (_C2 - _C3 * e)) ** (1 / _M1)).astype(np.float32)
+    return _pq_eotf(np.linspace(0.0, 1.0, 65536, dtype=np.float64))
 
 
 def _nits_to_pq(nits: np.ndarray | float) -> np.ndarray:
@@ -129,7 +138,7 @@ def _nits_to_pq(nits: np.ndarray | float) -> np.ndarray:
 @functools.cache
 def _hlg_to_scene() -> np.ndarray:
     """BT.2100 HLG's inverse OETF for every 16-bit code value (scene light, 0..1)."""
-    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    a, b, c = HLG_ABC
     e = np.linspace(0.0, 1.0, 65536, dtype=np.float64)
     low = e * e / 3
     high = (np.exp((np.maximum(e, 0.5) - c) / a) + b) / 12
@@ -141,8 +150,8 @@ def _display_light(rgb48: np.ndarray, transfer: int) -> np.ndarray:
     if transfer == PQ:
         return _pq_to_nits()[rgb48]
     scene = _hlg_to_scene()[rgb48]
-    luma = np.maximum(scene @ _BT2020_LUMA, 1e-6)[..., None]
-    return _HLG_DISPLAY_NITS * luma ** 0.2 * scene  # OOTF, system gamma 1.2
+    luma = np.maximum(scene @ BT2020_LUMA, 1e-6)[..., None]
+    return HLG_DISPLAY_NITS * luma ** 0.2 * scene  # OOTF, system gamma 1.2
 
 
 def _eetf(nits: np.ndarray, peak_nits: float) -> np.ndarray:
@@ -155,10 +164,7 @@ def _eetf(nits: np.ndarray, peak_nits: float) -> np.ndarray:
     t = np.clip((e1 - knee) / max(1 - knee, 1e-6), 0, 1)
     spline = ((2 * t**3 - 3 * t**2 + 1) * knee + (t**3 - 2 * t**2 + t) * (1 - knee)
               + (-2 * t**3 + 3 * t**2) * max_lum)
-    e2 = np.where(e1 < knee, e1, spline) * source_peak
-    y = np.maximum(e2, 0) ** (1 / _M2)
-    return np.asarray(10000.0 * (np.maximum(y - _C1, 0) / (_C2 - _C3 * y)) ** (1 / _M1),
-                      dtype=np.float32)
+    return _pq_eotf(np.where(e1 < knee, e1, spline) * source_peak)
 
 
 _GAIN_STEPS, _LOG_LOW, _LOG_HIGH = 4096, -4.0, 4.0  # 1e-4 .. 1e4 cd/m², log-spaced
@@ -184,9 +190,9 @@ def tone_map(rgb48: np.ndarray, transfer: int, peak_nits: float = _DEFAULT_PEAK_
     full-range BT.709 RGB (gamma 2.4), ``peak_nits`` mapped to SDR white."""
     if transfer not in HDR_TRANSFERS:
         raise ValueError(f"tone_map takes PQ or HLG pictures, not transfer {transfer}")
-    linear = cv2.transform(_display_light(rgb48, transfer), _BT2020_TO_BT709)
+    linear = cv2.transform(_display_light(rgb48, transfer), BT2020_TO_BT709)
     np.maximum(linear, 0, out=linear)
-    peak = _HLG_DISPLAY_NITS if transfer == HLG else max(peak_nits, SDR_WHITE_NITS)
+    peak = HLG_DISPLAY_NITS if transfer == HLG else max(peak_nits, SDR_WHITE_NITS)
     brightest = np.maximum(np.maximum(linear[..., 0], linear[..., 1]), linear[..., 2])
     np.log10(np.maximum(brightest, 10**_LOG_LOW), out=brightest)
     steps = (brightest - _LOG_LOW) * ((_GAIN_STEPS - 1) / (_LOG_HIGH - _LOG_LOW))

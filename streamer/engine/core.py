@@ -16,11 +16,12 @@ from torch import nn
 
 from streamer.engine.runner import ModelRunner
 from streamer.engine.settings import EngineSettings, Optimisations
-from streamer.engine.signal_range import HDR_TRANSFERS, from_sdr_range, to_sdr_range
+from streamer.engine.signal_range import from_sdr_range, to_sdr_range
 from streamer.engine.temporal import SmoothingParams, StabiliserParams, TemporalState
 from streamer.engine.transfer import PendingBatch, Transfer
 from streamer.errors import EngineError
 from streamer.frames import ANY, RGB, Layout, YuvCoding
+from streamer.hdr import HDR_TRANSFERS
 
 __all__ = ["Engine", "EngineBatch"]
 

@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import torch
 
-from streamer.hdr import HLG, PQ, SDR_WHITE_NITS
+from streamer.hdr import (
+    BT2020_LUMA,
+    BT2020_TO_BT709,
+    HLG_ABC,
+    HLG_DISPLAY_NITS,
+    PQ,
+    PQ_CONSTANTS,
+    SDR_WHITE_NITS,
+)
 
-__all__ = ["HDR_TRANSFERS", "from_sdr_range", "to_sdr_range"]
+__all__ = ["from_sdr_range", "to_sdr_range"]
 
-HDR_TRANSFERS = (PQ, HLG)
-_M1, _M2 = 2610 / 16384, 2523 / 4096 * 128
-_C1, _C2, _C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
-_A, _B, _C = 0.17883277, 0.28466892, 0.55991073  # HLG
-_HLG_PEAK, _HLG_GAMMA = 1000.0, 1.2
-_LUMA = (0.2627, 0.6780, 0.0593)  # BT.2020
+_M1, _M2, _C1, _C2, _C3 = PQ_CONSTANTS
+_A, _B, _C = HLG_ABC
+_HLG_GAMMA = 1.2
+_LUMA = tuple(float(w) for w in BT2020_LUMA)
 _GAMMA = 2.4
-_TO_BT709 = torch.tensor([[1.6605, -0.5876, -0.0728],
-                          [-0.1246, 1.1329, -0.0083],
-                          [-0.0182, -0.1006, 1.1187]], dtype=torch.float64)
+_TO_BT709 = torch.from_numpy(BT2020_TO_BT709).double()
 _TO_BT2020 = torch.linalg.inv(_TO_BT709)
 
 
@@ -54,14 +58,14 @@ def _to_nits(x: torch.Tensor, transfer: int) -> torch.Tensor:
         e = x ** (1 / _M2)
         return 10000 * ((e - _C1).clamp(min=0) / (_C2 - _C3 * e)) ** (1 / _M1)
     scene = torch.where(x <= 0.5, x * x / 3, (torch.exp((x - _C) / _A) + _B) / 12)
-    return _HLG_PEAK * _luma(scene).clamp(min=1e-8) ** (_HLG_GAMMA - 1) * scene  # the OOTF
+    return HLG_DISPLAY_NITS * _luma(scene).clamp(min=1e-8) ** (_HLG_GAMMA - 1) * scene  # the OOTF
 
 
 def _from_nits(nits: torch.Tensor, transfer: int) -> torch.Tensor:
     if transfer == PQ:
         y = (nits / 10000).clamp(0, 1) ** _M1
         return ((_C1 + _C2 * y) / (1 + _C3 * y)) ** _M2
-    display = (nits / _HLG_PEAK).clamp(0, 1)
+    display = (nits / HLG_DISPLAY_NITS).clamp(0, 1)
     scene_luma = _luma(display).clamp(min=1e-8) ** (1 / _HLG_GAMMA)
     scene = (display / scene_luma ** (_HLG_GAMMA - 1)).clamp(0, 1)
     return torch.where(scene <= 1 / 12, (3 * scene).sqrt(),
