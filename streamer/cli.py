@@ -30,7 +30,7 @@ from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.errors import ConfigError, StreamerError
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
-from streamer.jobs.files import enhance
+from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
 from streamer.jobs.segments import PREROLL_FRAMES
 from streamer.messages import to_uint8
@@ -320,8 +320,7 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
 def _engine_once(config: RunConfig) -> Callable[[], Engine]:
     """The engine of this process, built when first asked for (segment workers build their
     own; a batch shares one)."""
-    return functools.cache(lambda: Engine.build(config.model, config.smoothing,
-                                                stabiliser=config.stabiliser))
+    return functools.cache(lambda: build_engine(config))
 
 
 def _one_file(args: argparse.Namespace, config: RunConfig, engine: Callable[[], Engine],

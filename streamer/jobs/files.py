@@ -4,6 +4,7 @@ shared by a plain run, a folder of inputs and each segment of a long file."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from streamer.config import RunConfig
 from streamer.engine import Engine
@@ -11,7 +12,20 @@ from streamer.pipeline import Pipeline
 from streamer.sources.video import VideoSource
 from streamer.stats import RunStats
 
-__all__ = ["enhance"]
+__all__ = ["build_engine", "decoded_as_configured", "enhance"]
+
+
+def build_engine(config: RunConfig) -> Engine:
+    return Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
+
+
+def decoded_as_configured(config: RunConfig, input: str, **more: Any) -> VideoSource:
+    """``input`` decoded as the config says (demuxer options, tone map, deinterlacing): every
+    reader of one job's input must see the same frames and the same StreamInfo (the join and
+    the output check choose the codec and pixel format from it, as the segments did)."""
+    s = config.source
+    return VideoSource(input, options=s.options, tone_map=s.tone_map,
+                       deinterlace=s.deinterlace, **more)
 
 
 def enhance(config: RunConfig, engine: Engine, *, input: str, output: str | Path | None,
@@ -19,9 +33,8 @@ def enhance(config: RunConfig, engine: Engine, *, input: str, output: str | Path
     """Enhance ``input`` into ``output`` (and/or the config's publish endpoint) with the
     config's source, batching and encode settings; Ctrl-C finishes what was read."""
     s = config.source
-    source = VideoSource(input, stream_id=s.stream_id, options=s.options,
-                         reconnect=s.reconnect, max_frames=s.max_frames, live=s.live,
-                         tone_map=s.tone_map, deinterlace=s.deinterlace)
+    source = decoded_as_configured(config, input, stream_id=s.stream_id, reconnect=s.reconnect,
+                                   max_frames=s.max_frames, live=s.live)
     pipeline = Pipeline(source, engine, output=(output, config.encode) if output else None,
                         publish=config.publish, batching=config.batch, progress=progress,
                         progress_every_s=progress_every_s)

@@ -19,6 +19,7 @@ from pathlib import Path
 from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.errors import ConfigError, StreamerError
+from streamer.jobs.files import decoded_as_configured
 from streamer.jobs.join import join_segments
 from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
 from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, job_folder, plan_segments
@@ -26,7 +27,6 @@ from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker
 from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide
 from streamer.sinks.file import FileSink
-from streamer.sources.video import VideoSource
 from streamer.stats import RunStats
 
 __all__ = ["JobSettings", "job_folder", "run_job"]
@@ -85,9 +85,7 @@ def _check_output(config: RunConfig, input: str, output: Path) -> None:
     """Open the output as the join will (codec, pixel format, options, the streams to copy)
     and close it unwritten: what it refuses (AAC into WebM, an 8-bit HDR output) is refused
     now, not after every segment has been enhanced."""
-    s = config.source
-    source = VideoSource(input, options=s.options, tone_map=s.tone_map,
-                         deinterlace=s.deinterlace)
+    source = decoded_as_configured(config, input)
     try:
         file = FileSink(output, config.encode)
         sink: Sink = SideBySide(file) if config.encode.side_by_side else file
@@ -127,7 +125,8 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
     if todo:
         workers.run(input, todo, folder, finished)
     files = [(s.file(folder), s.start or 0) for s in plan.segments]
-    written = join_segments(input, files, output, config.encode)
+    written = join_segments(decoded_as_configured(config, input), files, output,
+                            config.encode)
     if written != plan.frames:
         output.unlink(missing_ok=True)
         raise StreamerError(f"the join of {input} has {written} frames, the input "

@@ -108,12 +108,12 @@ def _segment_packets(files: Sequence[tuple[Path, int]]
                 yield packet
 
 
-def join_segments(input: str, files: Sequence[tuple[Path, int]], output: Path,
+def join_segments(source: VideoSource, files: Sequence[tuple[Path, int]], output: Path,
                   settings: EncodeSettings) -> int:
     """Write ``output`` from the segment ``files`` (in order, each with the pts offset it was
-    written with) and ``input``'s other streams; returns the video packets written. A failed
-    join leaves no output."""
-    source = VideoSource(input)
+    written with) and the other streams of ``source`` (the input, not yet open, decoded as
+    the segments were: its StreamInfo describes them); returns the video packets written. A
+    failed join leaves no output."""
     try:
         with av.open(str(files[0][0])) as first:
             join = _SegmentJoin(output, settings, first.streams.video[0])

@@ -18,8 +18,9 @@ from typing import Any
 
 from streamer.config import RunConfig
 from streamer.errors import ConfigError, StreamerError
+from streamer.jobs.files import build_engine
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
-from streamer.jobs.workers import Done, build_engine
+from streamer.jobs.workers import Done
 
 __all__ = ["RayWorkers"]
 

@@ -26,13 +26,14 @@ from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.errors import ConfigError, SourceError
 from streamer.frames import Frame, StreamInfo
+from streamer.jobs.files import decoded_as_configured
 from streamer.server import Server
 from streamer.session import StreamSession
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide
 from streamer.sinks.file import FileSink
-from streamer.sources.video import VideoSource, Window
+from streamer.sources.video import Window
 
 __all__ = ["Segment", "SegmentPlan", "SegmentResult", "enhance_segment", "job_folder",
            "plan_segments"]
@@ -205,10 +206,9 @@ def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segm
     """Enhance one segment into its own MP4 in ``folder`` (the input's pts and time base, the
     run's encoder settings, video only), through ``engine``."""
     started = time.monotonic()
-    s = config.source
     window = Window(segment.decode_from, segment.decode_to)
-    source = VideoSource(input, stream_id=f"segment{segment.index}", options=s.options,
-                         tone_map=s.tone_map, deinterlace=s.deinterlace, window=window)
+    source = decoded_as_configured(config, input, stream_id=f"segment{segment.index}",
+                                   window=window)
     path = segment.file(folder)
     part = path.with_suffix(".part.mp4")  # renamed when complete: a killed run leaves no
     encode = dataclasses.replace(config.encode, fragmented=False)  # half segment behind

@@ -23,9 +23,10 @@ from hdm.errors import HDMError
 from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.errors import StreamerError
+from streamer.jobs.files import build_engine
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
 
-__all__ = ["InlineWorkers", "ProcessWorkers", "Workers", "build_engine", "worker_configs"]
+__all__ = ["InlineWorkers", "ProcessWorkers", "Workers", "worker_configs"]
 
 log = logging.getLogger(__name__)
 Done = Callable[[SegmentResult], None]
@@ -35,10 +36,6 @@ class Workers(Protocol):
     def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
         """Enhance every segment, calling ``done`` (in this thread) as each finishes; the
         first failure is raised once the others are stopped."""
-
-
-def build_engine(config: RunConfig) -> Engine:
-    return Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
 
 
 def worker_configs(config: RunConfig, count: int, devices: Sequence[str]) -> list[RunConfig]:

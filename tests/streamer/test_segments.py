@@ -235,3 +235,17 @@ def test_sigterm_stops_the_workers_and_says_how_to_resume(tmp_path: Path) -> Non
     time.sleep(3)  # no orphaned worker goes on writing segments
     assert manifest.read_text() == finished and not dst.exists()
     assert not list(job_folder(dst).glob("*.part.mp4"))
+
+
+def test_a_tone_mapped_hdr_file_in_segments_joins_as_it_was_encoded(tmp_path: Path) -> None:
+    """The join reads the input as the segments did: tone-mapped to SDR, VP9 8-bit fits
+    .webm (read as HDR, the join would ask for a 10-bit format VP9 lacks here)."""
+    from tests.streamer.test_hdr import write_hdr10
+
+    src, dst = tmp_path / "hdr10.mp4", tmp_path / "sdr.webm"
+    write_hdr10(src, frames=24)
+    assert run(src, "-o", dst, "--tone-map", "--segment-seconds", "0.3") == 0
+    with av.open(str(dst)) as out:
+        frames = list(out.decode(video=0))
+    assert len(frames) == 24 and frames[0].format.name == "yuv420p"
+    assert frames[0].color_trc == 1
