@@ -19,12 +19,10 @@ import numpy as np
 from streamer.engine import EngineBatch
 from streamer.engine.temporal import TemporalState
 from streamer.enhancer import Enhancer
-from streamer.frames import Layout
-from streamer.hdr import (
+from streamer.frames import HLG, PQ, Layout
+from streamer.media.hdr import (
     BT2020_TO_BT709,
-    HLG,
     HLG_ABC,
-    PQ,
     SDR_WHITE_NITS,
     _hlg_to_scene,
     _nits_to_pq,

@@ -38,7 +38,7 @@ class SourceSettings:
     max_frames: stop after this many frames (a preview); None: all.
     live: treat the input as live (drop, reconnect) or not; None: by its kind.
     tone_map: an HDR input (PQ/HLG) becomes SDR BT.709 as decoded (else it stays HDR, at 10
-        bits or more; see streamer/hdr.py).
+        bits or more; see streamer/media/hdr.py).
     deinterlace: an interlaced input is made progressive (bwdif, frame for frame) before the
         model (else enhanced as woven frames and written interlaced).
     """

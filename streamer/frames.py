@@ -11,38 +11,33 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, NamedTuple
 
-import av
-import av.stream
 import numpy as np
 
-from streamer.hdr import HDR_TRANSFERS, HdrMetadata, tone_map
-
 if TYPE_CHECKING:
+    import av
+    import av.stream
     from av.container.core import Chapter
 
 __all__ = [
-    "ANY", "RGB", "SDR_TAGS", "Attachment", "ColorTags", "Frame", "Layout", "Passthrough",
-    "PixelShape", "StreamInfo", "YuvCoding", "content_tags", "eight_bit", "from_video_frame",
-    "full_scale", "is_interlaced", "negotiate", "offered_layouts", "pixel_shape", "preferred",
-    "rgb_image", "swscale_matrix", "to_video_frame",
+    "ANY", "HDR_TRANSFERS", "HLG", "PQ", "RGB", "SDR_TAGS", "Attachment", "ColorTags", "Frame",
+    "HdrMetadata", "Layout", "Passthrough", "StreamInfo", "YuvCoding", "full_scale",
+    "is_interlaced", "negotiate", "preferred",
 ]
 
 # FFmpeg's AVColorSpace, AVColorRange, AVColorPrimaries and AVColorTransferCharacteristic codes
 # that hdm-stream names; any other code passes through unchanged.
-_UNSPECIFIED = (0, 2)  # "reserved" and "unspecified": the same code (2) in all three tables
 MATRIX_BT709, MATRIX_BT601 = 1, 6
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 PRIMARIES_BT709, PRIMARIES_BT601 = 1, 6
 TRANSFER_BT709, TRANSFER_BT601 = 1, 6
-_I420_FORMATS = ("yuv420p", "yuvj420p")
-# swscale names matrices by its own SWS_CS_* codes, which differ from AVColorSpace: BT.601 is
-# 5 whether tagged BT470BG (5) or SMPTE170M (6), and BT.2020 is 9 for both of its variants.
-_SWSCALE_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+PQ, HLG = 16, 18  # the HDR transfers (SMPTE ST 2084 and ARIB STD-B67)
+HDR_TRANSFERS = {PQ: "PQ", HLG: "HLG"}
+DEFAULT_PEAK_NITS = 1000.0  # an HDR10 file that states no peak: the usual mastering peak
+
 
 
 class Layout(enum.Enum):
@@ -100,7 +95,8 @@ class YuvCoding(NamedTuple):
 
 @dataclass(frozen=True)
 class ColorTags:
-    """How the picture's YUV relates to RGB, with FFmpeg's numeric codes.
+    """How the picture's YUV relates to RGB, with FFmpeg's numeric codes (read from a decoded
+    frame and written onto an encoder's by streamer/media/convert.py).
 
     Attributes:
         matrix: YUV<->RGB matrix (1 = BT.709, 5/6 = BT.601, 9 = BT.2020).
@@ -113,26 +109,6 @@ class ColorTags:
     primaries: int = PRIMARIES_BT709
     transfer: int = TRANSFER_BT709
 
-    @classmethod
-    def of(cls, frame: av.VideoFrame) -> ColorTags:
-        """The frame's own tags; unspecified ones resolved as players do (BT.709 from 720 lines
-        up, BT.601 below; limited range unless the format is a full-range one)."""
-        hd = frame.height >= 720
-        matrix = int(frame.colorspace)
-        if matrix in _UNSPECIFIED:
-            matrix = MATRIX_BT709 if hd else MATRIX_BT601
-        color_range = int(frame.color_range)
-        if color_range == RANGE_UNSPECIFIED:
-            full = frame.format.name.startswith(("yuvj", "rgb", "bgr", "gbr", "gray"))
-            color_range = RANGE_FULL if full else RANGE_LIMITED
-        primaries = int(frame.color_primaries)
-        if primaries in _UNSPECIFIED:
-            primaries = PRIMARIES_BT709 if hd else PRIMARIES_BT601
-        transfer = int(frame.color_trc)
-        if transfer in _UNSPECIFIED:
-            transfer = TRANSFER_BT709 if hd else TRANSFER_BT601
-        return cls(matrix, color_range, primaries, transfer)
-
     @property
     def coding(self) -> YuvCoding:
         return YuvCoding(self.matrix, self.range)
@@ -140,12 +116,51 @@ class ColorTags:
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
-    def stamp(self, target: av.VideoFrame | av.VideoCodecContext) -> None:
-        """Write the tags onto an encoder frame or an encoder's context."""
-        target.colorspace = self.matrix
-        target.color_range = self.range
-        target.color_primaries = self.primaries
-        target.color_trc = self.transfer
+
+@dataclass(frozen=True)
+class HdrMetadata:
+    """Mastering display colour volume (SMPTE ST 2086) and content light level of a stream
+    (read from a decoded frame's side data by streamer/media/hdr.py).
+
+    Attributes:
+        primaries: (x, y) chromaticities of the display's red, green and blue.
+        white_point: (x, y) of its white.
+        luminance: (min, max) of the display in cd/m².
+        max_cll, max_fall: brightest pixel and brightest frame average in cd/m² (0: unknown).
+    """
+
+    primaries: tuple[tuple[float, float], ...] | None = None
+    white_point: tuple[float, float] | None = None
+    luminance: tuple[float, float] | None = None
+    max_cll: int = 0
+    max_fall: int = 0
+
+    @property
+    def peak_nits(self) -> float:
+        """The brightest the content gets: MaxCLL, else the mastering display's peak."""
+        if self.max_cll:
+            return float(self.max_cll)
+        if self.luminance is not None and self.luminance[1] > 0:
+            return self.luminance[1]
+        return DEFAULT_PEAK_NITS
+
+    def encoder_params(self) -> str:
+        """The ``master-display``/``max-cll`` text x264 and x265 take (chromaticity in units
+        of 0.00002, luminance of 0.0001 cd/m²; green first, as the HEVC SEI orders them)."""
+        parts = []
+        if self.primaries is not None and self.white_point is not None:
+            (rx, ry), (gx, gy), (bx, by) = self.primaries
+            wx, wy = self.white_point
+            low, high = self.luminance or (0.0, 0.0)
+
+            def xy(x: float, y: float) -> str:
+                return f"({round(x * 50000)},{round(y * 50000)})"
+
+            parts.append(f"master-display=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}"
+                         f"WP{xy(wx, wy)}L({round(high * 10000)},{round(low * 10000)})")
+        if self.max_cll or self.max_fall:
+            parts.append(f"max-cll={self.max_cll},{self.max_fall}")
+        return ":".join(parts)
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,8 @@ class Frame:
     Attributes:
         image: the pixels, laid out as ``layout`` says.
         layout: RGB24 / RGB48 full-range RGB, or I420 planes in the colours ``tags`` describe
-            (kept as decoded so the inference device converts them; see streamer/colour.py).
+            (kept as decoded so the inference device converts them; see
+            streamer/engine/colour.py).
         pts, time_base: the demuxer's timestamp of the picture (pts may be None on raw streams).
         seq: position in the source's output, from 0, counting dropped frames too.
         capture_time: ``time.monotonic()`` when the picture was decoded.
@@ -255,42 +271,6 @@ class StreamInfo:
         return self.transfer in HDR_TRANSFERS
 
 
-# Tags the muxer writes itself, or that describe the input's encoding rather than its content.
-_ENCODING_TAGS = {"encoder", "duration", "major_brand", "minor_version", "compatible_brands",
-                  "vendor_id"}
-
-
-def content_tags(metadata: dict[str, str]) -> dict[str, str]:
-    """A container's or stream's tags that describe its content (title, language, creation
-    time, handler name), for an output to keep."""
-    return {k: v for k, v in metadata.items() if k.lower() not in _ENCODING_TAGS}
-
-
-class PixelShape(NamedTuple):
-    """A pixel format's chroma subsampling (divisors of the width and height) and bit depth."""
-
-    width_div: int
-    height_div: int
-    bits: int
-
-
-@functools.cache
-def pixel_shape(format_name: str) -> PixelShape:
-    """RGB counts as 4:4:4 and grey as 4:2:0 (it has no chroma to keep)."""
-    fmt = av.VideoFormat(format_name, 64, 64)
-    bits = max(component.bits for component in fmt.components)
-    if len(fmt.components) < 3:
-        return PixelShape(2, 2, bits)
-    if fmt.is_rgb:
-        return PixelShape(1, 1, bits)
-    chroma = fmt.components[1]
-    return PixelShape(64 // chroma.width, 64 // chroma.height, bits)
-
-
-def bit_depth(format_name: str) -> int:
-    return pixel_shape(format_name).bits
-
-
 FIELD_PROGRESSIVE, FIELD_TT, FIELD_BT = 1, 2, 5  # FFmpeg's AVFieldOrder (0: unknown)
 
 
@@ -299,90 +279,4 @@ def is_interlaced(field_order: int) -> bool:
     return field_order > FIELD_PROGRESSIVE
 
 
-def eight_bit(format_name: str) -> str:
-    """The 8-bit planar YUV format with the chroma of ``format_name`` (RGB: 4:4:4)."""
-    shape = pixel_shape(format_name)
-    if shape.bits <= 8:
-        return format_name
-    return {(2, 2): "yuv420p", (2, 1): "yuv422p"}.get((shape.width_div, shape.height_div),
-                                                       "yuv444p")
-
-
-def offered_layouts(format_name: str, width: int, height: int) -> frozenset[Layout]:
-    """What a decoder of this pixel format can hand on: its RGB, and I420 planes as decoded
-    for 8-bit 4:2:0 with even sides."""
-    rgb = Layout.RGB48 if bit_depth(format_name) > 8 else Layout.RGB24
-    planes = format_name in _I420_FORMATS and width % 2 == 0 and height % 2 == 0
-    return frozenset({rgb, Layout.I420}) if planes else frozenset({rgb})
-
-
-def swscale_matrix(matrix: int) -> int:
-    """swscale's code for an FFmpeg colour matrix (unknown ones: BT.709)."""
-    return _SWSCALE_MATRIX.get(matrix, 1)
-
-
 SDR_TAGS = ColorTags()  # BT.709 limited range: what a tone-mapped picture is written as
-
-
-def from_video_frame(
-    frame: av.VideoFrame, *, layouts: frozenset[Layout], seq: int, capture_time: float,
-    stream_id: str, to_sdr: bool = False,
-) -> Frame:
-    """A decoded frame in the preferred of ``layouts`` it can take: I420 planes as decoded
-    (converted later on the inference device) or full-range RGB by the frame's own matrix and
-    range (a frame that cannot be I420, after a size change say, comes as RGB). ``to_sdr``:
-    an HDR frame is tone-mapped to 8-bit BT.709 RGB (see streamer/hdr.py)."""
-    tags = ColorTags.of(frame)
-    time_base = Fraction(frame.time_base) if frame.time_base is not None else None
-    hdr = HdrMetadata.of(frame) if tags.transfer in HDR_TRANSFERS else None
-    if to_sdr and tags.transfer in HDR_TRANSFERS:
-        image = tone_map(_to_rgb(frame, tags, Layout.RGB48), tags.transfer,
-                         (hdr or HdrMetadata()).peak_nits)
-        return Frame(image, Layout.RGB24, frame.pts, time_base, seq, capture_time, SDR_TAGS,
-                     stream_id, rotation=int(frame.rotation))
-    possible = offered_layouts(frame.format.name, frame.width, frame.height)
-    layout = preferred(negotiate(possible, layouts))
-    if layout is Layout.I420:
-        image = frame.to_ndarray()  # no reformat: yuvj420p must keep its full-range codes
-    else:
-        image = _to_rgb(frame, tags, layout)
-    return Frame(image, layout, frame.pts, time_base, seq, capture_time, tags, stream_id,
-                 rotation=int(frame.rotation), hdr=hdr)
-
-
-def _to_rgb(frame: av.VideoFrame, tags: ColorTags, layout: Layout) -> np.ndarray:
-    return frame.reformat(
-        format="rgb48le" if layout is Layout.RGB48 else "rgb24",
-        src_colorspace=swscale_matrix(tags.matrix),
-        src_color_range=tags.range,
-        dst_color_range=RANGE_FULL,
-    ).to_ndarray()
-
-
-def rgb_image(frame: Frame) -> np.ndarray:
-    """The frame's picture as full-range RGB, converting I420 planes on the CPU if need be."""
-    if frame.layout.is_rgb:
-        return frame.image
-    planes = av.VideoFrame.from_ndarray(frame.image, format="yuv420p")
-    return _to_rgb(planes, frame.tags, Layout.RGB24)
-
-
-def to_video_frame(image: np.ndarray, layout: Layout, tags: ColorTags, pix_fmt: str
-                   ) -> av.VideoFrame:
-    """RGB (8 or 16 bits) or I420 planes already in ``tags``' colours, to an encoder frame in
-    ``pix_fmt``, tagged with ``tags``."""
-    if layout is Layout.I420:
-        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p")
-        if pix_fmt != "yuv420p":
-            out = out.reformat(format=pix_fmt)
-    else:
-        source = "rgb48le" if layout is Layout.RGB48 else "rgb24"
-        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)
-        out = rgb.reformat(
-            format=pix_fmt,
-            dst_colorspace=swscale_matrix(tags.matrix),
-            src_color_range=RANGE_FULL,
-            dst_color_range=tags.range,
-        )
-    tags.stamp(out)
-    return out

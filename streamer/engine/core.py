@@ -20,8 +20,7 @@ from streamer.engine.signal_range import from_sdr_range, to_sdr_range
 from streamer.engine.temporal import SmoothingParams, StabiliserParams, TemporalState
 from streamer.engine.transfer import PendingBatch, Transfer
 from streamer.errors import EngineError
-from streamer.frames import ANY, RGB, Layout, YuvCoding
-from streamer.hdr import HDR_TRANSFERS
+from streamer.frames import ANY, HDR_TRANSFERS, RGB, Layout, YuvCoding
 
 __all__ = ["Engine", "EngineBatch"]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import torch
 
-from streamer.hdr import (
+from streamer.frames import PQ
+from streamer.media.hdr import (
     BT2020_LUMA,
     BT2020_TO_BT709,
     HLG_ABC,
     HLG_DISPLAY_NITS,
-    PQ,
     PQ_CONSTANTS,
     SDR_WHITE_NITS,
 )

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
+from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.frames import Layout, YuvCoding, full_scale
 
 __all__ = ["HOST_DTYPES", "PendingBatch", "Transfer"]

@@ -30,11 +30,9 @@ from streamer.frames import (
     Layout,
     Passthrough,
     StreamInfo,
-    content_tags,
     is_interlaced,
-    rgb_image,
-    to_video_frame,
 )
+from streamer.media.convert import content_tags, rgb_image, stamp, to_video_frame
 from streamer.sinks.base import Output
 from streamer.sinks.formats import (
     AUTO,
@@ -349,7 +347,7 @@ class AvOutput:
         self._time_base = time_base
         video.time_base = time_base
         video.codec_context.time_base = time_base
-        first.tags.stamp(video.codec_context)
+        stamp(first.tags, video.codec_context)
         hdr_params = first.hdr.encoder_params() if first.hdr is not None else ""
         video.codec_context.options = with_params(self.codec, video.codec_context.options,
                                                   hdr_params)

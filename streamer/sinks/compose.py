@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from streamer.frames import RGB, Layout, Passthrough, StreamInfo, rgb_image
+from streamer.frames import RGB, Layout, Passthrough, StreamInfo
+from streamer.media.convert import rgb_image
 from streamer.sinks.base import Output, Sink
 
 __all__ = ["SideBySide"]

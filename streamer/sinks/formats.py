@@ -3,7 +3,7 @@
 ``auto`` keeps what the input has: its chroma subsampling (4:4:4 stays 4:4:4) and its bit depth
 (10-bit stays 10-bit), in the nearest format the encoder takes. An HDR input (PQ/HLG) is written
 at 10 bits or more: an 8-bit output of it is refused, whether chosen or forced (see
-streamer/hdr.py for the policy and the tone map that is the way to SDR).
+streamer/media/hdr.py for the policy and the tone map that is the way to SDR).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import av
 
 from streamer.errors import ConfigError
-from streamer.frames import pixel_shape
-from streamer.hdr import HDR_TRANSFERS
+from streamer.frames import HDR_TRANSFERS
+from streamer.media.convert import pixel_shape
 
 __all__ = ["AUTO", "check_encoder_options", "choose_codec", "choose_pix_fmt", "with_params"]
 

@@ -28,6 +28,7 @@ import av.stream
 from streamer.errors import SourceEndedError, SourceError
 from streamer.frames import (
     FIELD_PROGRESSIVE,
+    HDR_TRANSFERS,
     RGB,
     SDR_TAGS,
     Attachment,
@@ -35,13 +36,9 @@ from streamer.frames import (
     Layout,
     Passthrough,
     StreamInfo,
-    content_tags,
-    eight_bit,
-    from_video_frame,
     is_interlaced,
-    offered_layouts,
 )
-from streamer.hdr import HDR_TRANSFERS
+from streamer.media.convert import content_tags, eight_bit, from_video_frame, offered_layouts
 from streamer.sources.deinterlace import Deinterlacer
 
 __all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "Window", "classify"]
@@ -123,7 +120,7 @@ class VideoSource:
     ) -> None:
         """``live`` overrides what the kind implies (a real-time lavfi graph, ``...,realtime``,
         is a live source for testing; a network stream of a recorded file is not).
-        ``tone_map``: HDR frames are turned into SDR BT.709 as decoded (streamer/hdr.py).
+        ``tone_map``: HDR frames are turned into SDR BT.709 as decoded (streamer/media/hdr.py).
         ``deinterlace``: an interlaced input is made progressive (bwdif, frame for frame)."""
         self.url = url
         self.tone_map = tone_map

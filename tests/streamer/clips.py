@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from streamer.frames import swscale_matrix
+from streamer.media.convert import swscale_matrix
 
 if TYPE_CHECKING:
     from av.container.core import Chapter

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from streamer.frames import ColorTags, swscale_matrix
+from streamer.media.convert import color_tags, swscale_matrix
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
@@ -80,9 +80,9 @@ def test_the_tolerance_catches_a_wrong_matrix_or_range(tmp_path: Path) -> None:
 def test_unspecified_tags_follow_the_picture_height() -> None:
     small = av.VideoFrame(640, 480, "yuv420p")
     large = av.VideoFrame(1920, 1080, "yuv420p")
-    assert ColorTags.of(small).matrix == 6 and ColorTags.of(large).matrix == 1
-    assert ColorTags.of(small).range == 1
-    assert ColorTags.of(av.VideoFrame(64, 64, "yuvj420p")).range == 2
+    assert color_tags(small).matrix == 6 and color_tags(large).matrix == 1
+    assert color_tags(small).range == 1
+    assert color_tags(av.VideoFrame(64, 64, "yuvj420p")).range == 2
 
 
 def test_ten_bit_input_decodes_to_sixteen_bit_rgb(tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from streamer.batcher import BatchSettings
-from streamer.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.engine import Engine, EngineBatch, EngineSettings, PendingBatch, TemporalState
-from streamer.frames import Layout, swscale_matrix
+from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
+from streamer.frames import Layout
+from streamer.media.convert import swscale_matrix
 from streamer.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import VideoSource

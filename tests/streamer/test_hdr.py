@@ -9,7 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from streamer.hdr import HLG, PQ, SDR_WHITE_NITS, HdrMetadata, _nits_to_pq, tone_map
+from streamer.frames import HLG, PQ
+from streamer.media.hdr import SDR_WHITE_NITS, _nits_to_pq, hdr_metadata, tone_map
 from tests.streamer.clips import write_clip
 from tests.streamer.commands import run
 
@@ -62,7 +63,7 @@ def test_hdr10_stays_10_bit_hdr_with_its_mastering_metadata(tmp_path: Path) -> N
     frame = frames[0]
     assert frame.format.name == "yuv420p10le"
     assert (frame.color_trc, frame.color_primaries, frame.colorspace) == (PQ, BT2020, BT2020)
-    kept, given = HdrMetadata.of(frame), HdrMetadata.of(first_frame(src))
+    kept, given = hdr_metadata(frame), hdr_metadata(first_frame(src))
     assert kept is not None and kept == given and kept.max_cll == 1000
     assert kept.encoder_params() == f"master-display={MASTERING}:max-cll=1000,400"
 
@@ -88,7 +89,7 @@ def test_tone_map_writes_sdr_bt709(tmp_path: Path, transfer: int) -> None:
     assert run(src, "-o", dst, "--tone-map", "--no-stabiliser", "--strength", "0") == 0
     frame = first_frame(dst)
     assert frame.format.name == "yuv420p" and frame.color_trc == 1
-    assert frame.color_primaries == 1 and HdrMetadata.of(frame) is None
+    assert frame.color_primaries == 1 and hdr_metadata(frame) is None
     grey = frame.to_ndarray(format="rgb24")[80, 100].astype(int)
     assert np.ptp(grey) <= 3  # a grey stays grey through the BT.2020 -> BT.709 conversion
     assert 120 < grey.mean() < 240  # neither crushed nor blown out
@@ -153,7 +154,7 @@ def test_hdr_frames_are_enhanced_as_their_sdr_picture_would_be() -> None:
 def test_highlights_above_sdr_white_survive_the_enhancement(tmp_path: Path) -> None:
     """A 600 cd/m² square in a 100 cd/m² grey: the model works below SDR white, and the
     highlight's headroom is added back, so the output is still HDR where the input was."""
-    from streamer.hdr import _pq_to_nits
+    from streamer.media.hdr import _pq_to_nits
 
     src, dst = tmp_path / "hdr10.mp4", tmp_path / "out.mkv"
     write_hdr10(src, frames=3)

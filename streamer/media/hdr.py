@@ -1,4 +1,5 @@
-"""HDR video: which inputs are HDR, their mastering metadata, and the tone map to SDR.
+"""HDR video: a decoded frame's mastering metadata, and the tone map to SDR (the codes PQ,
+HLG and the metadata's data class are streamer/frames.py's).
 
 hdm-stream's policy (README, "HDR and 10-bit"): an HDR input (PQ or HLG transfer) is enhanced
 through the 16-bit path and written at 10 bits or more with its colour tags and its mastering
@@ -16,21 +17,18 @@ from __future__ import annotations
 import functools
 import struct
 import typing
-from dataclasses import dataclass
 
 import av
 import cv2
 import numpy as np
 
-__all__ = ["BT2020_LUMA", "BT2020_TO_BT709", "HDR_TRANSFERS", "HLG", "HLG_ABC",
-           "HLG_DISPLAY_NITS", "PQ", "PQ_CONSTANTS", "SDR_WHITE_NITS", "HdrMetadata",
-           "tone_map"]
+from streamer.frames import DEFAULT_PEAK_NITS, HDR_TRANSFERS, HLG, PQ, HdrMetadata
 
-PQ, HLG = 16, 18  # FFmpeg's AVColorTransferCharacteristic codes
-HDR_TRANSFERS = {PQ: "PQ", HLG: "HLG"}
+__all__ = ["BT2020_LUMA", "BT2020_TO_BT709", "HLG_ABC", "HLG_DISPLAY_NITS", "PQ_CONSTANTS",
+           "SDR_WHITE_NITS", "hdr_metadata", "tone_map"]
+
 SDR_WHITE_NITS = 203.0  # BT.2408's reference white: where SDR's 1.0 lands
 HLG_DISPLAY_NITS = 1000.0  # the display HLG's OOTF is taken for
-_DEFAULT_PEAK_NITS = 1000.0  # an HDR10 file that states no peak: the usual mastering peak
 _MASTERING = struct.Struct("<20i2i")  # AVMasteringDisplayMetadata: 10 rationals, 2 flags
 _LIGHT_LEVEL = struct.Struct("<2I")  # AVContentLightMetadata: MaxCLL, MaxFALL
 BT2020_TO_BT709 = np.array([[1.6605, -0.5876, -0.0728],
@@ -43,73 +41,28 @@ HLG_ABC = (0.17883277, 0.28466892, 0.55991073)  # BT.2100 HLG's a, b, c
 _M1, _M2, _C1, _C2, _C3 = PQ_CONSTANTS
 
 
-@dataclass(frozen=True)
-class HdrMetadata:
-    """Mastering display colour volume (SMPTE ST 2086) and content light level of a stream.
-
-    Attributes:
-        primaries: (x, y) chromaticities of the display's red, green and blue.
-        white_point: (x, y) of its white.
-        luminance: (min, max) of the display in cd/m².
-        max_cll, max_fall: brightest pixel and brightest frame average in cd/m² (0: unknown).
-    """
-
-    primaries: tuple[tuple[float, float], ...] | None = None
-    white_point: tuple[float, float] | None = None
-    luminance: tuple[float, float] | None = None
-    max_cll: int = 0
-    max_fall: int = 0
-
-    @classmethod
-    def of(cls, frame: av.VideoFrame) -> HdrMetadata | None:
-        """The frame's side data (decoders attach it to the frames it came with), or None."""
-        mastering = _side_data(frame, "MASTERING_DISPLAY_METADATA")
-        light = _side_data(frame, "CONTENT_LIGHT_LEVEL")
-        if not mastering and not light:
-            return None
-        primaries = white = luminance = None
-        if len(mastering) >= _MASTERING.size:
-            values = _MASTERING.unpack_from(mastering)
-            ratios = [values[i] / values[i + 1] if values[i + 1] else 0.0
-                      for i in range(0, 20, 2)]
-            has_primaries, has_luminance = values[20], values[21]
-            if has_primaries:
-                primaries = ((ratios[0], ratios[1]), (ratios[2], ratios[3]),
-                             (ratios[4], ratios[5]))
-                white = (ratios[6], ratios[7])
-            if has_luminance:
-                luminance = (ratios[8], ratios[9])
-        max_cll = max_fall = 0
-        if len(light) >= _LIGHT_LEVEL.size:
-            max_cll, max_fall = _LIGHT_LEVEL.unpack_from(light)
-        return cls(primaries, white, luminance, max_cll, max_fall)
-
-    @property
-    def peak_nits(self) -> float:
-        """The brightest the content gets: MaxCLL, else the mastering display's peak."""
-        if self.max_cll:
-            return float(self.max_cll)
-        if self.luminance is not None and self.luminance[1] > 0:
-            return self.luminance[1]
-        return _DEFAULT_PEAK_NITS
-
-    def encoder_params(self) -> str:
-        """The ``master-display``/``max-cll`` text x264 and x265 take (chromaticity in units
-        of 0.00002, luminance of 0.0001 cd/m²; green first, as the HEVC SEI orders them)."""
-        parts = []
-        if self.primaries is not None and self.white_point is not None:
-            (rx, ry), (gx, gy), (bx, by) = self.primaries
-            wx, wy = self.white_point
-            low, high = self.luminance or (0.0, 0.0)
-
-            def xy(x: float, y: float) -> str:
-                return f"({round(x * 50000)},{round(y * 50000)})"
-
-            parts.append(f"master-display=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}"
-                         f"WP{xy(wx, wy)}L({round(high * 10000)},{round(low * 10000)})")
-        if self.max_cll or self.max_fall:
-            parts.append(f"max-cll={self.max_cll},{self.max_fall}")
-        return ":".join(parts)
+def hdr_metadata(frame: av.VideoFrame) -> HdrMetadata | None:
+    """The frame's side data (decoders attach it to the frames it came with), or None."""
+    mastering = _side_data(frame, "MASTERING_DISPLAY_METADATA")
+    light = _side_data(frame, "CONTENT_LIGHT_LEVEL")
+    if not mastering and not light:
+        return None
+    primaries = white = luminance = None
+    if len(mastering) >= _MASTERING.size:
+        values = _MASTERING.unpack_from(mastering)
+        ratios = [values[i] / values[i + 1] if values[i + 1] else 0.0
+                  for i in range(0, 20, 2)]
+        has_primaries, has_luminance = values[20], values[21]
+        if has_primaries:
+            primaries = ((ratios[0], ratios[1]), (ratios[2], ratios[3]),
+                         (ratios[4], ratios[5]))
+            white = (ratios[6], ratios[7])
+        if has_luminance:
+            luminance = (ratios[8], ratios[9])
+    max_cll = max_fall = 0
+    if len(light) >= _LIGHT_LEVEL.size:
+        max_cll, max_fall = _LIGHT_LEVEL.unpack_from(light)
+    return HdrMetadata(primaries, white, luminance, max_cll, max_fall)
 
 
 def _side_data(frame: av.VideoFrame, kind: str) -> bytes:
@@ -184,7 +137,7 @@ def _sdr_encode() -> np.ndarray:
     return np.round(np.linspace(0, 1, 65536) ** (1 / 2.4) * 255).astype(np.uint8)
 
 
-def tone_map(rgb48: np.ndarray, transfer: int, peak_nits: float = _DEFAULT_PEAK_NITS
+def tone_map(rgb48: np.ndarray, transfer: int, peak_nits: float = DEFAULT_PEAK_NITS
              ) -> np.ndarray:
     """H×W×3 uint16 full-range BT.2020 RGB coded with ``transfer`` (PQ or HLG) -> H×W×3 uint8
     full-range BT.709 RGB (gamma 2.4), ``peak_nits`` mapped to SDR white."""
