@@ -29,10 +29,10 @@ import av
 import numpy as np
 import torch
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine, EngineSettings
 from streamer.frames import ANY
-from streamer.pipeline import Pipeline
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sinks.zmq import PublishSettings

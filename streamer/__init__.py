@@ -1,6 +1,5 @@
 """hdm-stream's pipeline: PyAV decode -> batched HDM with steadied DCP masks -> encode/publish."""
 
-from streamer.batcher import BatchSettings
 from streamer.config import RunConfig, load_config
 from streamer.engine import (
     Engine,
@@ -26,10 +25,11 @@ from streamer.errors import (
 )
 from streamer.frames import ColorTags, Frame, Layout, StreamInfo
 from streamer.messages import Message
-from streamer.pipeline import Pipeline
 from streamer.queues import Policy
-from streamer.server import Server
-from streamer.session import StreamSession
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
+from streamer.runtime.server import Server
+from streamer.runtime.session import StreamSession
 from streamer.sinks import EncodeSettings, FileSink, Output, PublishSettings, Sink, ZmqSink
 from streamer.sources import ReconnectPolicy, Source, SourceKind, VideoSource
 from streamer.subscriber import Subscriber

@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from streamer.batcher import BatchSettings
 from streamer.engine import EngineSettings
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.errors import ConfigError
+from streamer.runtime.batcher import BatchSettings
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.file import check_output_path
 from streamer.sinks.zmq import PublishSettings

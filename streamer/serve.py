@@ -2,8 +2,8 @@
 metrics and a live web preview.
 
 Streams whose (model, task, weights) agree share one engine and its worker (one
-:class:`~streamer.server.Server` each), so their frames are batched together, each with its own
-temporal state, latency bound and counters. Each stream connects in its own thread: one that
+:class:`~streamer.runtime.server.Server` each), so their frames are batched together, each with
+its own temporal state, latency bound and counters. Each stream connects in its own thread: one that
 cannot connect retries with backoff and shows as down, never holding the others back; a live
 stream that fails later reconnects inside its source. Streams can be added and removed while the
 service runs. SIGTERM (or Ctrl-C) drains every stream and exits.
@@ -22,9 +22,9 @@ from typing import Any
 from streamer.engine import Engine
 from streamer.errors import ConfigError, StreamerError
 from streamer.queues import Stopping
+from streamer.runtime.server import Server
+from streamer.runtime.session import StreamSession
 from streamer.serve_config import OutputSpec, ServeConfig, StreamSpec
-from streamer.server import Server
-from streamer.session import StreamSession
 from streamer.sinks.base import Sink
 from streamer.sinks.file import FileSink
 from streamer.sinks.network import HlsOutput, NetworkOutput

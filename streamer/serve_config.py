@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamer.batcher import BatchSettings
 from streamer.config import build, read_yaml
 from streamer.engine import EngineSettings, SmoothingParams, StabiliserParams
 from streamer.engine.settings import ModelName, Task
 from streamer.errors import ConfigError
+from streamer.runtime.batcher import BatchSettings
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.network import default_format
 from streamer.sinks.zmq import Mode, Payload

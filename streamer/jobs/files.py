@@ -8,7 +8,7 @@ from typing import Any
 
 from streamer.config import RunConfig
 from streamer.engine import Engine
-from streamer.pipeline import Pipeline
+from streamer.runtime.pipeline import Pipeline
 from streamer.sources.video import VideoSource
 from streamer.stats import RunStats
 

@@ -27,8 +27,8 @@ from streamer.engine import Engine
 from streamer.errors import ConfigError, SourceError
 from streamer.frames import Frame, StreamInfo
 from streamer.jobs.files import decoded_as_configured
-from streamer.server import Server
-from streamer.session import StreamSession
+from streamer.runtime.server import Server
+from streamer.runtime.session import StreamSession
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide

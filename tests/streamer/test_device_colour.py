@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine, EngineBatch, EngineSettings, PendingBatch, TemporalState
 from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.frames import Layout
 from streamer.media.convert import swscale_matrix
-from streamer.pipeline import Pipeline
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip

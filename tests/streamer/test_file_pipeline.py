@@ -9,10 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import SourceError, StreamerError
-from streamer.pipeline import Pipeline
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip

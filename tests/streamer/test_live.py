@@ -13,9 +13,9 @@ import av
 import numpy as np
 import pytest
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine
-from streamer.pipeline import Pipeline
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sources.video import (
     ReconnectPolicy,

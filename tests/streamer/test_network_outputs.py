@@ -12,10 +12,10 @@ from pathlib import Path
 import av
 import pytest
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import ConfigError
-from streamer.pipeline import Pipeline
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.network import NetworkOutput, default_format
 from streamer.sources.video import VideoSource

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import zmq
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import SinkError
-from streamer.pipeline import Pipeline
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.zmq import Publisher, PublishSettings
 from streamer.sources.video import VideoSource
 from streamer.subscriber import Subscriber

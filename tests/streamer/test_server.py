@@ -12,14 +12,14 @@ import av
 import numpy as np
 import pytest
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine, EngineBatch, PendingBatch, TemporalState
 from streamer.errors import RunErrors, SinkError, StreamerError
 from streamer.frames import ANY, RGB, Layout, Passthrough, StreamInfo, negotiate
-from streamer.pipeline import Pipeline
 from streamer.queues import Policy
-from streamer.server import Server
-from streamer.session import StreamSession
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.pipeline import Pipeline
+from streamer.runtime.server import Server
+from streamer.runtime.session import StreamSession
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Output
 from streamer.sinks.file import FileSink

@@ -19,11 +19,11 @@ from typing import Never
 import numpy as np
 from tqdm import tqdm
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine, TemporalState
 from streamer.errors import SourceError
 from streamer.frames import ANY, RGB, Frame, Layout, StreamInfo, negotiate
 from streamer.queues import END, Closed, Doorbell, Policy, StageQueue, Stopping
+from streamer.runtime.batcher import BatchSettings
 from streamer.sinks.base import Output, Sink, SinkWorker
 from streamer.sources import Source
 from streamer.stats import LatencyHistogram, RunStats
@@ -88,7 +88,7 @@ class _Meter:
 
 
 class StreamSession:
-    """A source and its sinks, run by a :class:`~streamer.server.Server`."""
+    """A source and its sinks, run by a :class:`~streamer.runtime.server.Server`."""
 
     def __init__(self, source: Source, sinks: Sequence[Sink], *,
                  batching: BatchSettings = BatchSettings(), progress: bool = False,

@@ -13,18 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 from streamer.errors import ConfigError
 from streamer.frames import Frame, Layout
-from streamer.queues import END, Closed, Doorbell
+from streamer.queues import END, Closed, Doorbell, StageQueue
 
-if TYPE_CHECKING:
-    from streamer.session import StreamSession
-
-__all__ = ["BatchSettings", "Batcher", "Round"]
+__all__ = ["BatchSettings", "Batcher", "Lane", "Round"]
 
 _POLL_S = 0.05
 
@@ -61,7 +58,17 @@ class BatchSettings:
         return self.size * self.queue_batches
 
 
-Item = tuple["StreamSession", Frame]
+class Lane(Protocol):
+    """What the batcher needs of a stream (a :class:`~streamer.runtime.session.StreamSession`):
+    its queue of decoded frames, and whether a frame is too old to be worth enhancing."""
+
+    @property
+    def frames(self) -> StageQueue[Frame]: ...
+
+    def stale(self, frame: Frame) -> bool: ...
+
+
+L = TypeVar("L", bound=Lane)
 _Key = tuple[Layout, tuple[int, ...], np.dtype]
 
 
@@ -70,16 +77,17 @@ def _key(frame: Frame) -> _Key:
 
 
 @dataclass
-class Round:
-    """What one call of :meth:`Batcher.next` found: a batch (maybe empty) and the sessions
-    whose input ended (after every frame of theirs already handed out)."""
+class Round(Generic[L]):
+    """What one call of :meth:`Batcher.next` found: a batch (maybe empty) of frames with the
+    lanes they came from, and the lanes whose input ended (after every frame of theirs already
+    handed out)."""
 
-    batch: list[Item]
-    ended: list[StreamSession]
+    batch: list[tuple[L, Frame]]
+    ended: list[L]
 
 
-class Batcher:
-    """Takes frames from the sessions' queues (all sharing one doorbell) into batches."""
+class Batcher(Generic[L]):
+    """Takes frames from the lanes' queues (all sharing one doorbell) into batches."""
 
     def __init__(self, settings: BatchSettings, doorbell: Doorbell, stop: threading.Event,
                  attention: threading.Event | None = None) -> None:
@@ -89,54 +97,54 @@ class Batcher:
         self._doorbell = doorbell
         self._stop = stop
         self._attention = attention or threading.Event()
-        self._sessions: list[StreamSession] = []
-        self._held: dict[StreamSession, Frame] = {}
+        self._lanes: list[L] = []
+        self._held: dict[L, Frame] = {}
         self._turn = 0
         self._lock = threading.Lock()  # add() comes from other threads
 
-    def add(self, session: StreamSession) -> None:
+    def add(self, lane: L) -> None:
         with self._lock:
-            self._sessions.append(session)
+            self._lanes.append(lane)
         self._doorbell.ring()
 
     @property
     def active(self) -> int:
-        """Sessions whose input has not ended yet."""
-        return len(self._sessions)
+        """Lanes whose input has not ended yet."""
+        return len(self._lanes)
 
     def waiting(self) -> bool:
         """Frames are queued or held for the next batch."""
         with self._lock:
-            return bool(self._held) or any(len(s.frames) for s in self._sessions)
+            return bool(self._held) or any(len(lane.frames) for lane in self._lanes)
 
-    def next(self) -> Round:
+    def next(self) -> Round[L]:
         """The next batch: waits for a first frame (returning early, with an empty batch, when
-        a session ends or the batcher stops), then fills up to ``size`` until the deadline."""
-        found = Round([], [])
+        a lane ends or the batcher stops), then fills up to ``size`` until the deadline."""
+        found: Round[L] = Round([], [])
         key: _Key | None = None
         deadline = 0.0
         while not self._stop.is_set():
             seen = self._doorbell.rings
             took = False
             with self._lock:
-                rotation = self._sessions[self._turn:] + self._sessions[:self._turn]
-                self._turn = (self._turn + 1) % max(1, len(self._sessions))
-            for session in rotation:
+                rotation = self._lanes[self._turn:] + self._lanes[:self._turn]
+                self._turn = (self._turn + 1) % max(1, len(self._lanes))
+            for lane in rotation:
                 if len(found.batch) == self.settings.size:
                     break
-                frame = self._take(session, key, found.ended)
+                frame = self._take(lane, key, found.ended)
                 if frame is None:
                     continue
                 if key is None:
                     key = _key(frame)
                     deadline = time.monotonic() + self.settings.max_delay_ms / 1000
-                found.batch.append((session, frame))
+                found.batch.append((lane, frame))
                 took = True
             if len(found.batch) == self.settings.size:
                 break
             if found.batch and time.monotonic() >= deadline:
                 break
-            if not found.batch and (found.ended or not self._sessions
+            if not found.batch and (found.ended or not self._lanes
                                     or self._attention.is_set()):
                 break
             if not took:
@@ -144,30 +152,29 @@ class Batcher:
                 self._doorbell.wait(seen, max(0.0, wait))
         return found
 
-    def _take(self, session: StreamSession, key: _Key | None, ended: list[StreamSession]
-              ) -> Frame | None:
-        """The session's next frame if it fits ``key``; None when it has none ready (or holds
-        one that does not fit). A session whose queue ended (or aborted) leaves the rotation."""
-        held = self._held.get(session)
+    def _take(self, lane: L, key: _Key | None, ended: list[L]) -> Frame | None:
+        """The lane's next frame if it fits ``key``; None when it has none ready (or holds
+        one that does not fit). A lane whose queue ended (or aborted) leaves the rotation."""
+        held = self._held.get(lane)
         if held is not None:
             if key is not None and _key(held) != key:
                 return None
-            return self._held.pop(session)
+            return self._held.pop(lane)
         while True:
             try:
-                item = session.frames.get(0.0)
+                item = lane.frames.get(0.0)
             except Closed:
                 item = END
             if item is None:
                 return None
             if item is END:
                 with self._lock:
-                    self._sessions.remove(session)
-                ended.append(session)
+                    self._lanes.remove(lane)
+                ended.append(lane)
                 return None
-            if session.stale(item):
+            if lane.stale(item):
                 continue
             if key is not None and _key(item) != key:
-                self._held[session] = item
+                self._held[lane] = item
                 return None
             return item

@@ -8,12 +8,12 @@ import logging
 import os
 from pathlib import Path
 
-from streamer.batcher import BatchSettings
 from streamer.engine import Engine
 from streamer.errors import StreamerError
 from streamer.queues import Stopping
-from streamer.server import Server
-from streamer.session import StreamSession
+from streamer.runtime.batcher import BatchSettings
+from streamer.runtime.server import Server
+from streamer.runtime.session import StreamSession
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide

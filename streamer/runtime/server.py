@@ -1,6 +1,6 @@
 """One engine worker serving many stream sessions; ``run`` is a server with one session.
 
-The engine worker takes batches from the :class:`~streamer.batcher.Batcher` (frames of any
+The engine worker takes batches from the :class:`~streamer.runtime.batcher.Batcher` (frames of any
 sessions that share a shape), submits them, and hands each enhanced frame back to its session.
 For inputs that are not live, while frames are waiting, it keeps one batch in flight: it submits
 the next batch before collecting the last, so a GPU computes while the CPU stacks and converts;
@@ -23,17 +23,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from streamer.batcher import Batcher, BatchSettings, Item
 from streamer.engine import Engine, EngineBatch, PendingBatch
 from streamer.errors import EngineError, RunErrors, StreamerError
-from streamer.frames import Layout
+from streamer.frames import Frame, Layout
 from streamer.queues import Closed, Doorbell
-from streamer.session import StreamSession
+from streamer.runtime.batcher import Batcher, BatchSettings
+from streamer.runtime.session import StreamSession
 from streamer.threads import StageThread
 
 __all__ = ["EngineStats", "Server"]
 
 log = logging.getLogger(__name__)
+Item = tuple[StreamSession, Frame]  # a frame and the session (the batcher's lane) it came from
 
 
 @dataclass
@@ -61,7 +62,8 @@ class Server:
         self._stop = threading.Event()  # the engine worker gives up
         self._closing = threading.Event()  # serve: no more sessions will come
         self._attention = threading.Event()  # warm-ups are waiting for the engine worker
-        self._batcher = Batcher(batching, self._doorbell, self._stop, self._attention)
+        self._batcher: Batcher[StreamSession] = Batcher(batching, self._doorbell, self._stop,
+                                                        self._attention)
         self._worker = StageThread(self._work, name="hdm-engine")
         self._warm: set[tuple[int, int]] = set()
         self._warm_requests: queue.SimpleQueue[tuple[int, int, threading.Event]] = (
