@@ -31,11 +31,11 @@ import torch
 
 from streamer.engine import Engine, EngineSettings
 from streamer.frames import ANY
+from streamer.publish.publisher import PublishSettings
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.file import FileSink
-from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import VideoSource
 
 

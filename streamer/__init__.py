@@ -24,15 +24,16 @@ from streamer.errors import (
     StreamerError,
 )
 from streamer.frames import ColorTags, Frame, Layout, StreamInfo
-from streamer.messages import Message
+from streamer.publish.publisher import PublishSettings
+from streamer.publish.subscriber import Subscriber
+from streamer.publish.wire import Message
 from streamer.queues import Policy
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks import EncodeSettings, FileSink, Output, PublishSettings, Sink, ZmqSink
+from streamer.sinks import EncodeSettings, FileSink, Output, Sink, ZmqSink
 from streamer.sources import ReconnectPolicy, Source, SourceKind, VideoSource
-from streamer.subscriber import Subscriber
 
 __all__ = [
     "BatchSettings",

@@ -33,10 +33,10 @@ from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
 from streamer.jobs.segments import PREROLL_FRAMES
-from streamer.messages import to_uint8
-from streamer.sinks.zmq import MODES, PAYLOADS
+from streamer.publish.publisher import MODES, PAYLOADS
+from streamer.publish.subscriber import Subscriber
+from streamer.publish.wire import to_uint8
 from streamer.stats import RunStats
-from streamer.subscriber import Subscriber
 
 __all__ = ["main"]
 

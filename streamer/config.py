@@ -18,10 +18,10 @@ import yaml
 from streamer.engine import EngineSettings
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.errors import ConfigError
+from streamer.publish.publisher import PublishSettings
 from streamer.runtime.batcher import BatchSettings
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.file import check_output_path
-from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import ReconnectPolicy
 
 __all__ = ["DEMO_INPUT", "RunConfig", "SourceSettings", "build", "load_config", "read_yaml"]

@@ -30,7 +30,7 @@ class FrameError(StreamerError, ValueError):
 
 
 class MessageError(StreamerError, ValueError):
-    """A ZeroMQ message that does not follow streamer/messages.py's wire format."""
+    """A ZeroMQ message that does not follow streamer/publish/wire.py's wire format."""
 
 
 class SourceError(StreamerError):

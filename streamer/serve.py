@@ -21,6 +21,7 @@ from typing import Any
 
 from streamer.engine import Engine
 from streamer.errors import ConfigError, StreamerError
+from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
@@ -29,7 +30,7 @@ from streamer.sinks.base import Sink
 from streamer.sinks.file import FileSink
 from streamer.sinks.network import HlsOutput, NetworkOutput
 from streamer.sinks.preview import PreviewSink
-from streamer.sinks.zmq import PublishSettings, ZmqSink
+from streamer.sinks.zmq import ZmqSink
 from streamer.sources.video import VideoSource
 from streamer.stats import LatencyHistogram, RunStats
 from streamer.threads import StageThread

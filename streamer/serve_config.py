@@ -13,10 +13,10 @@ from streamer.config import build, read_yaml
 from streamer.engine import EngineSettings, SmoothingParams, StabiliserParams
 from streamer.engine.settings import ModelName, Task
 from streamer.errors import ConfigError
+from streamer.publish.publisher import Mode, Payload
 from streamer.runtime.batcher import BatchSettings
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.network import default_format
-from streamer.sinks.zmq import Mode, Payload
 from streamer.sources.video import ReconnectPolicy
 
 __all__ = ["HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec", "load_serve_config"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from streamer.engine import Engine
 from streamer.errors import StreamerError
+from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.server import Server
@@ -19,7 +20,7 @@ from streamer.sinks.base import Sink
 from streamer.sinks.compose import SideBySide
 from streamer.sinks.file import FileSink
 from streamer.sinks.network import video_output
-from streamer.sinks.zmq import PublishSettings, ZmqSink
+from streamer.sinks.zmq import ZmqSink
 from streamer.sources import Source
 from streamer.sources.video import SourceKind, VideoSource
 from streamer.stats import RunStats
@@ -71,7 +72,7 @@ class Pipeline:
 
     def stop(self) -> None:
         """Drain: stop reading; what was read is still processed and written (a push consumer
-        that has gone away is given up on after streamer.sinks.zmq.DRAIN_GRACE_S)."""
+        that has gone away is given up on after streamer.publish.publisher.DRAIN_GRACE_S)."""
         self.server.drain()
 
     def join(self) -> RunStats:

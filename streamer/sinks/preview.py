@@ -13,7 +13,7 @@ import numpy as np
 
 from streamer.frames import ANY, Passthrough, StreamInfo
 from streamer.media.convert import rgb_image
-from streamer.messages import to_uint8
+from streamer.publish.wire import to_uint8
 from streamer.queues import Policy
 from streamer.sinks.base import Output
 

@@ -13,11 +13,11 @@ import zmq
 
 from streamer.engine import Engine
 from streamer.errors import SinkError
+from streamer.publish.publisher import Publisher, PublishSettings
+from streamer.publish.subscriber import Subscriber
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
-from streamer.sinks.zmq import Publisher, PublishSettings
 from streamer.sources.video import VideoSource
-from streamer.subscriber import Subscriber
 from tests.streamer.clips import decoded_pts, write_clip
 
 

@@ -15,6 +15,7 @@ import pytest
 from streamer.engine import Engine, EngineBatch, PendingBatch, TemporalState
 from streamer.errors import RunErrors, SinkError, StreamerError
 from streamer.frames import ANY, RGB, Layout, Passthrough, StreamInfo, negotiate
+from streamer.publish.publisher import PublishSettings
 from streamer.queues import Policy
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
@@ -23,7 +24,6 @@ from streamer.runtime.session import StreamSession
 from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Output
 from streamer.sinks.file import FileSink
-from streamer.sinks.zmq import PublishSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 

@@ -16,9 +16,9 @@ import pytest
 import zmq
 
 from streamer.frames import ColorTags, Frame, Layout
-from streamer.messages import Message, jpeg_size
-from streamer.sinks.zmq import Publisher, PublishSettings
-from streamer.subscriber import Subscriber
+from streamer.publish.publisher import Publisher, PublishSettings
+from streamer.publish.subscriber import Subscriber
+from streamer.publish.wire import Message, jpeg_size
 
 
 def free_endpoint() -> str:

@@ -22,7 +22,7 @@ import zmq
 import zmq.auth
 
 from streamer.errors import ConfigError, MessageError
-from streamer.messages import Message
+from streamer.publish.wire import Message
 
 __all__ = ["Subscriber"]
 
