@@ -88,8 +88,8 @@ def many_processes(model: str, count: int, size: str, fps: int, seconds: float
 def child(model: str, count: int, size: str, fps: int, seconds: float) -> None:
     """Run ``count`` streams in one service until they end; print the result as JSON."""
     from streamer.config import build
-    from streamer.serve import Service
-    from streamer.serve_config import ServeConfig
+    from streamer.service.config import ServeConfig
+    from streamer.service.service import Service
 
     config = build(ServeConfig, {
         "model": {"device": "cpu"}, "batch": {"size": count, "max_delay_ms": 10},

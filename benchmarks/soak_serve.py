@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from streamer.config import build
-from streamer.http_api import ApiServer
-from streamer.serve import Service
-from streamer.serve_config import ServeConfig
+from streamer.service.config import ServeConfig
+from streamer.service.http import ApiServer
+from streamer.service.service import Service
 
 
 def _free_port(kind: int) -> int:

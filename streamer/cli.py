@@ -387,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     from streamer.serve_cmd import serve as run_service
-    from streamer.serve_config import HttpSettings, load_serve_config
+    from streamer.service.config import HttpSettings, load_serve_config
 
     config = load_serve_config(args.config)
     if args.port is not None:

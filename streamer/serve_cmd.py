@@ -7,9 +7,9 @@ import logging
 import signal
 import threading
 
-from streamer.http_api import ApiServer
-from streamer.serve import Service
-from streamer.serve_config import ServeConfig
+from streamer.service.config import ServeConfig
+from streamer.service.http import ApiServer
+from streamer.service.service import Service
 
 __all__ = ["serve"]
 

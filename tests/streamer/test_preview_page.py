@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from streamer.config import build
-from streamer.http_api import ApiServer
-from streamer.serve_config import ServeConfig
+from streamer.service.config import ServeConfig
+from streamer.service.http import ApiServer
 from tests.streamer.test_serve import serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -15,9 +15,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.config import build
-from streamer.http_api import ApiServer
-from streamer.serve import Service
-from streamer.serve_config import ServeConfig
+from streamer.service.config import ServeConfig
+from streamer.service.http import ApiServer
+from streamer.service.service import Service
 
 LIVE = "lavfi:testsrc2=size=128x96:rate=25,realtime"
 
@@ -144,7 +144,7 @@ def test_streams_are_added_and_removed_at_run_time(api: ApiServer) -> None:
 def test_the_shipped_example_config_loads_as_written() -> None:
     from pathlib import Path
 
-    from streamer.serve_config import load_serve_config
+    from streamer.service.config import load_serve_config
 
     loaded = load_serve_config(Path(__file__).parents[2] / "configs" / "serve.yaml")
     assert [s.id for s in loaded.streams] == ["cam1", "cam2"]

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from streamer.stats import LatencyHistogram
 
 if TYPE_CHECKING:
-    from streamer.serve import Service
+    from streamer.service.service import Service
 
 __all__ = ["LATENCY_BUCKETS_S", "ServiceCollector", "registry_for"]
 
@@ -40,7 +40,7 @@ def _buckets(histogram: LatencyHistogram, bounds: tuple[float, ...]
 
 
 class ServiceCollector(Collector):
-    """Collects a :class:`~streamer.serve.Service`'s metrics on each scrape."""
+    """Collects a :class:`~streamer.service.service.Service`'s metrics on each scrape."""
 
     def __init__(self, service: Service) -> None:
         self.service = service

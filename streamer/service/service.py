@@ -25,7 +25,7 @@ from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.serve_config import OutputSpec, ServeConfig, StreamSpec
+from streamer.service.config import OutputSpec, ServeConfig, StreamSpec
 from streamer.sinks.base import Sink
 from streamer.sinks.file import FileSink
 from streamer.sinks.network import HlsOutput, NetworkOutput

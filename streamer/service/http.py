@@ -28,9 +28,9 @@ from urllib.parse import unquote, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streamer.errors import ConfigError
-from streamer.metrics import registry_for
-from streamer.serve import Service
-from streamer.serve_config import stream_spec
+from streamer.service.config import stream_spec
+from streamer.service.metrics import registry_for
+from streamer.service.service import Service
 
 __all__ = ["ApiServer"]
 
@@ -39,7 +39,7 @@ _MAX_BODY = 64 * 1024
 
 
 def _page(name: str) -> bytes:
-    return resources.files("streamer").joinpath("web", name).read_bytes()
+    return resources.files("streamer.service").joinpath("web", name).read_bytes()
 
 
 class ApiServer:
