@@ -3,17 +3,32 @@ Ctrl-C, then drain every stream and exit 0 (a service asked to stop has done its
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import logging
 import signal
 import threading
 
-from streamer.service.config import ServeConfig
+from streamer.service.config import HttpSettings, ServeConfig, load_serve_config
 from streamer.service.http import ApiServer
 from streamer.service.service import Service
 
-__all__ = ["serve"]
+__all__ = ["add_parser", "command", "serve"]
 
 log = logging.getLogger("hdm-stream")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run many streams with an HTTP API, metrics and preview")
+    p.add_argument("config", help="YAML: http and streams (see configs/serve.yaml)")
+    p.add_argument("--port", type=int, help="HTTP port (overrides http.port)")
+
+
+def command(args: argparse.Namespace) -> int:
+    config = load_serve_config(args.config)
+    if args.port is not None:
+        config = dataclasses.replace(config, http=HttpSettings(config.http.host, args.port))
+    return serve(config)
 
 
 def serve(config: ServeConfig, *, ready: threading.Event | None = None) -> int:

@@ -1,31 +1,19 @@
-"""The ``hdm-stream`` command line: parse, load the config, build, run, report.
-
-Every error a user can cause ends as one line on stderr and a non-zero exit code; ``--debug``
-shows the traceback too.
-"""
+"""``hdm-stream run``: its flags, the run's settings from the config file under them, the
+segment flags, and one file, a folder of files or a segmented job run to its end report."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import functools
 import json
 import logging
-import signal
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-import av
-import cv2
-import numpy as np
-import torch
-
-import hdm
-from hdm.errors import HDMError
-from hdm.model import OUTPUTS, TASKS
+from hdm.model import TASKS
+from streamer.cli.common import interrupted_code, sigterm_as_interrupt
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.errors import ConfigError, StreamerError
@@ -34,17 +22,15 @@ from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
 from streamer.jobs.segments import PREROLL_FRAMES
 from streamer.publish.publisher import MODES, PAYLOADS
-from streamer.publish.subscriber import Subscriber
-from streamer.publish.wire import to_uint8
 from streamer.stats import RunStats
 
-__all__ = ["main"]
+__all__ = ["DEMO_OUTPUT", "add_parser", "config_from_args", "run"]
 
 log = logging.getLogger("hdm-stream")
 DEMO_OUTPUT = "hdm-demo-enhanced.mp4"
 
 
-def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="enhance a file, stream or camera")
     p.add_argument("input", nargs="*", help="file, URL, /dev/videoN or lavfi:EXPR "
                    "(default: the bundled demo); several files or folders with -o DIR/")
@@ -124,92 +110,6 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="when stderr is not a terminal, a progress line this often (default 10)")
 
 
-def _subscribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("subscribe", help="receive frames published by 'run --publish'")
-    p.add_argument("endpoint", help="e.g. tcp://127.0.0.1:5555")
-    p.add_argument("--topic", default="", help="stream id to receive (default: all)")
-    p.add_argument("--mode", choices=MODES, default="pub")
-    p.add_argument("--count", type=int, help="stop after this many frames")
-    p.add_argument("--timeout", type=float, default=10.0,
-                   help="give up after this many seconds without a message")
-    p.add_argument("--save", type=Path, help="folder to save frames to as PNG")
-    p.add_argument("--curve-server-key", metavar="FILE",
-                   help="CURVE: the publisher's public key file")
-    p.add_argument("--curve-secret", metavar="FILE", help="CURVE: this client's key pair")
-
-
-def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="run many streams with an HTTP API, metrics and preview")
-    p.add_argument("config", help="YAML: http and streams (see configs/serve.yaml)")
-    p.add_argument("--port", type=int, help="HTTP port (overrides http.port)")
-
-
-def _train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("train", help="train HDM weights for a task")
-    p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--out", required=True, type=Path, help="checkpoint to write (.safetensors)")
-    p.add_argument("--paired", nargs="*", type=Path, default=[], help="paired folders")
-    p.add_argument("--clean", nargs="*", type=Path, default=[],
-                   help="folders of clean images to degrade synthetically")
-    p.add_argument("--preset", default="hdm-s", choices=tuple(hdm.PRESETS))
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=96)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--output", default="image", choices=OUTPUTS,
-                   help="what the head predicts: the image (the paper), a residual added to the "
-                        "input, or a per-pixel gain plus a small correction (keeps hue)")
-    p.add_argument("--init", type=Path, help="start from this checkpoint's weights")
-    p.add_argument("--colour-weight", type=float, default=0.0,
-                   help="weight of the colour (RGB angle) term in the loss")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
-    p.add_argument("--time-limit", type=float, metavar="SECONDS",
-                   help="stop after this wall-clock time (the learning rate decays to fit it)")
-    p.add_argument("--workers", type=int, default=0, help="data-loading processes")
-    p.add_argument("--real-weight", type=float, default=1.0,
-                   help="how many times as often real pairs are drawn as synthetic ones")
-
-
-def _eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("eval", help="PSNR/SSIM of input, classical and HDM on paired sets")
-    p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--model", default="auto", choices=("auto", *hdm.PRESETS),
-                   help="preset of the weights (auto: the shipped one)")
-    p.add_argument("--weights", default="default", help="checkpoint path or 'default'")
-    p.add_argument("--data", type=Path, default=Path("../shared/data"),
-                   help="root of the evaluation sets")
-    p.add_argument("--out", type=Path, default=Path("out/eval"))
-
-
-def _version() -> str:
-    """hdm-stream's version with the libraries that decide what it can do."""
-    from importlib.metadata import version
-
-    return (f"hdm-stream {version('hdm-stream')} (torch {torch.__version__}, PyAV "
-            f"{av.__version__}, FFmpeg libavformat "
-            f"{'.'.join(map(str, av.library_versions['libavformat']))})")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hdm-stream", description="Real-time video "
-                                     "dehazing, deraining and low-light enhancement with HDM.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("--version", action="version", version=_version())
-    parser.add_argument("--log-format", choices=("plain", "json"), default="plain",
-                        help="log lines as text or as JSON objects (one per line)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _run_parser(sub)
-    _serve_parser(sub)
-    _subscribe_parser(sub)
-    _train_parser(sub)
-    _eval_parser(sub)
-    return parser
-
-
 def _key_values(flag: str, items: list[str]) -> dict[str, str] | None:
     """``["g=48", "bf=0"]`` -> ``{"g": "48", "bf": "0"}``; None when none given (the config's
     stand)."""
@@ -270,25 +170,6 @@ def _batch(args: argparse.Namespace) -> bool:
         Path(args.input[0]).is_dir() or is_folder_target(args.output)))
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
-    """SIGTERM (systemd, containers) drains exactly like Ctrl-C: the run finishes what it
-    read; the signal is noted for the exit code."""
-    def on_sigterm(signum: int, _frame: object) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupted_code(terminated: list[int]) -> int:
-    return 128 + (terminated[0] if terminated else signal.SIGINT)  # the shells' convention
-
-
 def _device_list(args: argparse.Namespace) -> tuple[str, ...]:
     """``--device cuda:0,cuda:1``: the devices to deal to segment workers."""
     if not args.device or "," not in args.device:
@@ -347,7 +228,7 @@ def run_batch(args: argparse.Namespace) -> int:
     engine = _engine_once(config)
     log.info("enhancing %d files", len(jobs))
     terminated: list[int] = []
-    with _sigterm_as_interrupt(terminated):
+    with sigterm_as_interrupt(terminated):
         results = run_all(jobs, lambda file: _one_file(args, config, engine, job,
                                                        str(file.input), file.output))
     print(table(results, len(jobs)), file=sys.stderr)
@@ -357,7 +238,7 @@ def run_batch(args: argparse.Namespace) -> int:
              "seconds": round(r.seconds, 3), **(r.stats.as_dict() if r.stats else {})}
             for r in results], indent=2))
     if any(r.interrupted for r in results):
-        return _interrupted_code(terminated)
+        return interrupted_code(terminated)
     return 0 if all(r.ok for r in results) and len(results) == len(jobs) else 2
 
 
@@ -370,123 +251,16 @@ def run(args: argparse.Namespace) -> int:
     if job is None or (job.workers == 1 and job.ray is None):
         log.info("enhancing %s with %s", config.input, engine().description)
     terminated: list[int] = []
-    with _sigterm_as_interrupt(terminated):
+    with sigterm_as_interrupt(terminated):
         try:
             stats = _one_file(args, config, engine, job, config.input, config.output)
         except KeyboardInterrupt:
             if job is None:
                 raise
-            return _interrupted_code(terminated)  # a segmented job stopped: --resume
+            return interrupted_code(terminated)  # a segmented job stopped: --resume
     print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)
     if args.summary_json:
         args.summary_json.write_text(json.dumps(stats.as_dict(), indent=2))
-    return _interrupted_code(terminated) if stats.interrupted else 0
-
-
-def serve(args: argparse.Namespace) -> int:
-    from streamer.serve_cmd import serve as run_service
-    from streamer.service.config import HttpSettings, load_serve_config
-
-    config = load_serve_config(args.config)
-    if args.port is not None:
-        config = dataclasses.replace(config, http=HttpSettings(config.http.host, args.port))
-    return run_service(config)
-
-
-def subscribe(args: argparse.Namespace) -> int:
-    if args.save:
-        args.save.mkdir(parents=True, exist_ok=True)
-    with Subscriber(args.endpoint, topic=args.topic, mode=args.mode,
-                    curve_server_key=args.curve_server_key,
-                    curve_secret=args.curve_secret) as subscriber:
-        while args.count is None or subscriber.received < args.count:
-            message = subscriber.recv(args.timeout)
-            if message is None:
-                print(f"no message for {args.timeout:g} s; stopping", file=sys.stderr)
-                return 1
-            if message.end:
-                print(f"end of {message.topic}: {message.header}")
-                break
-            h = message.header
-            captured = h.get("capture_time")
-            latency = (f" latency={(time.time() - captured) * 1000:.1f}ms"
-                       if isinstance(captured, int | float) else "")
-            print(f"{message.topic} seq={h['seq']} pts={h.get('pts')} {h['width']}x{h['height']} "
-                  f"{h['format']}{latency}")
-            if args.save and message.image is not None:
-                image = to_uint8(message.image)
-                cv2.imwrite(str(args.save / f"{message.topic}_{h['seq']:06d}.png"),
-                            np.ascontiguousarray(image[..., ::-1]))
-        print(f"received {subscriber.received}, missed {subscriber.missed}, malformed "
-              f"{subscriber.malformed}", file=sys.stderr)
-    return 0
-
-
-def train(args: argparse.Namespace) -> int:
-    from hdm.train import TrainConfig
-    from hdm.train import train as run_training
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    summary = run_training(TrainConfig(
-        task=args.task, out=args.out, paired=args.paired, clean=args.clean,
-        preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-        val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
-        output=args.output, init=args.init, colour_weight=args.colour_weight,
-        time_limit_s=args.time_limit, workers=args.workers, real_weight=args.real_weight,
-    ))
-    print(f"best validation PSNR {summary['best_validation_psnr']:.2f} dB; wrote {args.out}",
-          file=sys.stderr)
-    return 0
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    from hdm.evaluate import evaluate_task
-
-    if not args.data.is_dir():
-        raise StreamerError(f"evaluation data not found: {args.data} (give --data DIR)")
-    methods = {"classical": hdm.resolve(args.task, "dcp"),
-               "HDM": hdm.resolve(args.task, args.model, args.weights)}
-    evaluate_task(args.task, methods, args.data, args.out,
-                  progress=lambda line: print(line, file=sys.stderr))
-    print((args.out / f"{args.task}.md").read_text())
-    return 0
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per log line, for log collectors: time, level, logger, message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": round(record.created, 3), "level": record.levelname.lower(),
-                 "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLines() if args.log_format == "json"
-                         else logging.Formatter("hdm-stream: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("torch", "libav"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    commands = {"run": run, "serve": serve, "subscribe": subscribe, "train": train,
-                "eval": evaluate}
-    try:
-        return commands[args.command](args)
-    except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:
-        if args.debug:
-            log.exception("failed")
-        print(f"hdm-stream: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("hdm-stream: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return interrupted_code(terminated) if stats.interrupted else 0

@@ -1,0 +1,75 @@
+"""The ``hdm-stream`` command line: the parser, the logging, and the dispatch to a command
+(run.py, serve.py, subscribe.py, train.py).
+
+Every error a user can cause ends as one line on stderr and a non-zero exit code; ``--debug``
+shows the traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import av
+import torch
+
+from hdm.errors import HDMError
+from streamer.cli import run, serve, subscribe, train
+from streamer.cli.common import JsonLines
+from streamer.errors import StreamerError
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("hdm-stream")
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": run.run, "serve": serve.command, "subscribe": subscribe.subscribe,
+    "train": train.train, "eval": train.evaluate,
+}
+
+
+def _version() -> str:
+    """hdm-stream's version with the libraries that decide what it can do."""
+    from importlib.metadata import version
+
+    return (f"hdm-stream {version('hdm-stream')} (torch {torch.__version__}, PyAV "
+            f"{av.__version__}, FFmpeg libavformat "
+            f"{'.'.join(map(str, av.library_versions['libavformat']))})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hdm-stream", description="Real-time video "
+                                     "dehazing, deraining and low-light enhancement with HDM.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--log-format", choices=("plain", "json"), default="plain",
+                        help="log lines as text or as JSON objects (one per line)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run.add_parser(sub)
+    serve.add_parser(sub)
+    subscribe.add_parser(sub)
+    train.add_train_parser(sub)
+    train.add_eval_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if args.log_format == "json"
+                         else logging.Formatter("hdm-stream: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for noisy in ("torch", "libav"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args)
+    except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:
+        if args.debug:
+            log.exception("failed")
+        print(f"hdm-stream: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hdm-stream: interrupted", file=sys.stderr)
+        return 130
+
