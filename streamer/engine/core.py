@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hdm.upsample import reduced_size
 from streamer.engine.runner import ModelRunner
 from streamer.engine.settings import EngineSettings, Optimisations
 from streamer.engine.signal_range import from_sdr_range, to_sdr_range
@@ -132,13 +133,24 @@ class Engine:
         layout = Layout.rgb_for(images[0].dtype)
         return self.submit(EngineBatch(images, layout), [state] * len(images)).result()
 
-    def warmup(self, height: int, width: int, batch: int = 1) -> None:
+    def warmup(self, height: int, width: int, batch: int = 1, *, rate: float | None = None
+               ) -> None:
         """Run once at a stream's size and batch size, so compilation is not timed as the
-        first frame (and later short batches are padded to ``batch``). RGB suffices: I420
+        first frame (and later short batches are padded to ``batch``); an ``auto`` inference
+        size is chosen here for the stream's ``rate`` (frames per second). RGB suffices: I420
         frames reach the network as the same float tensor."""
         self.runner.batch_size = batch
+        self.runner.short_side(height, width, rate)
         dummy = [np.zeros((height, width, 3), np.uint8)] * batch
         self.submit(EngineBatch(dummy, Layout.RGB24), [TemporalState()] * batch).result()
+
+    def inference_note(self, height: int, width: int) -> str:
+        """What the network sees of frames of this size, for a start line."""
+        side = self.runner.short_side(height, width)
+        if side is None:
+            return "full resolution"
+        h, w = reduced_size(height, width, side)
+        return f"{w}x{h} ({self.runner.fit} fit to {width}x{height})"
 
     def check_size(self, height: int, width: int) -> None:
         """EngineError for frames larger than ``max_megapixels``, with the limit to change."""

@@ -1,7 +1,8 @@
-"""The model on its device behind one of three backends; tensors in, tensors out.
+"""The model on its device behind one of five backends; tensors in, tensors out.
 
-``eager`` runs the module as is (the CPU default). ``compile`` wraps it in torch.compile with
-bf16 autocast (the CUDA default); ``compile_mode`` picks torch.compile's mode
+``eager`` runs the module as is. ``openvino`` and ``onnxruntime`` run an ONNX export of it on
+the CPU (exported.py; OpenVINO is the CPU default for HDM). ``compile`` wraps it in
+torch.compile with bf16 autocast (the CUDA default); ``compile_mode`` picks torch.compile's mode
 (``reduce-overhead`` replays CUDA graphs). ``tensorrt`` compiles it with torch-tensorrt when that
 is importable, caching engines on disk keyed by model hash, precision, shape and GPU. A backend
 that cannot load falls back with one log line that says why. Compiling backends compile the DCP
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import hdm
@@ -29,7 +31,10 @@ from hdm import dcp
 from hdm.dcp import MaskMode
 from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_input
-from streamer.engine.settings import PRECISIONS, EngineSettings, Optimisations
+from hdm.upsample import Fit, apply_field, fit_field, reduced_size
+from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
+from streamer.engine.resolution import choose_size
+from streamer.engine.settings import PRECISIONS, EngineSettings, InferenceSize, Optimisations
 from streamer.engine.temporal import (
     Estimate,
     MaskSmoother,
@@ -61,6 +66,8 @@ class ModelRunner:
         stabiliser: StabiliserParams = StabiliserParams(),
         estimate: Estimate = dcp.estimate,
         channels_last: bool = False,
+        inference_size: InferenceSize | str = "full",
+        fit: Fit = "channel",
     ) -> None:
         self.model = model
         self.runner = runner
@@ -77,7 +84,13 @@ class ModelRunner:
         )
         self.stabiliser = OutputStabiliser(stabiliser)
         self.batch_size = 1  # what compiled code is specialised to; set by the warm-up
-        self.description = f"{_model_name(model)} on {device} ({backend}, {_dtype_name(dtype)})"
+        self.inference_size = inference_size
+        self.fit = fit
+        # (height, width) -> the shorter side the network sees (None: full resolution)
+        self._short_sides: dict[tuple[int, int], int | None] = {}
+        precision = (runner.precision_name if isinstance(runner, ExportedRunner)
+                     else _dtype_name(dtype))
+        self.description = f"{_model_name(model)} on {device} ({backend}, {precision})"
 
     @classmethod
     def build(
@@ -101,24 +114,60 @@ class ModelRunner:
         model = model.eval().requires_grad_(False).to(device)
         if isinstance(model, HDM) and optimisations.fuse_head:
             fuse_head(model)  # exact, 39% fewer multiply-adds
-        backend = _resolve_backend(settings.backend, device)
+        backend = _resolve_backend(settings.backend, device, isinstance(model, HDM))
         if optimisations.channels_last:
             # torch's stubs lack Module.to's memory_format overload
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         runner: nn.Module = model
         estimate: Estimate = dcp.estimate
+        cache = Path(settings.cache_dir).expanduser()
         if backend == "tensorrt":
-            runner = TensorRTRunner(model, dtype, Path(settings.cache_dir).expanduser())
+            runner = TensorRTRunner(model, dtype, cache / "tensorrt")
+        elif backend in EXPORTED_BACKENDS:
+            runner = ExportedRunner(model, backend, model_hash(model),
+                                    settings.precision, cache / "onnx")
+            dtype = torch.float32  # the runtime applies the precision inside its graph
         elif backend == "compile":
             runner = cast(nn.Module, torch.compile(model, dynamic=False,
                                                    mode=settings.compile_mode))
-        if backend != "eager" and optimisations.compile_masks:
+        if backend in ("compile", "tensorrt") and optimisations.compile_masks:
             # Never CUDA graphs here: the states keep these outputs across calls, and a graph
             # replay would overwrite them.
             estimate = cast(Estimate, torch.compile(dcp.estimate, dynamic=False))
         return cls(model, runner, device, dtype, backend, strength=settings.strength,
                    smoothing=smoothing, stabiliser=stabiliser, estimate=estimate,
-                   channels_last=optimisations.channels_last)
+                   channels_last=optimisations.channels_last,
+                   inference_size=settings.inference_size, fit=settings.resolved_fit)
+
+    def short_side(self, height: int, width: int, rate: float | None = None) -> int | None:
+        """The shorter side the network sees for frames of this size (None: all of it),
+        decided once per size; ``auto`` times the choices here (``rate``: the stream's frames
+        per second, which sets the budget)."""
+        key = (height, width)
+        if key not in self._short_sides:
+            self._short_sides[key] = self._decide(height, width, rate)
+        return self._short_sides[key]
+
+    def _decide(self, height: int, width: int, rate: float | None) -> int | None:
+        size = self.inference_size
+        if size == "full":
+            return None
+        if isinstance(size, int):
+            return size if size < min(height, width) else None
+        choice = choose_size(lambda side: self._timed_run(height, width, side), height, width,
+                             device=self.device.type, rate=rate, batch=self.batch_size)
+        log.info("auto %s", choice.describe(height, width))
+        return choice.short_side
+
+    def _timed_run(self, height: int, width: int, short_side: int | None) -> None:
+        x = torch.rand(self.batch_size, 3, height, width, device=self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        states = [TemporalState() for _ in range(self.batch_size)]
+        with torch.inference_mode():
+            self._enhance(x, states, short_side)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor, states: Sequence[TemporalState]) -> torch.Tensor:
@@ -128,24 +177,43 @@ class ModelRunner:
         of a file, a batch cut short by its deadline) is padded with copies of its last frame
         rather than compiled again, and the copies are neither returned nor smoothed over.
         """
-        count = x.shape[0]
-        if self.backend != "eager" and count < self.batch_size:
-            x = torch.cat([x, x[-1:].expand(self.batch_size - count, -1, -1, -1)])
+        return self._enhance(x, states, self.short_side(*x.shape[-2:]))
+
+    def _enhance(self, x: torch.Tensor, states: Sequence[TemporalState],
+                 short_side: int | None) -> torch.Tensor:
+        """At a reduced size, the network, its masks, the strength and the stabiliser all work
+        on the small frame (cheaper, and steadier: less sensor noise survives the averaging);
+        the result is fitted as local affine colour transforms of the small input and those
+        applied to the full frame."""
+        count, _, height, width = x.shape
+        small = x
+        if short_side is not None:
+            small = F.interpolate(x, size=reduced_size(height, width, short_side), mode="area")
             if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+                small = small.contiguous(memory_format=torch.channels_last)
+        if self.backend != "eager" and count < self.batch_size:
+            small = torch.cat([small, small[-1:].expand(self.batch_size - count, -1, -1, -1)])
+            if self.channels_last:
+                small = small.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if self.smoother is not None:
-                masks = self.smoother(pad_input(x), [s.masks for s in states])
-                if x.shape[0] > count:  # padding repeats the last real frame's masks
-                    masks = torch.cat([masks, masks[-1:].expand(x.shape[0] - count, -1, -1, -1)])
-                out = self.runner(x, masks)
+                masks = self.smoother(pad_input(small), [s.masks for s in states])
+                if small.shape[0] > count:  # padding repeats the last real frame's masks
+                    masks = torch.cat([masks, masks[-1:].expand(small.shape[0] - count, -1, -1,
+                                                                -1)])
+                out = self.runner(small, masks)
             else:
-                out = self.runner(x)
+                out = self.runner(small)
         # Out of place: with CUDA graphs ``out`` is a buffer the next replay overwrites.
         out = out[:count].float().clamp(0.0, 1.0)
+        small = small[:count]
         if self.strength < 1:
-            out = torch.lerp(x[:count].float(), out, self.strength)
-        return self.stabiliser(x[:count], out, [s.output for s in states])
+            out = torch.lerp(small.float(), out, self.strength)
+        out = self.stabiliser(small, out, [s.output for s in states])
+        if short_side is None:
+            return out
+        field = fit_field(small, out, fit=self.fit)
+        return apply_field(field, x[:count].float()).clamp_(0.0, 1.0)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is torch.float32:
@@ -159,10 +227,23 @@ def _mask_mode(settings: EngineSettings) -> MaskMode | None:
     return "soft" if settings.weights == "random" and settings.model != "dcp" else None
 
 
-def _resolve_backend(requested: str, device: torch.device) -> str:
-    """The backend to use; one log line for each fallback, saying why."""
+def _resolve_backend(requested: str, device: torch.device, exportable: bool = True) -> str:
+    """The backend to use; one log line for each fallback, saying why. ``auto`` on a CPU is
+    OpenVINO where it is installed (the fastest measured there, see exported.py) for HDM, and
+    eager for the classical enhancer (its statistics are not worth an export)."""
     if requested == "auto":
-        return "compile" if device.type == "cuda" else "eager"
+        if device.type == "cuda":
+            return "compile"
+        return "openvino" if exportable and runtime_version("openvino") else "eager"
+    if requested in EXPORTED_BACKENDS:
+        if device.type != "cpu":
+            log.warning("the %s backend runs on the CPU; using torch.compile on %s", requested,
+                        device)
+            return "compile"
+        if not exportable:
+            log.warning("the %s backend runs HDM networks; the classical enhancer runs eager",
+                        requested)
+            return "eager"
     if requested == "tensorrt" and device.type != "cuda":
         log.warning("tensorrt backend needs a CUDA GPU; using eager on %s", device)
         return "eager"

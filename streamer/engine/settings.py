@@ -4,18 +4,20 @@ is refused at load, with its name), and the switchable optimisations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 import torch
 
+from hdm.upsample import FITS, Fit
 from streamer.errors import ConfigError
 
 __all__ = [
     "BACKENDS", "COLOUR", "COMPILE_MODES", "MODELS", "PRECISIONS", "TASKS", "Backend", "Colour",
-    "CompileMode", "EngineSettings", "ModelName", "Optimisations", "Precision", "Task",
+    "CompileMode", "EngineSettings", "FIT_BY_TASK", "InferenceSize", "MIN_INFERENCE_SIZE",
+    "ModelName", "Optimisations", "Precision", "Task", "parse_inference_size",
 ]
 
-Backend = Literal["auto", "eager", "compile", "tensorrt"]
+Backend = Literal["auto", "eager", "compile", "tensorrt", "openvino", "onnxruntime"]
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 Colour = Literal["auto", "device", "host"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -29,6 +31,25 @@ MODELS: tuple[str, ...] = get_args(ModelName)
 TASKS: tuple[str, ...] = get_args(Task)
 PRECISIONS: dict[str, torch.dtype | None] = {"auto": None, "fp32": torch.float32,
                                              "bf16": torch.bfloat16, "fp16": torch.float16}
+InferenceSize = int | Literal["full", "auto"]
+MIN_INFERENCE_SIZE = 32
+FIT_BY_TASK: dict[str, Fit] = {"dehaze": "channel", "derain": "colour", "lowlight": "colour"}
+"""The fit ``auto`` uses (see hdm/upsample.py and the README's real-time table): haze is a
+per-channel affine transform; rain and low light gain from the 3×3 colour mix."""
+
+
+def parse_inference_size(value: int | str, key: str = "inference_size") -> InferenceSize:
+    """``full``, ``auto`` or a shorter side in pixels (an int, or a string of digits from a
+    flag); ConfigError naming ``key`` otherwise."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if value in ("full", "auto"):
+        return "full" if value == "full" else "auto"
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < MIN_INFERENCE_SIZE:
+            raise ConfigError(f"{key} must be at least {MIN_INFERENCE_SIZE} pixels, got {value}")
+        return value
+    raise ConfigError(f"{key} must be full, auto or a shorter side in pixels, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,9 @@ class EngineSettings:
     """What to run and how (the YAML ``model:`` section).
 
     ``weights``: ``default`` (shipped), ``random`` or a checkpoint path (see hdm.builders).
+    ``inference_size``: ``full``, ``auto`` or the shorter side in pixels the network sees
+    (see engine/resolution.py); ``fit``: how a reduced-size result reaches the full frame
+    (``channel``, ``colour`` or ``auto``: the task's, see hdm/upsample.py).
     ``strength`` blends the enhanced frame with its input (1: fully enhanced). Frames larger
     than ``max_megapixels`` are refused up front: HDM keeps full-resolution activations (hdm-s at
     8000×8000 took 11 GB of memory and did not finish on the CPU); 36 MP covers 8K UHD.
@@ -51,7 +75,9 @@ class EngineSettings:
     colour: Colour = "auto"
     strength: float = 1.0
     max_megapixels: float = 36.0
-    cache_dir: str = "~/.cache/hdm-stream/tensorrt"
+    cache_dir: str = "~/.cache/hdm-stream"
+    inference_size: int | str = "auto"
+    fit: str = "auto"
 
     def __post_init__(self) -> None:
         choices = {"model": MODELS, "task": TASKS, "backend": BACKENDS,
@@ -68,6 +94,15 @@ class EngineSettings:
                               f"got {self.strength}")
         if not self.weights:
             raise ConfigError("weights cannot be empty; use default, random or a path")
+        object.__setattr__(self, "inference_size", parse_inference_size(self.inference_size))
+        if self.fit not in ("auto", *FITS):
+            raise ConfigError(f"fit must be one of {['auto', *FITS]}, got {self.fit!r}")
+
+    @property
+    def resolved_fit(self) -> Fit:
+        """The fit that carries a reduced-size result to the full frame (``auto``: the
+        task's)."""
+        return FIT_BY_TASK[self.task] if self.fit == "auto" else cast(Fit, self.fit)
 
 
 @dataclass(frozen=True)

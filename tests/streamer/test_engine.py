@@ -93,7 +93,7 @@ class ShapeRecorder(torch.nn.Module):
 
 
 def test_compiled_backends_pad_short_batches_without_smoothing_over_the_padding() -> None:
-    settings = EngineSettings(model="hdm-s", device="cpu")
+    settings = EngineSettings(model="hdm-s", device="cpu", backend="eager")
     eager = Engine.build(settings)
     recorder = ShapeRecorder(eager.model)
     runner = ModelRunner(eager.model, recorder, eager.device, torch.float32, "compile",

@@ -1,0 +1,97 @@
+"""Carry an enhancement made at low resolution to the full-resolution frame.
+
+The network runs on a small copy of the frame; what it did there is fitted as a local affine
+colour transform of the small input (He et al.'s guided filter, ECCV 2010, used as in the fast
+guided filter / Deep Guided Filter, Wu et al. CVPR 2018), and that transform, upsampled, is
+applied to the full-resolution input. Haze removal is exactly such a transform per pixel
+(J = (I - A) / t + A, with t smooth), and so is a low-light gain, so the full frame keeps its own
+detail and edges while taking the network's colour and contrast.
+
+Two fits:
+
+* ``channel``: each output channel an affine function of the same input channel (6
+  coefficients per pixel).
+* ``colour``: each output channel an affine function of all three input channels (12
+  coefficients, a 3×3 matrix and an offset per pixel): it also carries the network's colour
+  mixing (white balance, casts removed), at a 3×3 solve per low-resolution pixel.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+import torch.nn.functional as F
+
+from hdm.errors import ConfigError
+
+__all__ = ["FITS", "Fit", "AffineField", "apply_field", "fit_field", "reduced_size"]
+
+Fit = Literal["channel", "colour"]
+FITS: tuple[Fit, ...] = get_args(Fit)
+
+AffineField = torch.Tensor
+"""B×(K·3)×h×w low-resolution coefficients: ``channel`` fits hold (gain, offset) per channel
+(K = 2), ``colour`` fits a 3×3 matrix row and an offset per output channel (K = 4)."""
+
+
+def reduced_size(height: int, width: int, short_side: int) -> tuple[int, int]:
+    """(h, w) with the shorter side ``short_side`` (never larger than the frame), the aspect
+    kept, each at least 1."""
+    short = min(height, width)
+    if short_side >= short:
+        return height, width
+    scale = short_side / short
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean over a (2r+1)² window clipped to the picture (one pooling call)."""
+    size = 2 * radius + 1
+    return F.avg_pool2d(x, size, stride=1, padding=radius, count_include_pad=False)
+
+
+def fit_field(guide: torch.Tensor, out: torch.Tensor, *, fit: Fit = "colour", radius: int = 2,
+              eps: float = 1e-4) -> AffineField:
+    """Local affine coefficients taking ``guide`` (B×3×h×w input) to ``out`` (its enhanced
+    version) in (2r+1)² windows, averaged over the windows that cover each pixel.
+
+    ``eps`` regularises flat windows towards a pure offset (a larger one smooths more); it is in
+    squared [0, 1] units.
+    """
+    if fit not in FITS:
+        raise ConfigError(f"fit must be one of {FITS}, got {fit!r}")
+    guide, out = guide.float(), out.float()
+    mean_i, mean_p = _box(guide, radius), _box(out, radius)
+    if fit == "channel":
+        var = _box(guide * guide, radius) - mean_i * mean_i
+        cov = _box(guide * out, radius) - mean_i * mean_p
+        gain = cov / (var + eps)
+        offset = mean_p - gain * mean_i
+        return _box(torch.cat([gain, offset], 1), radius)
+    b, _, h, w = guide.shape
+    # Covariances of the guide's channels (3×3) and with the output's (3×3), per pixel.
+    products = (guide.unsqueeze(1) * guide.unsqueeze(2)).reshape(b, 9, h, w)
+    sigma = _box(products, radius) - (mean_i.unsqueeze(1) * mean_i.unsqueeze(2)).reshape(b, 9, h, w)
+    cross = (out.unsqueeze(2) * guide.unsqueeze(1)).reshape(b, 9, h, w)
+    cross = _box(cross, radius) - (mean_p.unsqueeze(2) * mean_i.unsqueeze(1)).reshape(b, 9, h, w)
+    sigma = sigma.permute(0, 2, 3, 1).reshape(b, h, w, 3, 3)
+    sigma = sigma + eps * torch.eye(3, device=guide.device, dtype=guide.dtype)
+    cross = cross.permute(0, 2, 3, 1).reshape(b, h, w, 3, 3)  # [output channel, input channel]
+    # matrix @ sigma = cross  <=>  sigma @ matrix^T = cross^T (sigma is symmetric)
+    matrix = torch.linalg.solve(sigma, cross.transpose(-1, -2)).transpose(-1, -2)
+    offset = mean_p - torch.einsum("bhwoi,bihw->bohw", matrix, mean_i)
+    field = torch.cat([matrix.reshape(b, h, w, 9).permute(0, 3, 1, 2), offset], 1)
+    return _box(field, radius)
+
+
+def apply_field(field: AffineField, x: torch.Tensor) -> torch.Tensor:
+    """The coefficients upsampled (bilinear) to ``x``'s size and applied to it (B×3×H×W)."""
+    if field.shape[-2:] != x.shape[-2:]:
+        field = F.interpolate(field, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    field = field.to(x.dtype)
+    if field.shape[1] == 6:
+        return torch.addcmul(field[:, 3:], field[:, :3], x)
+    b, _, h, w = x.shape
+    matrix = field[:, :9].reshape(b, 3, 3, h, w)
+    return (matrix * x.unsqueeze(1)).sum(2) + field[:, 9:]

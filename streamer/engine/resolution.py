@@ -1,0 +1,120 @@
+"""The size the network runs at, and the way back to the full frame.
+
+At full resolution HDM-S takes seconds per 720p frame on a laptop CPU. Run on a small copy of
+the frame, with its effect carried back to full resolution by a local affine fit
+(:mod:`hdm.upsample`), it takes tens of milliseconds and keeps the full frame's own detail.
+
+``inference_size`` (the YAML ``model.inference_size``, ``--inference-size``):
+
+* ``full``: the network sees every pixel (bit for bit what it did before this mode existed);
+* ``N``: the network sees the frame scaled so that its shorter side is N pixels (never larger
+  than the frame);
+* ``auto``: the largest of :data:`CANDIDATES` (or full) whose measured cost fits the stream's
+  frame budget on this device, chosen once per frame size at warm-up and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hdm.upsample import reduced_size
+
+__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "Choice", "choose_size"]
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = (1080, 720, 540, 432, 360, 288, 240, 216, 180, 144, 128, 112, 96)
+"""Shorter sides ``auto`` chooses from, largest first; below 96 pixels the networks lose the
+structure they need (dehaze on O-HAZE fell by a further dB from 1/8 to 1/16)."""
+DEFAULT_RATE = 25.0
+"""Frames per second assumed when a stream does not say (stills, a source without a rate)."""
+ENGINE_SHARE = {"cpu": 0.5, "cuda": 0.8}
+"""Part of a frame's interval the network may take. On a CPU decode, colour conversion and the
+encoder share the cores with it (the x264 transcode of 720p alone took 13 ms a frame of the
+40 ms at 25 fps on 2 cores); on a GPU the host work overlaps the device's."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What ``auto`` chose for one frame size, and why (for the log and the start line)."""
+
+    short_side: int | None  # None: full resolution
+    cost_ms: float | None  # None: not timed (no candidate is smaller than the frame)
+    budget_ms: float
+
+    def describe(self, height: int, width: int) -> str:
+        if self.cost_ms is None:
+            return f"inference at full resolution ({width}x{height}: no smaller size to choose)"
+        if self.short_side is None:
+            size = f"full resolution ({width}x{height})"
+        else:
+            h, w = reduced_size(height, width, self.short_side)
+            size = f"{w}x{h} for {width}x{height}"
+        verdict = "fits" if self.cost_ms <= self.budget_ms else "misses"
+        return (f"inference at {size}: {self.cost_ms:.1f} ms a frame, {verdict} the "
+                f"{self.budget_ms:.1f} ms budget")
+
+
+def choose_size(
+    run: Callable[[int | None], None],
+    height: int,
+    width: int,
+    *,
+    device: str,
+    rate: float | None,
+    batch: int = 1,
+) -> Choice:
+    """The largest candidate (or full resolution) whose cost fits the budget.
+
+    ``run(short_side)`` enhances one batch of ``batch`` frames at that inference size (None:
+    full). The smallest candidate and twice its size are timed, the cost per pixel the network
+    sees fitted through them, and the largest size predicted to fit is timed to confirm (a
+    step down while it does not). Full resolution is predicted, not timed, unless the frame is
+    no larger than the sizes timed: a 4K frame on a CPU would take minutes.
+    """
+    budget = ENGINE_SHARE.get(device, ENGINE_SHARE["cpu"]) / (rate or DEFAULT_RATE) * 1e3
+    short = min(height, width)
+    sizes = [s for s in CANDIDATES if s < short]
+    if not sizes:
+        return Choice(None, None, budget)
+    low = sizes[-1]
+    high = min(2 * low, short)
+    low_cost = _time(run, low, batch)
+    high_cost = _time(run, None if high == short else high, batch)
+    per_pixel = max(high_cost - low_cost, 0.0) / max(_pixels(height, width, high)
+                                                       - _pixels(height, width, low), 1)
+    fixed = low_cost - per_pixel * _pixels(height, width, low)
+    if high == short:
+        if high_cost <= budget:
+            return Choice(None, high_cost, budget)
+    elif per_pixel * height * width <= budget:
+        log.info("auto inference size: full resolution predicted to fit (%.1f ms of %.1f)",
+                 per_pixel * height * width, budget)
+        return Choice(None, _time(run, None, batch), budget)
+    for size in sizes:
+        if size == low or fixed + per_pixel * _pixels(height, width, size) > budget:
+            continue
+        cost = high_cost if size == high else _time(run, size, batch)
+        if cost <= budget:
+            return Choice(size, cost, budget)
+    return Choice(low, low_cost, budget)
+
+
+def _pixels(height: int, width: int, short_side: int) -> int:
+    h, w = reduced_size(height, width, short_side)
+    return h * w
+
+
+def _time(run: Callable[[int | None], None], short_side: int | None, batch: int) -> float:
+    """Milliseconds per frame: one untimed run (allocation, compilation), then the best of two
+    (the least disturbed by other work on the machine)."""
+    run(short_side)
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        run(short_side)
+        best = min(best, time.perf_counter() - start)
+    return best * 1e3 / batch
