@@ -31,8 +31,9 @@ Fit = Literal["channel", "colour"]
 FITS: tuple[Fit, ...] = get_args(Fit)
 
 AffineField = torch.Tensor
-"""B×(K·3)×h×w low-resolution coefficients: ``channel`` fits hold (gain, offset) per channel
-(K = 2), ``colour`` fits a 3×3 matrix row and an offset per output channel (K = 4)."""
+"""B×(K·3)×h×w low-resolution coefficients: ``channel`` fits hold a gain per channel, then an
+offset per channel (K = 2); ``colour`` fits a 3×3 matrix (channel 3i + o takes input channel i
+into output o), then an offset per output channel (K = 4)."""
 
 
 def reduced_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -62,14 +63,17 @@ def fit_field(guide: torch.Tensor, out: torch.Tensor, *, fit: Fit = "colour", ra
     if fit not in FITS:
         raise ConfigError(f"fit must be one of {FITS}, got {fit!r}")
     guide, out = guide.float(), out.float()
-    mean_i, mean_p = _box(guide, radius), _box(out, radius)
     if fit == "channel":
-        var = _box(guide * guide, radius) - mean_i * mean_i
-        cov = _box(guide * out, radius) - mean_i * mean_p
+        # One pooling call for the four window means.
+        means = _box(torch.cat([guide, out, guide * guide, guide * out], 1), radius)
+        mean_i, mean_p, mean_ii, mean_ip = means.split(3, 1)
+        var = mean_ii - mean_i * mean_i
+        cov = mean_ip - mean_i * mean_p
         gain = cov / (var + eps)
         offset = mean_p - gain * mean_i
         return _box(torch.cat([gain, offset], 1), radius)
     b, _, h, w = guide.shape
+    mean_i, mean_p = _box(guide, radius), _box(out, radius)
     # Covariances of the guide's channels (3×3) and with the output's (3×3), per pixel.
     products = (guide.unsqueeze(1) * guide.unsqueeze(2)).reshape(b, 9, h, w)
     sigma = _box(products, radius) - (mean_i.unsqueeze(1) * mean_i.unsqueeze(2)).reshape(b, 9, h, w)
@@ -81,7 +85,9 @@ def fit_field(guide: torch.Tensor, out: torch.Tensor, *, fit: Fit = "colour", ra
     # matrix @ sigma = cross  <=>  sigma @ matrix^T = cross^T (sigma is symmetric)
     matrix = torch.linalg.solve(sigma, cross.transpose(-1, -2)).transpose(-1, -2)
     offset = mean_p - torch.einsum("bhwoi,bihw->bohw", matrix, mean_i)
-    field = torch.cat([matrix.reshape(b, h, w, 9).permute(0, 3, 1, 2), offset], 1)
+    # Stored by input channel (channel 3i + o: input i into output o), so that applying it
+    # reads three contiguous 3-channel slices.
+    field = torch.cat([matrix.permute(0, 4, 3, 1, 2).reshape(b, 9, h, w), offset], 1)
     return _box(field, radius)
 
 
@@ -92,6 +98,8 @@ def apply_field(field: AffineField, x: torch.Tensor) -> torch.Tensor:
     field = field.to(x.dtype)
     if field.shape[1] == 6:
         return torch.addcmul(field[:, 3:], field[:, :3], x)
-    b, _, h, w = x.shape
-    matrix = field[:, :9].reshape(b, 3, 3, h, w)
-    return (matrix * x.unsqueeze(1)).sum(2) + field[:, 9:]
+    # Three broadcast multiply-adds, never a 9-channel full-resolution temporary.
+    out = field[:, 9:]
+    for i in range(3):
+        out = torch.addcmul(out, field[:, 3 * i : 3 * i + 3], x[:, i : i + 1])
+    return out

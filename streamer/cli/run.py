@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hdm.model import TASKS
+from hdm.upsample import FITS
 from streamer.cli.common import interrupted_code, sigterm_as_interrupt
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
@@ -59,6 +60,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--compile-mode", choices=COMPILE_MODES,
                    help="torch.compile mode (reduce-overhead: CUDA graphs)")
     p.add_argument("--precision", choices=tuple(PRECISIONS))
+    p.add_argument("--inference-size", metavar="full|auto|N",
+                   help="what the network sees: the full frame, the frame scaled to a "
+                        "shorter side of N pixels (its effect fitted back to full "
+                        "resolution), or auto (default: the largest that keeps up with the "
+                        "stream on this device; the choice is logged)")
+    p.add_argument("--fit", choices=("auto", *FITS),
+                   help="how a reduced-size result reaches the full frame (auto: the task's)")
     p.add_argument("--colour", choices=COLOUR, help="where YUV<->RGB runs (auto: on a GPU "
                    "when there is one)")
     p.add_argument("--batch", type=int, help="frames per inference batch")
@@ -135,7 +143,8 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
                "device": None if _device_list(args) else args.device,
                "backend": args.backend, "precision": args.precision,
                "compile_mode": args.compile_mode, "colour": args.colour,
-               "strength": args.strength},
+               "strength": args.strength, "inference_size": args.inference_size,
+               "fit": args.fit},
         batch={"size": args.batch},
         smoothing={"enabled": False if args.no_smoothing else None},
         stabiliser={"enabled": False if args.no_stabiliser else None},

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from hdm.upsample import reduced_size
 
-__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "Choice", "choose_size"]
+__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "Choice", "choose_size", "timer"]
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,21 @@ class Choice:
 
 
 def choose_size(
-    run: Callable[[int | None], None],
+    cost: Callable[[int | None], float],
     height: int,
     width: int,
     *,
     device: str,
     rate: float | None,
-    batch: int = 1,
 ) -> Choice:
     """The largest candidate (or full resolution) whose cost fits the budget.
 
-    ``run(short_side)`` enhances one batch of ``batch`` frames at that inference size (None:
-    full). The smallest candidate and twice its size are timed, the cost per pixel the network
-    sees fitted through them, and the largest size predicted to fit is timed to confirm (a
-    step down while it does not). Full resolution is predicted, not timed, unless the frame is
-    no larger than the sizes timed: a 4K frame on a CPU would take minutes.
+    ``cost(short_side)`` is the milliseconds a frame takes at that inference size (None: full;
+    :func:`timer` makes one from a function that runs a batch). The smallest candidate and twice
+    its size are measured, the cost per pixel the network sees fitted through them, and the
+    largest size predicted to fit is measured to confirm (a step down while it does not). Full
+    resolution is predicted, not measured, unless the frame is no larger than the sizes
+    measured: a 4K frame on a CPU would take minutes.
     """
     budget = ENGINE_SHARE.get(device, ENGINE_SHARE["cpu"]) / (rate or DEFAULT_RATE) * 1e3
     short = min(height, width)
@@ -82,8 +82,8 @@ def choose_size(
         return Choice(None, None, budget)
     low = sizes[-1]
     high = min(2 * low, short)
-    low_cost = _time(run, low, batch)
-    high_cost = _time(run, None if high == short else high, batch)
+    low_cost = cost(low)
+    high_cost = cost(None if high == short else high)
     per_pixel = max(high_cost - low_cost, 0.0) / max(_pixels(height, width, high)
                                                        - _pixels(height, width, low), 1)
     fixed = low_cost - per_pixel * _pixels(height, width, low)
@@ -93,13 +93,13 @@ def choose_size(
     elif per_pixel * height * width <= budget:
         log.info("auto inference size: full resolution predicted to fit (%.1f ms of %.1f)",
                  per_pixel * height * width, budget)
-        return Choice(None, _time(run, None, batch), budget)
+        return Choice(None, cost(None), budget)
     for size in sizes:
         if size == low or fixed + per_pixel * _pixels(height, width, size) > budget:
             continue
-        cost = high_cost if size == high else _time(run, size, batch)
-        if cost <= budget:
-            return Choice(size, cost, budget)
+        measured = high_cost if size == high else cost(size)
+        if measured <= budget:
+            return Choice(size, measured, budget)
     return Choice(low, low_cost, budget)
 
 
@@ -108,13 +108,18 @@ def _pixels(height: int, width: int, short_side: int) -> int:
     return h * w
 
 
-def _time(run: Callable[[int | None], None], short_side: int | None, batch: int) -> float:
-    """Milliseconds per frame: one untimed run (allocation, compilation), then the best of two
-    (the least disturbed by other work on the machine)."""
-    run(short_side)
-    best = float("inf")
-    for _ in range(2):
-        start = time.perf_counter()
+def timer(run: Callable[[int | None], None], batch: int) -> Callable[[int | None], float]:
+    """Milliseconds per frame of ``run(short_side)`` (which enhances ``batch`` frames): one
+    untimed run (allocation, export, compilation), then the best of two (the least disturbed by
+    other work on the machine)."""
+
+    def cost(short_side: int | None) -> float:
         run(short_side)
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3 / batch
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            run(short_side)
+            best = min(best, time.perf_counter() - start)
+        return best * 1e3 / batch
+
+    return cost

@@ -33,7 +33,7 @@ from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_input
 from hdm.upsample import Fit, apply_field, fit_field, reduced_size
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
-from streamer.engine.resolution import choose_size
+from streamer.engine.resolution import choose_size, timer
 from streamer.engine.settings import PRECISIONS, EngineSettings, InferenceSize, Optimisations
 from streamer.engine.temporal import (
     Estimate,
@@ -68,6 +68,7 @@ class ModelRunner:
         channels_last: bool = False,
         inference_size: InferenceSize | str = "full",
         fit: Fit = "channel",
+        task: str = "",
     ) -> None:
         self.model = model
         self.runner = runner
@@ -90,7 +91,8 @@ class ModelRunner:
         self._short_sides: dict[tuple[int, int], int | None] = {}
         precision = (runner.precision_name if isinstance(runner, ExportedRunner)
                      else _dtype_name(dtype))
-        self.description = f"{_model_name(model)} on {device} ({backend}, {precision})"
+        self.description = (f"{_model_name(model)}{f' ({task})' if task else ''} on {device} "
+                            f"({backend}, {precision})")
 
     @classmethod
     def build(
@@ -137,7 +139,8 @@ class ModelRunner:
         return cls(model, runner, device, dtype, backend, strength=settings.strength,
                    smoothing=smoothing, stabiliser=stabiliser, estimate=estimate,
                    channels_last=optimisations.channels_last,
-                   inference_size=settings.inference_size, fit=settings.resolved_fit)
+                   inference_size=settings.inference_size, fit=settings.resolved_fit,
+                   task=settings.task)
 
     def short_side(self, height: int, width: int, rate: float | None = None) -> int | None:
         """The shorter side the network sees for frames of this size (None: all of it),
@@ -154,20 +157,24 @@ class ModelRunner:
             return None
         if isinstance(size, int):
             return size if size < min(height, width) else None
-        choice = choose_size(lambda side: self._timed_run(height, width, side), height, width,
-                             device=self.device.type, rate=rate, batch=self.batch_size)
-        log.info("auto %s", choice.describe(height, width))
-        return choice.short_side
-
-    def _timed_run(self, height: int, width: int, short_side: int | None) -> None:
         x = torch.rand(self.batch_size, 3, height, width, device=self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        states = [TemporalState() for _ in range(self.batch_size)]
-        with torch.inference_mode():
-            self._enhance(x, states, short_side)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        states: dict[int | None, list[TemporalState]] = {}
+
+        def run(side: int | None) -> None:
+            # One video per size tried, so that later runs smooth against earlier ones as a
+            # stream's frames do.
+            video = states.setdefault(side, [TemporalState() for _ in range(self.batch_size)])
+            with torch.inference_mode():
+                self._enhance(x, video, side)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+
+        choice = choose_size(timer(run, self.batch_size), height, width,
+                             device=self.device.type, rate=rate)
+        log.info("auto %s", choice.describe(height, width))
+        return choice.short_side
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor, states: Sequence[TemporalState]) -> torch.Tensor:

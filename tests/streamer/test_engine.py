@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -80,15 +81,19 @@ def test_compiled_engine_equals_eager_on_the_cpu() -> None:
 
 
 class ShapeRecorder(torch.nn.Module):
-    """Runs a model and records the batch sizes it was given."""
+    """Runs a model and records the batch shapes it was given."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.batches: list[int] = []
+        self.shapes: list[tuple[int, ...]] = []
+
+    @property
+    def batches(self) -> list[int]:
+        return [shape[0] for shape in self.shapes]
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        self.batches.append(x.shape[0])
+        self.shapes.append(tuple(x.shape))
         return self.model(x, masks)
 
 
@@ -124,3 +129,25 @@ def test_a_batch_mixing_streams_and_colour_codings_equals_each_frame_alone() -> 
                               [TemporalState()]).result()[0]
         assert got.shape == image.shape and np.abs(got.astype(int) - alone).max() <= 1
     assert np.abs(mixed[0].astype(int) - mixed[1]).mean() > 1  # the codings did differ
+
+
+def test_a_reduced_inference_size_runs_the_network_small_and_fits_its_effect_back() -> None:
+    """The network sees the frame at the asked shorter side; the result is the fitted affine
+    transform of the full frame, so it keeps the input's full-resolution texture."""
+    settings = EngineSettings(model="hdm-s", device="cpu", backend="eager", inference_size=48)
+    engine = Engine.build(settings)
+    recorder = ShapeRecorder(engine.model)
+    engine.runner.runner = recorder
+    rng = np.random.default_rng(0)  # 8x8 blocks: sharp edges the small copy blurs away
+    blocks = rng.integers(40, 216, (12, 20, 3), np.uint8)
+    frame = np.kron(blocks, np.ones((8, 8, 1), np.uint8))
+    (got,) = engine.enhance([frame])
+    assert recorder.shapes == [(1, 3, 48, 80)]
+    assert got.shape == frame.shape and got.dtype == np.uint8
+    assert engine.inference_note(96, 160) == "80x48 (channel fit to 160x96)"
+    full = Engine.build(replace(settings, inference_size="full"))
+    # The reduced output follows the full frame's own detail, not a blurred small picture.
+    (reference,) = full.enhance([frame])
+    detail = np.abs(np.diff(frame.astype(int), axis=1)).mean()
+    assert np.abs(np.diff(got.astype(int), axis=1)).mean() > 0.5 * detail
+    assert np.abs(got.astype(int) - reference).mean() < 40

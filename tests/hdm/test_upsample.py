@@ -1,0 +1,74 @@
+"""hdm.upsample: a local affine fit at low resolution, applied at full resolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hdm.errors import ConfigError
+from hdm.upsample import apply_field, fit_field, reduced_size
+
+
+def _picture(height: int = 96, width: int = 128) -> torch.Tensor:
+    """Smooth structure plus texture, so every window has variance to fit against."""
+    torch.manual_seed(0)
+    low = F.interpolate(torch.rand(1, 3, height // 8, width // 8), size=(height, width),
+                        mode="bilinear", align_corners=False)
+    return (0.7 * low + 0.3 * torch.rand(1, 3, height, width)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("fit", ["channel", "colour"])
+def test_a_global_gain_and_offset_is_recovered_exactly_at_full_resolution(fit: str) -> None:
+    x = _picture()
+    gain, offset = torch.tensor([1.6, 1.2, 0.8]), torch.tensor([-0.1, 0.05, 0.2])
+    target = x * gain.view(1, 3, 1, 1) + offset.view(1, 3, 1, 1)
+    small = F.interpolate(x, size=(24, 32), mode="area")
+    small_out = small * gain.view(1, 3, 1, 1) + offset.view(1, 3, 1, 1)
+    got = apply_field(fit_field(small, small_out, fit=fit, eps=1e-8), x)  # type: ignore[arg-type]
+    torch.testing.assert_close(got, target, atol=2e-3, rtol=0)
+
+
+def test_only_the_colour_fit_carries_a_mix_of_channels() -> None:
+    x = _picture()
+    mix = torch.tensor([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.3, 0.0, 0.7]])
+    target = torch.einsum("oi,bihw->bohw", mix, x)
+    small = F.interpolate(x, size=(24, 32), mode="area")
+    small_out = torch.einsum("oi,bihw->bohw", mix, small)
+    colour = apply_field(fit_field(small, small_out, fit="colour", eps=1e-8), x)
+    channel = apply_field(fit_field(small, small_out, fit="channel", eps=1e-8), x)
+    assert (colour - target).abs().mean() < 2e-3
+    assert (channel - target).abs().mean() > 10 * (colour - target).abs().mean()
+
+
+def test_full_resolution_detail_survives_a_smooth_effect() -> None:
+    """The point of the fit: a brightening computed on a blurred small copy still returns the
+    full frame's texture, which upsampling the small output itself loses."""
+    x = _picture()
+    target = (x * 1.5).clamp(0, 1)
+    small = F.interpolate(x, size=(24, 32), mode="area")
+    fitted = apply_field(fit_field(small, (small * 1.5).clamp(0, 1)), x)
+    upsampled = F.interpolate((small * 1.5).clamp(0, 1), size=x.shape[-2:], mode="bilinear",
+                              align_corners=False)
+    assert (fitted - target).abs().mean() < 0.5 * (upsampled - target).abs().mean()
+
+
+def test_batches_fit_each_frame_on_its_own() -> None:
+    a, b = _picture(), _picture().flip(-1)
+    small = F.interpolate(torch.cat([a, b]), size=(24, 32), mode="area")
+    out = torch.cat([small[:1] * 0.5, small[1:] + 0.2])
+    field = fit_field(small, out)
+    both = apply_field(field, torch.cat([a, b]))
+    torch.testing.assert_close(both[:1], apply_field(field[:1], a))
+    torch.testing.assert_close(both[1:], apply_field(field[1:], b))
+
+
+def test_reduced_size_keeps_the_aspect_and_never_enlarges() -> None:
+    assert reduced_size(720, 1280, 96) == (96, 171)
+    assert reduced_size(1280, 720, 96) == (171, 96)
+    assert reduced_size(100, 200, 180) == (100, 200)
+
+
+def test_an_unknown_fit_is_refused() -> None:
+    with pytest.raises(ConfigError, match="fit must be one of"):
+        fit_field(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), fit="cubic")  # type: ignore[arg-type]

@@ -1,0 +1,64 @@
+"""What ``auto`` chooses: the decision from a cost model, with no clock in the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdm.upsample import reduced_size
+from streamer.engine.resolution import CANDIDATES, ENGINE_SHARE, choose_size
+from streamer.engine.settings import EngineSettings
+from streamer.errors import ConfigError
+
+
+def _linear_cost(height: int, width: int, fixed_ms: float, per_megapixel_ms: float):  # type: ignore[no-untyped-def]
+    asked: list[int | None] = []
+
+    def cost(side: int | None) -> float:
+        asked.append(side)
+        h, w = (height, width) if side is None else reduced_size(height, width, side)
+        return fixed_ms + per_megapixel_ms * h * w / 1e6
+
+    return cost, asked
+
+
+def test_the_largest_size_that_fits_the_budget_is_chosen() -> None:
+    # 25 fps on a CPU: a 20 ms budget. At 12 ms fixed and 1000 ms a megapixel, even the
+    # smallest candidate (171x96: 28 ms) misses: it is chosen, and said to miss.
+    cost, _ = _linear_cost(720, 1280, 12.0, 1000.0)
+    choice = choose_size(cost, 720, 1280, device="cpu", rate=25)
+    assert choice.short_side == CANDIDATES[-1]
+    assert "misses" in choice.describe(720, 1280)
+    # Ten times cheaper per pixel: 320x180 takes 17.8 ms, 384x216 20.3 ms: 180 is chosen.
+    cost, asked = _linear_cost(720, 1280, 12.0, 100.0)
+    choice = choose_size(cost, 720, 1280, device="cpu", rate=25)
+    assert choice.short_side == 180
+    assert choice.cost_ms is not None and choice.cost_ms <= choice.budget_ms
+    assert None not in asked  # full resolution was never run
+
+
+def test_full_resolution_when_it_is_predicted_to_fit_and_the_budget_follows_the_rate() -> None:
+    cost, _ = _linear_cost(360, 640, 0.0, 10.0)  # 2.3 ms at full resolution
+    assert choose_size(cost, 360, 640, device="cpu", rate=25).short_side is None
+    slow, _ = _linear_cost(360, 640, 0.0, 80.0)  # 18.4 ms: fits 25 fps, not 50 fps
+    assert choose_size(slow, 360, 640, device="cpu", rate=25).short_side is None
+    assert choose_size(slow, 360, 640, device="cpu", rate=50).short_side is not None
+    gpu = choose_size(slow, 360, 640, device="cuda", rate=50)
+    assert gpu.budget_ms == pytest.approx(ENGINE_SHARE["cuda"] / 50 * 1e3)
+
+
+def test_frames_no_larger_than_the_candidates_run_at_full_resolution_untimed() -> None:
+    cost, asked = _linear_cost(64, 96, 0.0, 1e6)
+    choice = choose_size(cost, 64, 96, device="cpu", rate=25)
+    assert choice.short_side is None and asked == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [("full", "full"), ("auto", "auto"),
+                                                  ("128", 128), (96, 96)])
+def test_inference_size_settings(value: int | str, expected: int | str) -> None:
+    assert EngineSettings(inference_size=value).inference_size == expected
+
+
+@pytest.mark.parametrize("value", ["half", "12", 0, True])
+def test_bad_inference_sizes_are_refused_naming_the_key(value: object) -> None:
+    with pytest.raises(ConfigError, match="inference_size"):
+        EngineSettings(inference_size=value)  # type: ignore[arg-type]
