@@ -42,8 +42,7 @@ class PendingBatch:
         if not self._images and self.host.numel():
             if self.done is not None:
                 self.done.synchronize()
-            dtype = np.uint16 if self.layout is Layout.RGB48 else np.uint8
-            self._images = list(self.host.numpy().astype(dtype, copy=False))
+            self._images = list(self.host.numpy())
         return self._images
 
 
@@ -95,7 +94,7 @@ class Transfer:
             pixels = self._per_coding(out, codings, lambda part, c: rgb_to_yuv420(part, *c))
         else:
             pixels = (out * full_scale(layout)).round_().permute(0, 2, 3, 1)
-            pixels = pixels.to(torch.int32 if layout is Layout.RGB48 else torch.uint8)
+            pixels = pixels.to(torch.uint16 if layout is Layout.RGB48 else torch.uint8)
         if self.device.type != "cuda":
             return PendingBatch(pixels.contiguous(), layout)
         host = torch.empty(pixels.shape, dtype=pixels.dtype, pin_memory=True)

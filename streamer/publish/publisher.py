@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -202,13 +203,13 @@ class Publisher:
                 self._try_send(parts)
         self.socket.close()
 
-    def _try_send(self, parts: list[bytes]) -> None:
+    def _try_send(self, parts: Sequence[bytes | memoryview]) -> None:
         try:
             self.socket.send_multipart(parts, flags=zmq.NOBLOCK)
         except zmq.Again:
             pass  # push: nobody to take it now
 
-    def _send(self, parts: list[bytes]) -> bool:
+    def _send(self, parts: Sequence[bytes | memoryview]) -> bool:
         if self.settings.mode == "pub":  # never blocks: PUB drops for full subscribers
             self.socket.send_multipart(parts, copy=False)
             return True

@@ -89,8 +89,10 @@ def _check_frame_header(header: dict[str, Any]) -> None:
         raise MessageError(f"seq must be >= 0, got {header['seq']!r}")
 
 
-def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int) -> tuple[str, bytes]:
-    """(format name, bytes) for an RGB image; ``kind`` is ``raw`` or ``jpeg``."""
+def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int
+                   ) -> tuple[str, bytes | memoryview]:
+    """(format name, payload) for an RGB image; ``kind`` is ``raw`` or ``jpeg``. A raw payload
+    is the image's own buffer (no copy: ZeroMQ sends it zero-copy and holds it until sent)."""
     if kind == "jpeg":
         ok, encoded = cv2.imencode(
             ".jpg", np.ascontiguousarray(to_uint8(image)[..., ::-1]),
@@ -99,7 +101,7 @@ def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int) -> tuple[str
         if not ok:
             raise MessageError("JPEG encoding failed")
         return "jpeg", encoded.tobytes()
-    return _RAW_FORMATS[Layout.rgb_for(image.dtype)], np.ascontiguousarray(image).tobytes()
+    return _RAW_FORMATS[Layout.rgb_for(image.dtype)], np.ascontiguousarray(image).data.cast("B")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
