@@ -34,7 +34,7 @@ from streamer.frames import ANY
 from streamer.publish.publisher import PublishSettings
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
 

@@ -20,7 +20,7 @@ from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.errors import ConfigError
 from streamer.publish.publisher import PublishSettings
 from streamer.runtime.batcher import BatchSettings
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import check_output_path
 from streamer.sources.video import ReconnectPolicy
 

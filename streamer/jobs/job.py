@@ -24,9 +24,9 @@ from streamer.jobs.join import join_segments
 from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
 from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, job_folder, plan_segments
 from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker_configs
-from streamer.sinks.base import Sink
-from streamer.sinks.compose import SideBySide
-from streamer.sinks.file import FileSink
+from streamer.queues import Stopping
+from streamer.sinks.build import build_sinks
+from streamer.sinks.file import FileTarget
 from streamer.stats import RunStats
 
 __all__ = ["JobSettings", "job_folder", "run_job"]
@@ -87,8 +87,8 @@ def _check_output(config: RunConfig, input: str, output: Path) -> None:
     now, not after every segment has been enhanced."""
     source = decoded_as_configured(config, input)
     try:
-        file = FileSink(output, config.encode)
-        sink: Sink = SideBySide(file) if config.encode.side_by_side else file
+        [sink] = build_sinks([FileTarget(output)], config.encode, live=False,
+                             stopping=Stopping())
         try:
             sink.open(source.open())
         finally:

@@ -23,9 +23,10 @@ import av.container
 import av.stream
 
 from streamer.errors import SinkError
-from streamer.frames import Passthrough
-from streamer.sinks.av_output import EncodeSettings
-from streamer.sinks.file import FileSink
+from streamer.frames import Passthrough, StreamInfo
+from streamer.sinks.encoder import EncodeSettings
+from streamer.sinks.file import FileTarget
+from streamer.sinks.muxer import Muxer
 from streamer.sources.video import VideoSource
 
 __all__ = ["join_segments"]
@@ -36,30 +37,33 @@ def _seconds(packet: av.Packet[Any]) -> float:
     return float((stamp or 0) * (packet.time_base or Fraction(1, 90_000)))
 
 
-class _SegmentJoin(FileSink):
-    """A FileSink whose video is copied from the segments' packets instead of encoded."""
+class _SegmentJoin:
+    """The output file's muxer, its video copied from the segments' packets: no encoder."""
 
     def __init__(self, path: Path, settings: EncodeSettings, template: av.VideoStream) -> None:
-        super().__init__(path, settings)
+        self.muxer = Muxer(FileTarget(path), settings)
         self._template = template
+        self._video: av.VideoStream | None = None
         self._last_dts: int | None = None
         self.packets = 0
 
-    def _add_video(self, width: int, height: int) -> None:
-        assert self._container is not None
-        video = self._container.add_stream_from_template(self._template, opaque=True)
+    def open(self, info: StreamInfo) -> None:
+        """The container with the segments' video stream first, then the input's other
+        streams, chapters and attachments."""
+        container = self.muxer.open(info)
+        video = container.add_stream_from_template(self._template, opaque=True)
         assert isinstance(video, av.VideoStream)
-        video.metadata.update(self._video_metadata)
+        video.metadata.update(info.video_metadata)
         self._video = video
+        self.muxer.copy_streams(info)
 
     def start(self) -> None:
-        assert self._container is not None and self._video is not None
+        assert self._video is not None
         self._video.time_base = self._template.time_base
-        try:
-            self._container.start_encoding()
-        except (av.error.FFmpegError, ValueError) as error:
-            raise SinkError(f"cannot start writing {self.target}: {error}") from error
-        self._started = True
+        self.muxer.start(refuse_unused=False)  # the segments' encode took the options
+
+    def write_packet(self, packet: Passthrough) -> None:
+        self.muxer.write_packet(packet)
 
     def write_video_packet(self, packet: av.Packet[av.VideoStream]) -> None:
         assert self._video is not None
@@ -69,17 +73,15 @@ class _SegmentJoin(FileSink):
         if packet.dts is not None and self._last_dts is not None and packet.dts <= self._last_dts:
             packet.dts = self._last_dts + 1  # the next segment's B-frame delay
             if packet.pts is not None and packet.dts > packet.pts:
-                raise SinkError(f"cannot join the segments of {self.target}: decode order "
-                                f"overlaps at pts {packet.pts} (time base {time_base} too "
-                                "coarse)")
+                raise SinkError(f"cannot join the segments of {self.muxer.target.label}: "
+                                f"decode order overlaps at pts {packet.pts} (time base "
+                                f"{time_base} too coarse)")
         self._last_dts = packet.dts
-        self._mux([typing.cast("av.Packet[av.stream.Stream]", packet)])
+        self.muxer.mux([typing.cast("av.Packet[av.stream.Stream]", packet)])
         self.packets += 1
 
     def close(self, error: BaseException | None = None) -> None:
-        container, self._container = self._container, None
-        if container is not None:
-            container.close()
+        self.muxer.close(error)
 
 
 def _segment_packets(files: Sequence[tuple[Path, int]]

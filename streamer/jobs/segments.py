@@ -7,7 +7,7 @@ once, B-frames and variable frame rate included. Each segment but the first is d
 earlier keyframe, ``preroll`` frames or more before its start, and each but the last on for
 ``postroll`` frames past its end: those frames go through the engine and the encoder (the mask
 smoother, the stabiliser and the encoder's rate control start with history and end with look-
-ahead, so no seam shows) but are not written.
+ahead, so no seam shows) but are not written (the cut: streamer/sinks/segment.py).
 """
 
 from __future__ import annotations
@@ -25,14 +25,12 @@ import av
 from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.errors import ConfigError, SourceError
-from streamer.frames import Frame, StreamInfo
 from streamer.jobs.files import decoded_as_configured
+from streamer.queues import Stopping
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks.av_output import EncodeSettings
-from streamer.sinks.base import Sink
-from streamer.sinks.compose import SideBySide
-from streamer.sinks.file import FileSink
+from streamer.sinks.build import build_sinks
+from streamer.sinks.segment import SegmentTarget
 from streamer.sources.video import Window
 
 __all__ = ["Segment", "SegmentPlan", "SegmentResult", "enhance_segment", "job_folder",
@@ -148,59 +146,6 @@ class SegmentResult:
     seconds: float
 
 
-class SegmentFile(FileSink):
-    """A segment's file. Every frame from the pre-roll to the post-roll is encoded, so the
-    encoder's rate control and look-ahead see what a whole-file encode sees (without that, an
-    encoder warming up at each start and winding down at each end showed as a jump of about 2
-    grey levels at every join); the first frames at or past ``start`` and ``end`` are forced
-    to be IDR frames, closing the GOPs there, and only the packets of the frames in between
-    are written, with their pts less the segment's start (MP4 rounds a track's start to
-    milliseconds; the join adds it back exactly). Video only: the join copies the input's
-    other streams."""
-
-    name = "segment"
-    wants_packets = False
-
-    def __init__(self, path: Path, settings: EncodeSettings, segment: Segment,
-                 joined_into: str) -> None:
-        super().__init__(path, settings)
-        self.segment = segment
-        self.joined_into = joined_into
-        self.packets = 0  # written: the frames of [start, end)
-        self.offset = segment.start or 0
-        self._edges = [p for p in (segment.start, segment.end) if p is not None]
-
-    def _named_for(self) -> str:
-        return self.joined_into  # the codec must be one the output's container holds
-
-    def open(self, info: StreamInfo) -> None:
-        super().open(dataclasses.replace(info, passthrough=(), chapters=(), attachments=(),
-                                         metadata={}))
-
-    def _encoder_options(self) -> dict[str, str]:
-        options = super()._encoder_options()
-        if self.codec in ("libx264", "libx265"):
-            options.setdefault("forced-idr", "1")  # a forced I frame is an IDR, not only I
-        return options
-
-    def _pts(self, frame: Frame) -> int:
-        return super()._pts(frame) - self.offset
-
-    def _forces_keyframe(self, frame: Frame) -> bool:
-        if self._edges and frame.pts is not None and frame.pts >= self._edges[0]:
-            self._edges.pop(0)
-            return True
-        return False
-
-    def _kept(self, packets: list[av.Packet[av.stream.Stream]]
-              ) -> list[av.Packet[av.stream.Stream]]:
-        end = None if self.segment.end is None else self.segment.end - self.offset
-        kept = [p for p in packets if p.pts is not None and p.pts >= 0
-                and (end is None or p.pts < end)]
-        self.packets += len(kept)
-        return kept
-
-
 def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segment,
                     folder: Path) -> SegmentResult:
     """Enhance one segment into its own MP4 in ``folder`` (the input's pts and time base, the
@@ -212,9 +157,10 @@ def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segm
     path = segment.file(folder)
     part = path.with_suffix(".part.mp4")  # renamed when complete: a killed run leaves no
     encode = dataclasses.replace(config.encode, fragmented=False)  # half segment behind
-    file = SegmentFile(part, encode, segment, joined_into=output_of(folder))
-    sink: Sink = SideBySide(file) if encode.side_by_side else file
-    session = StreamSession(source, [sink], batching=config.batch)
+    target = SegmentTarget(part, segment.start, segment.end, joined_into=output_of(folder))
+    stopping = Stopping()
+    sinks = build_sinks([target], encode, live=False, stopping=stopping)
+    session = StreamSession(source, sinks, batching=config.batch, stopping=stopping)
     server = Server(engine, config.batch)
     server.add(session)
     server.start()
@@ -225,10 +171,11 @@ def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segm
         server.join()
         part.unlink(missing_ok=True)
         raise
-    if file.packets != segment.frames:
+    written = target.cut.packets
+    if written != segment.frames:
         part.unlink(missing_ok=True)
-        raise SourceError(f"segment {segment.index} of {input}: {file.packets} frames "
+        raise SourceError(f"segment {segment.index} of {input}: {written} frames "
                           f"written, {segment.frames} planned")
     part.replace(path)
-    return SegmentResult(segment.index, path.name, file.packets, path.stat().st_size,
+    return SegmentResult(segment.index, path.name, written, path.stat().st_size,
                          round(time.monotonic() - started, 3))

@@ -15,12 +15,9 @@ from streamer.queues import Stopping
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks.av_output import EncodeSettings
-from streamer.sinks.base import Sink
-from streamer.sinks.compose import SideBySide
-from streamer.sinks.file import FileSink
-from streamer.sinks.network import video_output
-from streamer.sinks.zmq import ZmqSink
+from streamer.sinks.build import OutputTarget, build_sinks, video_target
+from streamer.sinks.encoder import EncodeSettings
+from streamer.sinks.file import FileTarget
 from streamer.sources import Source
 from streamer.sources.video import SourceKind, VideoSource
 from streamer.stats import RunStats
@@ -45,17 +42,19 @@ class Pipeline:
         progress_every_s: float = 10.0,
     ) -> None:
         stopping = Stopping()
-        sinks: list[Sink] = []
+        targets: list[OutputTarget] = []
+        encode = EncodeSettings()
         if output is not None:
-            target, settings = output
-            video = video_output(str(target), settings, live=source.live)
-            if isinstance(video, FileSink) and _reads(source, video.path):
-                raise StreamerError(f"output {target} would overwrite the input")
-            sinks.append(SideBySide(video) if settings.side_by_side else video)
+            path, encode = output
+            video = video_target(str(path))
+            if isinstance(video, FileTarget) and _reads(source, video.path):
+                raise StreamerError(f"output {path} would overwrite the input")
+            targets.append(video)
         if publish is not None and publish.endpoint is not None:
-            sinks.append(ZmqSink(publish, stopping))
-        if not sinks:
+            targets.append(publish)
+        if not targets:
             raise StreamerError("nothing to do: give an output file or a publish endpoint")
+        sinks = build_sinks(targets, encode, live=source.live, stopping=stopping)
         self.session = StreamSession(source, sinks, batching=batching, progress=progress,
                                      progress_every_s=progress_every_s, stopping=stopping)
         self.server = Server(engine, batching)

@@ -15,7 +15,7 @@ from streamer.engine.settings import ModelName, Task
 from streamer.errors import ConfigError
 from streamer.publish.publisher import Mode, Payload
 from streamer.runtime.batcher import BatchSettings
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.network import default_format
 from streamer.sources.video import ReconnectPolicy
 

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from streamer.engine import Engine
@@ -27,10 +28,10 @@ from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
 from streamer.service.config import OutputSpec, ServeConfig, StreamSpec
 from streamer.sinks.base import Sink
-from streamer.sinks.file import FileSink
-from streamer.sinks.network import HlsOutput, NetworkOutput
+from streamer.sinks.build import OutputTarget, build_sinks
+from streamer.sinks.file import FileTarget
+from streamer.sinks.network import HlsTarget, UrlTarget
 from streamer.sinks.preview import PreviewSink
-from streamer.sinks.zmq import ZmqSink
 from streamer.sources.video import VideoSource
 from streamer.stats import LatencyHistogram, RunStats
 from streamer.threads import StageThread
@@ -178,22 +179,23 @@ class ServedStream:
                              reconnect=config.reconnect, live=spec.live,
                              tone_map=spec.tone_map, deinterlace=spec.deinterlace)
         stopping = Stopping()
-        sinks: list[Sink] = [self.preview]
-        sinks += [_output(o, config, stopping, source.live) for o in spec.outputs]
+        # serve writes no side by side (the preview shows input | enhanced)
+        outputs = build_sinks([_target(o) for o in spec.outputs], config.encode,
+                              live=source.live, stopping=stopping, side_by_side=False)
+        sinks: list[Sink] = [self.preview, *outputs]
         return StreamSession(source, sinks, batching=config.batch, stopping=stopping)
 
 
-def _output(spec: OutputSpec, config: ServeConfig, stopping: Stopping, live: bool) -> Sink:
+def _target(spec: OutputSpec) -> OutputTarget:
     if spec.publish is not None:
-        return ZmqSink(PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload,
-                                       curve_secret=spec.curve_secret,
-                                       curve_clients=spec.curve_clients), stopping)
+        return PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload,
+                               curve_secret=spec.curve_secret, curve_clients=spec.curve_clients)
     if spec.url is not None:
-        return NetworkOutput(spec.url, config.encode, format=spec.format, lossless=not live)
+        return UrlTarget(spec.url, spec.format)
     if spec.hls is not None:
-        return HlsOutput(spec.hls, config.encode, lossless=not live)
+        return HlsTarget(spec.hls)
     assert spec.file is not None
-    return FileSink(spec.file, config.encode)
+    return FileTarget(Path(spec.file))
 
 
 def _real_output_drops(session: StreamSession) -> int:

@@ -1,4 +1,5 @@
-"""File output: an :class:`AvOutput` into a file, with audio and subtitles remuxed untouched.
+"""File output: a :class:`~streamer.sinks.video.VideoOutput` into a :class:`FileTarget`, with
+audio and subtitles remuxed untouched.
 
 Crash safety: MP4 and MOV are written fragmented by default (an empty ``moov`` up front, then a
 ``moof`` + ``mdat`` fragment at every keyframe and at least every second), so after SIGKILL or a
@@ -10,16 +11,18 @@ A run that wrote no frame leaves no file behind.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.container
 
 from streamer.errors import ConfigError, SinkError
-from streamer.queues import Policy
-from streamer.sinks.av_output import AvOutput, EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
+from streamer.sinks.video import VideoOutput
 
-__all__ = ["FileSink", "check_output_path"]
+__all__ = ["FileSink", "FileTarget", "check_output_path"]
 _FRAGMENTED_MUXERS = {"mp4", "mov", "ipod"}
 # delay_moov: the header waits for the first fragment, so that its edit list knows the
 # B-frame delay (without it every pts came out two frames late); flush_packets: each fragment
@@ -50,36 +53,50 @@ def check_output_path(path: str) -> None:
                           "use .mp4, .mkv, .mov, .webm, .ts, ...")
 
 
-class FileSink(AvOutput):
-    """Writes frames in arrival order (a :class:`~streamer.sinks.base.Sink`); nothing is
-    dropped."""
+@dataclass(frozen=True)
+class FileTarget:
+    """A video file (any container this FFmpeg writes, by its extension)."""
 
+    path: Path
     name = "file"
-    policy = Policy.BLOCK
-    wants_packets = True
 
-    def __init__(self, path: str | Path, settings: EncodeSettings = EncodeSettings()) -> None:
-        super().__init__(str(path), settings)
-        self.path = Path(path)
-        self._created = False  # this sink made the file (and may remove it)
+    @property
+    def label(self) -> str:
+        return str(self.path)
 
-    def _open_container(self) -> av.container.OutputContainer:
+    @property
+    def named_for(self) -> str:
+        return str(self.path)
+
+    def prepare(self) -> None:
+        """Nothing to prepare: the folder must exist."""
+
+    def open_container(self, settings: EncodeSettings) -> av.container.OutputContainer:
         if not self.path.parent.is_dir():
             raise SinkError(f"output folder does not exist: {self.path.parent}")
         muxer = _muxer_extensions().get(self.path.suffix.lower().lstrip("."))
-        ours = _FRAGMENTED if self.settings.fragmented and muxer in _FRAGMENTED_MUXERS else {}
-        given = self.settings.muxer_options  # the user's win over ours
+        ours = _FRAGMENTED if settings.fragmented and muxer in _FRAGMENTED_MUXERS else {}
+        given = settings.muxer_options  # the user's win over ours
         try:
-            container = av.open(str(self.path), "w", options=dict(given), container_options={
+            return av.open(str(self.path), "w", options=dict(given), container_options={
                 k: v for k, v in ours.items() if k not in given})
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
-        self._created = True
-        return container
 
-    def close(self, error: BaseException | None = None) -> None:
-        try:
-            super().close(error)
-        finally:
-            if self._created and self.frames_written == 0:
-                self.path.unlink(missing_ok=True)
+    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
+                        ) -> dict[str, str]:
+        return options
+
+    def discard(self) -> None:
+        """A file that got no frame is removed."""
+        self.path.unlink(missing_ok=True)
+
+
+class FileSink(VideoOutput):
+    """Writes frames in arrival order into a file (a :class:`~streamer.sinks.base.Sink`);
+    nothing is dropped, audio and subtitles are copied. A video output with a
+    :class:`FileTarget`, by its usual name."""
+
+    def __init__(self, path: str | Path, settings: EncodeSettings = EncodeSettings()) -> None:
+        self.path = Path(path)
+        super().__init__(FileTarget(self.path), settings)

@@ -1,31 +1,35 @@
 """Network video outputs: MPEG-TS over UDP or SRT, RTMP (FLV), RTSP push, and HLS into a folder.
 
-Fed by a live source they drop their oldest queued frame when they fall behind (counted), so a
-slow or dead receiver never stalls inference or the other outputs; fed by a file they lose
-nothing (``lossless``), as a file output does. The container is opened in
-the output's own thread when the first frame arrives (an SRT listener, say, waits there for its
-caller while frames drop), and a connection that fails is reopened after a pause, with a fresh
-encoder, counting the frames lost meanwhile. The encoder is tuned for latency (x264's
-``zerolatency``) with a keyframe every two seconds, so a viewer that joins sees a picture soon.
+Each is a :class:`NetworkOutput`: a :class:`~streamer.sinks.video.VideoOutput` of a
+:class:`UrlTarget` (or an :class:`HlsTarget`, a playlist) that connects late. Fed by a live
+source they drop their oldest queued frame when they fall behind (counted), so a slow or dead
+receiver never stalls inference or the other outputs; fed by a file they lose nothing
+(``lossless``), as a file output does. The container is opened in the output's own thread when
+the first frame arrives (an SRT listener, say, waits there for its caller while frames drop),
+and a connection that fails is reopened after a pause, with a fresh encoder, counting the frames
+lost meanwhile. The encoder is tuned for latency (x264's ``zerolatency``) with a keyframe every
+two seconds, so a viewer that joins sees a picture soon.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.container
 
 from streamer.errors import ConfigError, SinkError
-from streamer.frames import StreamInfo
+from streamer.frames import Layout, Passthrough, StreamInfo
 from streamer.queues import Policy
-from streamer.sinks.av_output import AvOutput, EncodeSettings
 from streamer.sinks.base import Output
-from streamer.sinks.file import FileSink
+from streamer.sinks.encoder import EncodeSettings
+from streamer.sinks.video import VideoOutput
 
-__all__ = ["HlsOutput", "NetworkOutput", "default_format", "video_output"]
+__all__ = ["HlsTarget", "NetworkOutput", "UrlTarget", "default_format"]
 
 log = logging.getLogger(__name__)
 RETRY_S = 2.0  # pause before a failed connection is tried again
@@ -42,56 +46,126 @@ def default_format(url: str) -> str:
     return _FORMATS[scheme]
 
 
-class NetworkOutput(AvOutput):
-    """Streams the enhanced frames to ``url`` in ``format`` (default: by the URL's scheme)."""
+@dataclass(frozen=True)
+class UrlTarget:
+    """A network stream: ``url`` in ``format`` (default: by the URL's scheme), with FFmpeg
+    protocol ``options``."""
+
+    url: str
+    format: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.muxer not in av.formats_available:
+            raise ConfigError(f"output {self.url!r}: this FFmpeg has no {self.muxer!r} muxer")
+
+    @property
+    def muxer(self) -> str:
+        return self.format or default_format(self.url)
+
+    @property
+    def name(self) -> str:
+        return self.url.split("://", 1)[0].lower()
+
+    @property
+    def label(self) -> str:
+        return self.url
+
+    @property
+    def named_for(self) -> str:
+        return self.url
+
+    def prepare(self) -> None:
+        """Nothing to prepare: the connection is made with the first frame."""
+
+    def open_container(self, settings: EncodeSettings) -> av.container.OutputContainer:
+        """Connect (some protocols connect only when the header is written: the muxer's
+        ``start``); SinkError is tried again later, ConfigError (this FFmpeg cannot write the
+        protocol at all) stops the stream."""
+        options = dict(self.options)
+        if self.muxer == "rtsp":
+            options.setdefault("rtsp_transport", "tcp")
+        try:
+            return av.open(self.url, "w", format=self.muxer,
+                           options={**options, **settings.muxer_options}, timeout=(5.0, 5.0))
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot open {self.url}: {error}") from error
+
+    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
+                        ) -> dict[str, str]:
+        """Latency first (x264's ``zerolatency``), a keyframe every two seconds so that a
+        viewer that joins sees a picture soon."""
+        options = dict(options)
+        if codec.startswith("libx26"):
+            options.setdefault("tune", "zerolatency")
+        if rate:
+            options["g"] = str(max(1, round(2 * rate)))
+        return options
+
+    def discard(self) -> None:
+        """Nothing is left of a stream."""
+
+
+class HlsTarget(UrlTarget):
+    """HLS: the ``playlist`` (``.m3u8``) and two-second MPEG-TS segments beside it, the last six
+    kept (older ones deleted); the playlist is finished (``#EXT-X-ENDLIST``) when the run
+    ends. A folder given instead of a playlist gets ``index.m3u8``."""
+
+    def __init__(self, playlist: str | Path, *, segment_s: float = 2.0, keep: int = 6) -> None:
+        playlist = Path(playlist)
+        if playlist.suffix != ".m3u8":
+            playlist = playlist / "index.m3u8"
+        folder = playlist.parent
+        options = {"hls_time": f"{segment_s:g}", "hls_list_size": str(keep),
+                   "hls_flags": "delete_segments+independent_segments",
+                   "hls_segment_filename": str(folder / f"{playlist.stem}%05d.ts")}
+        super().__init__(str(playlist), "hls", options)
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.url).parent
+
+    @property
+    def name(self) -> str:
+        return "hls"
+
+    def prepare(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SinkError(f"cannot make the HLS folder {self.folder}: {error}") from error
+
+
+class NetworkOutput:
+    """Streams the enhanced frames to ``target`` (a :class:`~streamer.sinks.base.Sink`):
+    connected when the first frame comes and reconnected after a failure, counting in
+    ``unsent`` the frames that came while there was no connection. ``lossless``: the source is
+    not live, nothing may be dropped."""
 
     wants_packets = False
 
-    def __init__(self, url: str, settings: EncodeSettings = EncodeSettings(), *,
-                 format: str | None = None, options: dict[str, str] | None = None,
+    def __init__(self, target: UrlTarget, settings: EncodeSettings = EncodeSettings(), *,
                  lossless: bool = False) -> None:
-        super().__init__(url, settings)
+        self.target = target
+        self.video = VideoOutput(target, settings, wants_packets=False)
+        self.name = target.name
         self.policy = Policy.BLOCK if lossless else Policy.DROP_OLDEST
-        self.format = format or default_format(url)
-        if self.format not in av.formats_available:
-            raise ConfigError(f"output {url!r}: this FFmpeg has no {self.format!r} muxer")
-        self.options = dict(options or {})
-        if self.format == "rtsp":
-            self.options.setdefault("rtsp_transport", "tcp")
-        self.name = url.split("://", 1)[0].lower()
+        self.accepts: frozenset[Layout] = self.video.accepts
         self.failures = 0  # connections that failed or broke
         self.unsent = 0  # frames that came while there was no connection
         self._retry_at = 0.0
 
-    def _open_container(self) -> av.container.OutputContainer:
-        """Connect (some protocols connect only when the header is written: AvOutput's
-        ``_start_video``); SinkError is tried again later, ConfigError (this FFmpeg cannot
-        write the protocol at all) stops the stream."""
-        try:
-            return av.open(self.target, "w", format=self.format,
-                           options={**self.options, **self.settings.muxer_options},
-                           timeout=(5.0, 5.0))
-        except (av.error.FFmpegError, OSError) as error:
-            raise SinkError(f"cannot open {self.target}: {error}") from error
-
-    def _encoder_options(self) -> dict[str, str]:
-        options = super()._encoder_options()
-        if self.codec.startswith("libx26"):
-            options.setdefault("tune", "zerolatency")
-        if self._frame_rate:
-            options["g"] = str(max(1, round(2 * self._frame_rate)))
-        return options
-
     def open(self, info: StreamInfo) -> None:
-        """Remember the stream; the connection is made when the first frame comes."""
-        self._describe(info)
+        """Choose the encoder for the stream; the connection is made when the first frame
+        comes."""
+        self.video.describe(info)
 
     def write(self, output: Output) -> None:
-        if self._container is None and not self._connect():
+        if self.video.muxer.container is None and not self._connect():
             self.unsent += 1
             return
         try:
-            self.write_frame(output.enhanced)
+            self.video.write_frame(output.enhanced)
         except SinkError as error:
             self._drop_connection(error)
             self.unsent += 1
@@ -99,9 +173,8 @@ class NetworkOutput(AvOutput):
     def _connect(self) -> bool:
         if time.monotonic() < self._retry_at:
             return False
-        self._reset()
         try:
-            self._container = self._open_container()
+            self.video.connect()
         except SinkError as error:
             self._drop_connection(error)
             return False
@@ -112,47 +185,13 @@ class NetworkOutput(AvOutput):
             log.warning("%s; retrying every %g s", error, RETRY_S)
         self.failures += 1
         self._retry_at = time.monotonic() + RETRY_S
-        container, self._container = self._container, None
-        if container is not None:
-            try:
-                container.close()
-            except (av.error.FFmpegError, OSError):
-                pass  # the connection is already broken
+        self.video.muxer.drop()
 
+    def write_packet(self, packet: Passthrough) -> None:
+        """No packets: a stream carries the video only."""
 
-class HlsOutput(NetworkOutput):
-    """HLS: the ``playlist`` (``.m3u8``) and two-second MPEG-TS segments beside it, the last six
-    kept (older ones deleted); the playlist is finished (``#EXT-X-ENDLIST``) when the run
-    ends. A folder given instead of a playlist gets ``index.m3u8``."""
+    def idle(self) -> None:
+        """Nothing to keep alive."""
 
-    def __init__(self, playlist: str | Path, settings: EncodeSettings = EncodeSettings(), *,
-                 segment_s: float = 2.0, keep: int = 6, lossless: bool = False) -> None:
-        playlist = Path(playlist)
-        if playlist.suffix != ".m3u8":
-            playlist = playlist / "index.m3u8"
-        self.folder = playlist.parent
-        options = {"hls_time": f"{segment_s:g}", "hls_list_size": str(keep),
-                   "hls_flags": "delete_segments+independent_segments",
-                   "hls_segment_filename": str(self.folder / f"{playlist.stem}%05d.ts")}
-        super().__init__(str(playlist), settings, format="hls", options=options,
-                         lossless=lossless)
-        self.name = "hls"
-
-    def open(self, info: StreamInfo) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SinkError(f"cannot make the HLS folder {self.folder}: {error}") from error
-        super().open(info)
-
-
-def video_output(target: str, settings: EncodeSettings = EncodeSettings(), *,
-                 live: bool = False) -> FileSink | NetworkOutput:
-    """The output a target names: a URL (``udp://``, ``srt://``, ``rtmp://``, ``rtsp://``), an
-    HLS playlist (``.m3u8``), or a file; ``live``: the source is live (network outputs may
-    drop)."""
-    if "://" in target:
-        return NetworkOutput(target, settings, lossless=not live)
-    if target.endswith(".m3u8"):
-        return HlsOutput(target, settings, lossless=not live)
-    return FileSink(target, settings)
+    def close(self, error: BaseException | None = None) -> None:
+        self.video.close(error)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from streamer.media.convert import color_tags, swscale_matrix
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import write_clip

@@ -86,7 +86,7 @@ def test_presets_load_by_name_from_the_installed_package() -> None:
 
 
 def test_an_unknown_pixel_format_is_refused_with_examples() -> None:
-    from streamer.sinks.av_output import EncodeSettings
+    from streamer.sinks.encoder import EncodeSettings
 
     with pytest.raises(ConfigError, match="not a pixel format"):
         EncodeSettings(pix_fmt="yuv9000p")
@@ -94,7 +94,7 @@ def test_an_unknown_pixel_format_is_refused_with_examples() -> None:
 
 
 def test_a_crf_for_an_encoder_without_one_is_refused() -> None:
-    from streamer.sinks.av_output import EncodeSettings
+    from streamer.sinks.encoder import EncodeSettings
 
     with pytest.raises(ConfigError, match="takes no crf"):
         EncodeSettings(codec="mpeg4", crf=10)

@@ -18,7 +18,7 @@ from streamer.frames import Layout
 from streamer.media.convert import swscale_matrix
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 from tests.streamer.test_colour import ONE_TRIP, bar_centres, colour_bars

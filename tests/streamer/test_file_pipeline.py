@@ -13,7 +13,7 @@ from streamer.engine import Engine
 from streamer.errors import SourceError, StreamerError
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 

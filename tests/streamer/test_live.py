@@ -16,7 +16,7 @@ import pytest
 from streamer.engine import Engine
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
-from streamer.sinks.av_output import EncodeSettings
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sources.video import (
     ReconnectPolicy,
     SourceKind,

@@ -16,8 +16,8 @@ from streamer.engine import Engine
 from streamer.errors import ConfigError
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
-from streamer.sinks.av_output import EncodeSettings
-from streamer.sinks.network import NetworkOutput, default_format
+from streamer.sinks.encoder import EncodeSettings
+from streamer.sinks.network import UrlTarget, default_format
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import write_clip
 
@@ -80,9 +80,9 @@ def test_unknown_schemes_and_muxers_are_refused_with_the_choices() -> None:
     assert default_format("srt://127.0.0.1:9000?mode=listener") == "mpegts"
     assert default_format("rtmp://server/live/key") == "flv"
     with pytest.raises(ConfigError, match="no default format for gopher"):
-        NetworkOutput("gopher://host/x")
+        UrlTarget("gopher://host/x")
     with pytest.raises(ConfigError, match="no 'nosuchmuxer' muxer"):
-        NetworkOutput("udp://127.0.0.1:9", format="nosuchmuxer")
+        UrlTarget("udp://127.0.0.1:9", format="nosuchmuxer")
 
 
 RECEIVER = """

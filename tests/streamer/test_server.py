@@ -21,8 +21,8 @@ from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks.av_output import EncodeSettings
 from streamer.sinks.base import Output
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
