@@ -7,7 +7,10 @@ The DCP masks are made by the model on the training device in each step. bf16 au
 GPU. The colour term is the mean angle between output and target RGB vectors (1 - cosine), which
 brightness alone cannot lower: it is what keeps hue when a dark picture is brightened. ``init``
 starts from a checkpoint's weights (tensors whose shape changed, such as a head with another
-output mode, keep their initialisation). Every ``val_every`` steps PSNR/SSIM on the held-out
+output mode, keep their initialisation). ``reduced_scales`` trains the network as the engine
+runs it at a reduced inference size: each step the crop is scaled by one of them (drawn at
+random), enhanced, and the result fitted back to the full crop (hdm.upsample), where the loss
+is taken. Every ``val_every`` steps PSNR/SSIM on the held-out
 pairs are measured, and the best weights are what is saved. Seeds are fixed; ``--resume``
 continues a run from its state file.
 """
@@ -35,6 +38,7 @@ from hdm.errors import ConfigError
 from hdm.metrics import psnr, ssim
 from hdm.model import HDM, OUTPUTS, TASKS, OutputMode
 from hdm.presets import PRESETS
+from hdm.upsample import FITS, Fit, enhance_reduced
 
 __all__ = ["TrainConfig", "colour_loss", "train"]
 
@@ -68,6 +72,8 @@ class TrainConfig:
     resume: bool = False
     time_limit_s: float | None = None
     workers: int = 0
+    reduced_scales: tuple[float, ...] = ()
+    fit: Fit = "channel"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -82,6 +88,15 @@ class TrainConfig:
             raise ConfigError(f"real_weight must be > 0, got {self.real_weight}")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
             raise ConfigError(f"time_limit_s must be > 0, got {self.time_limit_s}")
+        if any(not 0 < scale <= 1 for scale in self.reduced_scales):
+            raise ConfigError(f"reduced_scales must be in (0, 1], got {self.reduced_scales}")
+        if self.fit not in FITS:
+            raise ConfigError(f"fit must be one of {FITS}, got {self.fit!r}")
+
+    def forward(self, model: HDM, x: torch.Tensor, scale: float | None) -> torch.Tensor:
+        """What training and validation score: the model on the full crop, or at ``scale``
+        with its effect fitted back (the engine's reduced inference size)."""
+        return model(x) if scale is None else enhance_reduced(model, x, scale, fit=self.fit)
 
 
 def colour_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -141,14 +156,20 @@ def _lr_factor(cfg: TrainConfig, step: int, seconds: float) -> float:
 
 
 @torch.no_grad()
-def evaluate_pairs(model: HDM, pairs: PairedImages, device: torch.device) -> dict[str, float]:
-    """Mean PSNR/SSIM (RGB) of ``model`` on whole images."""
+def evaluate_pairs(model: HDM, pairs: PairedImages, device: torch.device,
+                   cfg: TrainConfig | None = None) -> dict[str, float]:
+    """Mean PSNR/SSIM (RGB) of ``model`` on whole images (with ``cfg.reduced_scales``: the
+    mean over those scales of the reduced path)."""
     model.eval()
+    scales: tuple[float | None, ...] = (cfg.reduced_scales if cfg and cfg.reduced_scales
+                                        else (None,))
     scores = []
     for i in range(len(pairs)):
         degraded, clean = (t.unsqueeze(0).to(device) for t in pairs[i])
-        out = model(degraded)
-        scores.append((psnr(out, clean).item(), ssim(out, clean).item()))
+        for scale in scales:
+            out = (model(degraded) if cfg is None else cfg.forward(model, degraded, scale)
+                   ).clamp(0, 1)
+            scores.append((psnr(out, clean).item(), ssim(out, clean).item()))
     model.train()
     values = np.array(scores)
     return {"psnr": float(values[:, 0].mean()), "ssim": float(values[:, 1].mean())}
@@ -187,6 +208,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     bar = tqdm(total=cfg.steps, initial=step, unit="step", desc=f"train {cfg.task}")
     batches = iter(loader)
     first_step, first_time = step, time.monotonic()
+    scales = random.Random(cfg.seed + step)  # which reduced scale each step trains
     out_of_time = False
     while step < cfg.steps and not out_of_time:
         try:
@@ -195,8 +217,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             batches = iter(loader)
             continue
         degraded, clean = degraded.to(device), clean.to(device)
+        scale = scales.choice(cfg.reduced_scales) if cfg.reduced_scales else None
         with autocast:
-            out = model(degraded)
+            out = cfg.forward(model, degraded, scale)
         out = out.float()
         loss = ((out - clean).abs().mean() + cfg.ssim_weight * (1 - ssim(out, clean).mean())
                 + cfg.colour_weight * colour_loss(out, clean).mean())
@@ -212,7 +235,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         bar.set_postfix(loss=f"{loss.item():.4f}")
         out_of_time = cfg.time_limit_s is not None and seconds >= cfg.time_limit_s
         if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
-            scores = evaluate_pairs(model, validation, device) if validation else {}
+            scores = evaluate_pairs(model, validation, device, cfg) if validation else {}
             rate = (step - first_step) / max(time.monotonic() - first_time, 1e-9)
             history.append({"step": step, "loss": loss.item(), "seconds": round(seconds, 1),
                             "steps_per_s": round(rate, 3), **scores})

@@ -18,6 +18,7 @@ Two fits:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, get_args
 
 import torch
@@ -25,7 +26,8 @@ import torch.nn.functional as F
 
 from hdm.errors import ConfigError
 
-__all__ = ["FITS", "Fit", "AffineField", "apply_field", "fit_field", "reduced_size"]
+__all__ = ["FITS", "AffineField", "Fit", "apply_field", "enhance_reduced", "fit_field",
+           "reduced_size"]
 
 Fit = Literal["channel", "colour"]
 FITS: tuple[Fit, ...] = get_args(Fit)
@@ -103,3 +105,13 @@ def apply_field(field: AffineField, x: torch.Tensor) -> torch.Tensor:
     for i in range(3):
         out = torch.addcmul(out, field[:, 3 * i : 3 * i + 3], x[:, i : i + 1])
     return out
+
+
+def enhance_reduced(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                    scale: float, *, fit: Fit = "channel") -> torch.Tensor:
+    """``model`` run on ``x`` (B×3×H×W) scaled by ``scale``, its effect fitted back to ``x``:
+    the engine's reduced path without its temporal filters, for training and evaluation."""
+    height, width = x.shape[-2:]
+    size = (max(8, round(height * scale)), max(8, round(width * scale)))
+    small = F.interpolate(x, size=size, mode="area")
+    return apply_field(fit_field(small, model(small), fit=fit), x)

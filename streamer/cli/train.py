@@ -11,6 +11,7 @@ import torch
 
 import hdm
 from hdm.model import OUTPUTS, TASKS
+from hdm.upsample import FITS
 from streamer.errors import StreamerError
 
 __all__ = ["add_eval_parser", "add_train_parser", "evaluate", "train"]
@@ -44,6 +45,11 @@ def add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--workers", type=int, default=0, help="data-loading processes")
     p.add_argument("--real-weight", type=float, default=1.0,
                    help="how many times as often real pairs are drawn as synthetic ones")
+    p.add_argument("--reduced-scales", nargs="*", type=float, default=[], metavar="SCALE",
+                   help="train for a reduced inference size: each step the crop is scaled by "
+                        "one of these (e.g. 0.125 0.25) and the result fitted back to it")
+    p.add_argument("--fit", default="channel", choices=FITS,
+                   help="the fit of --reduced-scales (as the engine's --fit)")
 
 
 def add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,6 +75,7 @@ def train(args: argparse.Namespace) -> int:
         val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
         output=args.output, init=args.init, colour_weight=args.colour_weight,
         time_limit_s=args.time_limit, workers=args.workers, real_weight=args.real_weight,
+        reduced_scales=tuple(args.reduced_scales), fit=args.fit,
     ))
     print(f"best validation PSNR {summary['best_validation_psnr']:.2f} dB; wrote {args.out}",
           file=sys.stderr)

@@ -96,3 +96,26 @@ def test_a_folder_without_sets_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
     with pytest.raises(hdm.errors.ConfigError, match="no evaluation set"):
         evaluate_task("dehaze", {}, tmp_path, tmp_path / "report", progress=lambda _: None)
+
+
+def test_training_for_a_reduced_inference_size_runs_the_network_on_scaled_crops(
+        tmp_path: Path, lol_like: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, ...]] = []
+    forward = hdm.HDM.forward
+
+    def recording(self: hdm.HDM, x: torch.Tensor, masks: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        seen.append(tuple(x.shape[-2:]))
+        return forward(self, x, masks)
+
+    monkeypatch.setattr(hdm.HDM, "forward", recording)
+    summary = train(config(tmp_path, lol_like, steps=4, reduced_scales=(0.25, 0.5)))
+    assert summary["best_validation_psnr"] > 0
+    # 32-pixel crops seen at 8 or 16 pixels, validation images (48) at 12 and 24: never whole.
+    assert set(seen) <= {(8, 8), (16, 16), (12, 12), (24, 24)}
+    assert {(12, 12), (24, 24)} <= set(seen)
+
+
+def test_reduced_scales_are_checked() -> None:
+    with pytest.raises(hdm.ConfigError, match="reduced_scales"):
+        TrainConfig(task="dehaze", out=Path("x"), clean=[Path("y")], reduced_scales=(0,))
