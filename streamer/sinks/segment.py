@@ -1,5 +1,5 @@
 """A segment of a segmented job (see streamer/jobs/segments.py): a file written through a
-:class:`Cut`.
+:class:`SegmentCut` (a :class:`~streamer.sinks.video.Cut`).
 
 Every frame from the pre-roll to the post-roll is encoded, so the encoder's rate control and
 look-ahead see what a whole-file encode sees (without that, an encoder warming up at each start
@@ -23,10 +23,10 @@ from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileTarget
 from streamer.sinks.muxer import Packets
 
-__all__ = ["Cut", "SegmentTarget"]
+__all__ = ["SegmentCut", "SegmentTarget"]
 
 
-class Cut:
+class SegmentCut:
     """Which encoded frames of a segment are kept: pts in [``start``, ``end``) (None: the
     file's start / end), and where GOPs are closed."""
 
@@ -68,11 +68,11 @@ class SegmentTarget:
     start: int | None
     end: int | None
     joined_into: str
-    cut: Cut = field(init=False)
+    cut: SegmentCut = field(init=False)
     name = "segment"
 
     def __post_init__(self) -> None:
-        self.cut = Cut(self.start, self.end)
+        self.cut = SegmentCut(self.start, self.end)
 
     @property
     def file(self) -> FileTarget:

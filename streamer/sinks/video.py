@@ -1,12 +1,12 @@
 """A video output is an :class:`~streamer.sinks.encoder.Encoder` plus a
 :class:`~streamer.sinks.muxer.Muxer` of a target (a file, a URL, an HLS playlist), and for a
-job's segment a :class:`Cut` (see segment.py). ``close`` flushes the encoder and writes the
-trailer; an output that got no frame leaves nothing behind (a file is removed)."""
+job's segment a :class:`Cut` (segment.py's ``SegmentCut``). ``close`` flushes the encoder and
+writes the trailer; an output that got no frame leaves nothing behind (a file is removed)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from streamer.frames import Frame, Layout, Passthrough, StreamInfo
 from streamer.queues import Policy
@@ -14,10 +14,21 @@ from streamer.sinks.base import Output
 from streamer.sinks.encoder import Encoder, EncodeSettings
 from streamer.sinks.muxer import Muxer, Packets, Target
 
-if TYPE_CHECKING:
-    from streamer.sinks.segment import Cut
+__all__ = ["Cut", "VideoOutput"]
 
-__all__ = ["VideoOutput"]
+
+class Cut(Protocol):
+    """What a video output needs of a segment's cut (segment.py): the encoder options that
+    close GOPs exactly, which frames must start one, the pts offset, the packets kept."""
+
+    @property
+    def offset(self) -> int: ...
+
+    def encoder_options(self, options: dict[str, str], codec: str) -> dict[str, str]: ...
+
+    def keyframe(self, frame: Frame) -> bool: ...
+
+    def kept(self, packets: Packets) -> Packets: ...
 
 
 class VideoOutput:
