@@ -10,19 +10,27 @@ the frame, with its effect carried back to full resolution by a local affine fit
 * ``N``: the network sees the frame scaled so that its shorter side is N pixels (never larger
   than the frame);
 * ``auto``: the largest of :data:`CANDIDATES` (or full) whose measured cost fits the stream's
-  frame budget on this device, chosen once per frame size at warm-up and logged.
+  frame budget on this device, chosen once per frame size at warm-up and logged. The choice is
+  kept on disk (:class:`ChoiceCache`) per machine, engine, weights, frame size, rate and batch,
+  so that the same command gives the same frames every run, and every worker of a segmented
+  job the same size; delete the file to measure again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from hdm.upsample import reduced_size
 
-__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "Choice", "choose_size", "timer"]
+__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "Choice", "ChoiceCache", "choose_size",
+           "machine_name", "timer"]
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +131,52 @@ def timer(run: Callable[[int | None], None], batch: int) -> Callable[[int | None
         return best * 1e3 / batch
 
     return cost
+
+
+def machine_name(device: str) -> str:
+    """What a measured cost depends on besides the engine: the processor and its threads, or
+    the GPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(device))
+    import torch
+
+    return (f"{platform.processor() or platform.machine()} x{os.cpu_count()}, "
+            f"{torch.get_num_threads()} threads")
+
+
+class ChoiceCache:
+    """``auto``'s choices, one JSON file: key -> :class:`Choice`. A file that cannot be read
+    is treated as empty (and rewritten); a write that fails is logged, never fatal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get(self, key: str) -> Choice | None:
+        entry = self._read().get(key)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return Choice(**entry)
+        except TypeError:
+            return None
+
+    def put(self, key: str, choice: Choice) -> None:
+        entries = self._read()
+        entries[key] = asdict(choice)
+        partial = self.path.with_suffix(f".{os.getpid()}.part")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(entries, indent=1, sort_keys=True))
+            partial.replace(self.path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            log.warning("could not keep the inference size choice in %s: %s", self.path, error)
+
+    def _read(self) -> dict[str, object]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}

@@ -33,7 +33,7 @@ from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_input
 from hdm.upsample import Fit, apply_field, fit_field, reduced_size
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
-from streamer.engine.resolution import choose_size, timer
+from streamer.engine.resolution import ChoiceCache, choose_size, machine_name, timer
 from streamer.engine.settings import PRECISIONS, EngineSettings, InferenceSize, Optimisations
 from streamer.engine.temporal import (
     Estimate,
@@ -69,6 +69,7 @@ class ModelRunner:
         inference_size: InferenceSize | str = "full",
         fit: Fit = "channel",
         task: str = "",
+        choices: ChoiceCache | None = None,
     ) -> None:
         self.model = model
         self.runner = runner
@@ -89,6 +90,8 @@ class ModelRunner:
         self.fit = fit
         # (height, width) -> the shorter side the network sees (None: full resolution)
         self._short_sides: dict[tuple[int, int], int | None] = {}
+        self.choices = choices
+        self._hash: str | None = None
         precision = (runner.precision_name if isinstance(runner, ExportedRunner)
                      else _dtype_name(dtype))
         self.description = (f"{_model_name(model)}{f' ({task})' if task else ''} on {device} "
@@ -140,7 +143,7 @@ class ModelRunner:
                    smoothing=smoothing, stabiliser=stabiliser, estimate=estimate,
                    channels_last=optimisations.channels_last,
                    inference_size=settings.inference_size, fit=settings.resolved_fit,
-                   task=settings.task)
+                   task=settings.task, choices=ChoiceCache(cache / "inference-sizes.json"))
 
     def short_side(self, height: int, width: int, rate: float | None = None) -> int | None:
         """The shorter side the network sees for frames of this size (None: all of it),
@@ -157,6 +160,14 @@ class ModelRunner:
             return None
         if isinstance(size, int):
             return size if size < min(height, width) else None
+        key = (f"{machine_name(str(self.device))} | {self.description} | {self.fit} | "
+               f"{self._weights_hash()} | {width}x{height} | {rate or 'unknown'} fps | "
+               f"batch {self.batch_size}")
+        kept = self.choices.get(key) if self.choices else None
+        if kept is not None:
+            log.info("auto %s (measured before, kept in %s)", kept.describe(height, width),
+                     self.choices.path if self.choices else "")
+            return kept.short_side
         x = torch.rand(self.batch_size, 3, height, width, device=self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -174,7 +185,14 @@ class ModelRunner:
         choice = choose_size(timer(run, self.batch_size), height, width,
                              device=self.device.type, rate=rate)
         log.info("auto %s", choice.describe(height, width))
+        if self.choices:
+            self.choices.put(key, choice)
         return choice.short_side
+
+    def _weights_hash(self) -> str:
+        if self._hash is None:
+            self._hash = model_hash(self.model)
+        return self._hash
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor, states: Sequence[TemporalState]) -> torch.Tensor:

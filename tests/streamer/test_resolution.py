@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hdm.upsample import reduced_size
-from streamer.engine.resolution import CANDIDATES, ENGINE_SHARE, choose_size
+from streamer.engine import Engine
+from streamer.engine import runner as runner_module
+from streamer.engine.resolution import CANDIDATES, ENGINE_SHARE, Choice, ChoiceCache, choose_size
 from streamer.engine.settings import EngineSettings
 from streamer.errors import ConfigError
 
@@ -62,3 +66,30 @@ def test_inference_size_settings(value: int | str, expected: int | str) -> None:
 def test_bad_inference_sizes_are_refused_naming_the_key(value: object) -> None:
     with pytest.raises(ConfigError, match="inference_size"):
         EngineSettings(inference_size=value)  # type: ignore[arg-type]
+
+
+def test_auto_choices_are_kept_so_the_same_command_gives_the_same_frames(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = EngineSettings(model="hdm-s", device="cpu", backend="eager",
+                              cache_dir=str(tmp_path))
+    first = Engine.build(settings)
+    first.warmup(120, 200, rate=1000.0)  # a budget nothing meets: the smallest size, measured
+    assert first.runner.short_side(120, 200) == CANDIDATES[-1]
+    assert (tmp_path / "inference-sizes.json").is_file()
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(runner_module, "choose_size", never)
+    again = Engine.build(settings)
+    again.warmup(120, 200, rate=1000.0)
+    assert again.runner.short_side(120, 200) == CANDIDATES[-1]
+
+
+def test_a_damaged_choice_file_is_measured_again_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "inference-sizes.json"
+    path.write_text("{not json")
+    cache = ChoiceCache(path)
+    assert cache.get("anything") is None
+    cache.put("key", Choice(128, 12.5, 20.0))
+    assert ChoiceCache(path).get("key") == Choice(128, 12.5, 20.0)
