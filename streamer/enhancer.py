@@ -56,23 +56,29 @@ class Enhancer:
         model, weights, device, backend, precision: as ``hdm-stream run`` (``auto``: the
             shipped HDM-S weights, the GPU when there is one).
         strength: 0..1, the blend of enhanced frame and input.
+        inference_size: what the network sees, as ``--inference-size``: ``full``, ``auto``
+            (the largest size that keeps up with ``rate`` frames per second on this device)
+            or a shorter side in pixels.
+        rate: the video's frames per second, for ``auto`` (default 25).
         smoothing, stabiliser: steady the DCP masks / the output over time (video); turn both
             off for unrelated photos.
     """
 
     def __init__(self, task: Task = "dehaze", *, model: ModelName = "auto",
                  weights: str = "default", device: str = "auto", backend: Backend = "auto",
-                 precision: Precision = "auto", strength: float = 1.0, smoothing: bool = True,
-                 stabiliser: bool = True) -> None:
+                 precision: Precision = "auto", strength: float = 1.0,
+                 inference_size: int | str = "auto", rate: float | None = None,
+                 smoothing: bool = True, stabiliser: bool = True) -> None:
         try:
             settings = EngineSettings(model=model, task=task, weights=weights, device=device,
                                       backend=backend, precision=precision, colour="host",
-                                      strength=strength)
+                                      strength=strength, inference_size=inference_size)
         except ConfigError as error:
             raise ConfigError(f"Enhancer: {error}") from None
         self.engine = Engine.build(settings, SmoothingParams(enabled=smoothing),
                                    stabiliser=StabiliserParams(enabled=stabiliser))
         self.state = TemporalState()
+        self.rate = rate
 
     def reset(self) -> None:
         """Forget the temporal state: the next frame starts a new video."""
@@ -90,6 +96,8 @@ class Enhancer:
             if frame.shape != first.shape or frame.dtype != first.dtype:
                 raise FrameError(f"frames of one batch must share size and dtype: {first.shape} "
                                  f"{first.dtype} then {frame.shape} {frame.dtype}")
+        height, width = first.shape[:2]
+        self.engine.runner.short_side(height, width, self.rate)  # auto decides at this rate
         return self.engine.enhance(checked, self.state)
 
     def stream(self, frames: Iterable[np.ndarray], batch: int = 1) -> Iterator[np.ndarray]:
