@@ -81,6 +81,28 @@ def _workers(config: RunConfig, job: JobSettings, engine: Callable[[], Engine]) 
     return InlineWorkers(configs[0], engine())
 
 
+def _pin_inference_size(config: RunConfig, input: str, engine: Callable[[], Engine]
+                        ) -> RunConfig:
+    """``auto`` decided once, here, for the input's size and rate: every worker, on any
+    machine, then runs the network at the same size (segments that differ would show at the
+    joins), and the manifest records it (a resume on a machine that would choose otherwise is
+    refused rather than mixed)."""
+    if config.model.inference_size != "auto":
+        return config
+    source = decoded_as_configured(config, input)
+    try:
+        info = source.open()
+    finally:
+        source.close()
+    if not (info.width and info.height):
+        return config
+    runner = engine().runner
+    runner.batch_size = config.batch.size
+    side = runner.short_side(info.height, info.width, float(info.rate) if info.rate else None)
+    model = dataclasses.replace(config.model, inference_size="full" if side is None else side)
+    return dataclasses.replace(config, model=model)
+
+
 def _check_output(config: RunConfig, input: str, output: Path) -> None:
     """Open the output as the join will (codec, pixel format, options, the streams to copy)
     and close it unwritten: what it refuses (AAC into WebM, an 8-bit HDR output) is refused
@@ -107,6 +129,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
         raise StreamerError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
     _check_output(config, input, output)
+    config = _pin_inference_size(config, input, engine)
     workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
     manifest = Manifest.start(folder, input_fingerprint(source, plan.fingerprint),

@@ -18,7 +18,9 @@ import av
 import numpy as np
 import pytest
 
-from streamer.jobs.job import job_folder
+from streamer.config import RunConfig
+from streamer.engine import Engine, EngineSettings
+from streamer.jobs.job import _pin_inference_size, job_folder
 from streamer.jobs.manifest import Manifest
 from streamer.jobs.segments import SegmentResult, plan_segments
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
@@ -249,3 +251,18 @@ def test_a_tone_mapped_hdr_file_in_segments_joins_as_it_was_encoded(tmp_path: Pa
         frames = list(out.decode(video=0))
     assert len(frames) == 24 and frames[0].format.name == "yuv420p"
     assert frames[0].color_trc == 1
+
+
+def test_auto_inference_size_is_decided_once_for_the_whole_job(tmp_path: Path) -> None:
+    """Every worker must run the network at one size (segments that differ show at the
+    joins): the job pins auto to what this machine chose, before any worker starts."""
+    clip = tmp_path / "in.mp4"
+    write_clip(clip, frames=4, size=(144, 256))
+    config = RunConfig(model=EngineSettings(model="dcp", device="cpu",
+                                            cache_dir=str(tmp_path / "cache")))
+    engine = Engine.build(config.model)
+    pinned = _pin_inference_size(config, str(clip), lambda: engine)
+    assert pinned.model.inference_size == (engine.runner.short_side(144, 256) or "full")
+    assert pinned.model.inference_size != "auto"
+    explicit = RunConfig(model=EngineSettings(model="dcp", device="cpu", inference_size=96))
+    assert _pin_inference_size(explicit, str(clip), lambda: engine) is explicit
