@@ -44,6 +44,7 @@ class Config:
     precision: str = "fp32"
     optimisations: Optimisations = Optimisations()
     gpu_only: bool = False
+    cpu_only: bool = False
     needs: str = ""
 
 
@@ -58,6 +59,9 @@ CONFIGS = [
     Config("fp16 compile", backend="compile", precision="fp16", gpu_only=True),
     Config("bf16 TensorRT", backend="tensorrt", precision="bf16", gpu_only=True,
            needs="torch_tensorrt"),
+    Config("OpenVINO fp32", backend="openvino", cpu_only=True, needs="openvino"),
+    Config("OpenVINO auto precision (the CPU default; bf16 where the CPU has it)",
+           backend="openvino", precision="auto", cpu_only=True, needs="openvino"),
 ]
 
 
@@ -80,14 +84,15 @@ def set_psnr(engine: Engine, pairs: list[tuple[Path, Path]], crop: int) -> float
 
 def build(config: Config, task: str, device: str) -> Engine:
     settings = EngineSettings(model="auto", task=task, device=device, backend=config.backend,
-                              precision=config.precision, colour="host")
+                              precision=config.precision, colour="host",
+                              inference_size="full")  # bench_realtime measures reduced sizes
     return Engine.build(settings, SmoothingParams(enabled=False),
                         stabiliser=StabiliserParams(enabled=False),
                         optimisations=config.optimisations)
 
 
 def runnable(config: Config, device: torch.device) -> bool:
-    if config.gpu_only and device.type != "cuda":
+    if (config.gpu_only and device.type != "cuda") or (config.cpu_only and device.type != "cpu"):
         return False
     return not config.needs or importlib.util.find_spec(config.needs) is not None
 

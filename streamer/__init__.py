@@ -1,12 +1,12 @@
 """hdm-stream's pipeline: PyAV decode -> batched HDM with steadied DCP masks -> encode/publish."""
 
-import os
+import os as _os
 
 # Before torch loads OpenMP: its idle threads sleep instead of spinning. On a CPU, OpenVINO's
 # threads, FFmpeg's and ours share the cores with PyTorch's, and spinning OpenMP threads took
 # them: HDM-S at 720p went from 43 to 89 ms a frame (the README's real-time table). An
 # explicit setting in the environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from streamer.config import RunConfig, load_config
 from streamer.engine import (

@@ -57,14 +57,17 @@ class ExportedRunner(nn.Module):
     Args:
         model: the network (HDM takes ``(x, masks)``, the classical enhancer ``(x,)``).
         runtime: ``openvino`` or ``onnxruntime``.
-        weights_hash: the model's content hash (runner.model_hash), part of the cache key.
+        weights_hash: computes the model's content hash (runner.model_hash), part of the
+            cache key; called when an export is made or looked up, so a model changed after
+            the engine was built is never served another's export.
         precision: ``bf16``, ``fp32`` or ``auto`` (OpenVINO: bf16 where the CPU has it;
             ONNX Runtime runs fp32 only).
         cache_dir: where the exports and OpenVINO's compiled graphs are kept.
     """
 
-    def __init__(self, model: nn.Module, runtime: Runtime, weights_hash: str, precision: str,
-                 cache_dir: Path) -> None:
+    def __init__(self, model: nn.Module, runtime: Runtime,
+                 weights_hash: Callable[[nn.Module], str], precision: str, cache_dir: Path
+                 ) -> None:
         super().__init__()
         if runtime_version(runtime) is None:
             raise EngineError(f"the {runtime} backend needs the {runtime} package "
@@ -102,7 +105,8 @@ class ExportedRunner(nn.Module):
 
     def _load(self, inputs: list[torch.Tensor]) -> _Session:
         shape = "_".join("x".join(str(d) for d in t.shape) for t in inputs)
-        name = f"{self.weights_hash}-{shape}-opset{OPSET}-torch{torch.__version__}.onnx"
+        name = (f"{self.weights_hash(self.model)}-{shape}-opset{OPSET}-torch{torch.__version__}"
+                ".onnx")
         path = self.cache_dir / name
         if not path.is_file():
             _export(self.model, inputs, path)

@@ -129,7 +129,7 @@ class ModelRunner:
         if backend == "tensorrt":
             runner = TensorRTRunner(model, dtype, cache / "tensorrt")
         elif backend in EXPORTED_BACKENDS:
-            runner = ExportedRunner(model, backend, model_hash(model),
+            runner = ExportedRunner(model, backend, model_hash,
                                     settings.precision, cache / "onnx")
             dtype = torch.float32  # the runtime applies the precision inside its graph
         elif backend == "compile":
