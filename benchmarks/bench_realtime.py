@@ -65,10 +65,11 @@ QUALITY_BACKEND = "eager"
 
 
 def _engine(task: str, model: str, inference: str | int, device: str,
-            backend: str = "auto") -> Engine:
+            backend: str = "auto", weights: str = "default") -> Engine:
     return Engine.build(EngineSettings(model=cast(ModelName, model), task=cast(Task, task),
                                        device=device, inference_size=inference,
-                                       backend=cast(Backend, backend)))
+                                       backend=cast(Backend, backend),
+                                       weights=weights if model != "dcp" else "default"))
 
 
 def _enhance_still(engine: Engine, image: np.ndarray) -> torch.Tensor:
@@ -88,8 +89,11 @@ def _edge_psnr(out: torch.Tensor, target: torch.Tensor, gt_image: np.ndarray) ->
     return float(-10 * torch.log10(error))
 
 
-def _scaled_engines(task: str, model: str, scale: float | None, device: str
-                    ) -> Callable[[np.ndarray], Engine]:
+EngineFor = Callable[[np.ndarray], Engine]
+
+
+def _scaled_engines(task: str, model: str, scale: float | None, device: str, weights: str
+                    ) -> EngineFor:
     """An engine per photo size at ``scale`` of it (None: full resolution), built once each."""
     built: dict[int | str, Engine] = {}
 
@@ -99,16 +103,15 @@ def _scaled_engines(task: str, model: str, scale: float | None, device: str
         if side != "full" and int(side) >= short:
             side = "full"
         if side not in built:
-            built[side] = _engine(task, model, side, device, QUALITY_BACKEND)
+            built[side] = _engine(task, model, side, device, QUALITY_BACKEND, weights)
         return built[side]
 
     return engine_for
 
 
-def paired_quality(task: str, model: str, scale: float | None, data: Path, device: str,
-                   limit: int) -> dict[str, dict[str, float]]:
+def paired_quality(task: str, engine_for: EngineFor, data: Path, limit: int
+                   ) -> dict[str, dict[str, float]]:
     """Mean PSNR (RGB), SSIM and edge-band PSNR per paired set."""
-    engine_for = _scaled_engines(task, model, scale, device)
     results: dict[str, dict[str, float]] = {}
     for label, folder in PAIRED_SETS[task]:
         if not (data / folder).is_dir():
@@ -124,12 +127,10 @@ def paired_quality(task: str, model: str, scale: float | None, data: Path, devic
     return results
 
 
-def hue_kept(task: str, model: str, scale: float | None, data: Path, device: str,
-             limit: int) -> float | None:
+def hue_kept(task: str, engine_for: EngineFor, data: Path, limit: int) -> float | None:
     """Mean hue kept (percent of clearly coloured pixels) on the real low-light photos."""
     if task != "lowlight":
         return None
-    engine_for = _scaled_engines(task, model, scale, device)
     kept = []
     for _, folder in UNPAIRED_SETS[task]:
         for path in sorted((data / folder).glob("*"))[:limit]:
@@ -141,8 +142,7 @@ def hue_kept(task: str, model: str, scale: float | None, data: Path, device: str
     return float(np.mean(kept)) if kept else None
 
 
-def clip_flicker(task: str, model: str, scale: float | None, data: Path, device: str
-                 ) -> dict[str, float] | None:
+def clip_flicker(task: str, engine_for: EngineFor, data: Path) -> dict[str, float] | None:
     """Flicker of the output and of the input (8-bit levels) over the task's clip."""
     path = data / CLIPS.get(task, "-")
     if not path.is_file():
@@ -150,7 +150,7 @@ def clip_flicker(task: str, model: str, scale: float | None, data: Path, device:
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24")
                   for _, f in zip(range(CLIP_FRAMES), container.decode(video=0), strict=False)]
-    engine = _scaled_engines(task, model, scale, device)(frames[0])
+    engine = engine_for(frames[0])
     state, meter = TemporalState(), FlickerMeter()
     for frame in frames:
         meter.update(frame, engine.enhance([frame], state)[0])
@@ -225,6 +225,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--limit", type=int, default=10, help="photos per set")
     parser.add_argument("--json", type=Path, default=Path("out/bench_realtime.json"))
+    parser.add_argument("--no-quality", action="store_true",
+                        help="speed only (then --speed-of that JSON scores the quality)")
+    parser.add_argument("--speed-of", type=Path, metavar="JSON",
+                        help="score the quality of an earlier run's speed rows")
+    parser.add_argument("--weights", default="default",
+                        help="checkpoint for the HDM rows' quality (default: shipped)")
     args = parser.parse_args()
     for noisy in ("onnxscript", "onnx_ir"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -239,37 +245,53 @@ def main() -> None:
     def scored(task: str, model: str, scale: float | None) -> dict[str, Any]:
         key = (task, model, None if scale is None else round(scale, 3))
         if key not in quality:
-            quality[key] = {
-                "paired": paired_quality(task, model, scale, args.data, args.device, args.limit),
-                "hue_kept": hue_kept(task, model, scale, args.data, args.device, args.limit),
-                "flicker": clip_flicker(task, model, scale, args.data, args.device)}
+            engine_for = _scaled_engines(task, model, scale, args.device, args.weights)
+            quality[key] = {"paired": paired_quality(task, engine_for, args.data, args.limit),
+                            "hue_kept": hue_kept(task, engine_for, args.data, args.limit),
+                            "flicker": clip_flicker(task, engine_for, args.data)}
         return quality[key]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        for width, height in sizes:
-            clip = Path(tmp) / f"clip{width}x{height}.mp4"
-            make_clip(clip, args.frames, width, height)
-            baseline = baselines[f"{width}x{height}"] = transcode_fps(
-                clip, Path(tmp) / "transcode.mp4", PRESET)
-            for task, model, inference in itertools.product(
-                    args.tasks.split(","), args.models.split(","), args.inference.split(",")):
-                started = time.perf_counter()
-                row: dict[str, Any] = {"task": task, "model": model, "size": f"{width}x{height}",
-                                       "inference": inference, "transcode_fps": baseline}
-                row.update(speed(task, model, inference, (width, height), clip, args))
-                side = row["file_short_side"]
-                scale = None if side is None else side / min(width, height)
-                row["quality"] = scored(task, model, scale)
-                row["quality_full"] = scored(task, model, None)
-                row["seconds"] = time.perf_counter() - started
-                rows.append(row)
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                args.json.write_text(json.dumps(report, indent=2, default=str))
-                print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in _flat(row).items()), flush=True)
+    def save() -> None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+
+    if args.speed_of:  # the speed rows of an earlier run (measured on a quiet machine)
+        earlier = json.loads(args.speed_of.read_text())
+        report.update({k: earlier[k] for k in ("machine", "torch", "baselines_transcode_fps")})
+        rows.extend(earlier["rows"])
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            for width, height in sizes:
+                clip = Path(tmp) / f"clip{width}x{height}.mp4"
+                make_clip(clip, args.frames, width, height)
+                baseline = baselines[f"{width}x{height}"] = transcode_fps(
+                    clip, Path(tmp) / "transcode.mp4", PRESET)
+                for task, model, inference in itertools.product(
+                        args.tasks.split(","), args.models.split(","),
+                        args.inference.split(",")):
+                    started = time.perf_counter()
+                    row: dict[str, Any] = {"task": task, "model": model,
+                                           "size": f"{width}x{height}", "inference": inference,
+                                           "transcode_fps": baseline}
+                    row.update(speed(task, model, inference, (width, height), clip, args))
+                    row["seconds"] = time.perf_counter() - started
+                    rows.append(row)
+                    save()
+                    print(f"{row['task']} {row['model']} {row['size']}: {row['file_inference']}, "
+                          f"file {row['file']['fps']:.1f} fps, live p99 "
+                          f"{row['live']['latency_ms']['p99']} ms, drops "
+                          f"{row['live_drop_percent']:.1f}%", flush=True)
+    if not args.no_quality:
+        for row in rows:
+            side, width, height = row["file_short_side"], *map(int, row["size"].split("x"))
+            scale = None if side is None else side / min(width, height)
+            row["quality"] = scored(row["task"], row["model"], scale)
+            row["quality_full"] = scored(row["task"], row["model"], None)
+            save()
     print(f"{report['machine']}; x264 {PRESET} transcode (decode, RGB, encode) fps: "
           + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()))
-    print(_table(rows))
+    if not args.no_quality:
+        print(_table(rows))
     print(f"wrote {args.json}")
 
 

@@ -19,6 +19,7 @@ from hdm.errors import HDMError
 from streamer.cli import run, serve, subscribe, train
 from streamer.cli.common import JsonLines
 from streamer.errors import StreamerError
+from streamer.process import keep_freed_memory
 
 __all__ = ["build_parser", "main"]
 
@@ -60,8 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(JsonLines() if args.log_format == "json"
                          else logging.Formatter("hdm-stream: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    for noisy in ("torch", "libav"):
+    for noisy in ("torch", "libav", "onnxscript", "onnx_ir"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    keep_freed_memory()
     try:
         return COMMANDS[args.command](args)
     except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:
