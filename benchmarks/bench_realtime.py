@@ -258,7 +258,8 @@ def main() -> None:
     if args.speed_of:  # the speed rows of an earlier run (measured on a quiet machine)
         earlier = json.loads(args.speed_of.read_text())
         report.update({k: earlier[k] for k in ("machine", "torch", "baselines_transcode_fps")})
-        rows.extend(earlier["rows"])
+        rows.extend(row for row in earlier["rows"] if row["task"] in args.tasks.split(",")
+                    and row["model"] in args.models.split(","))
     else:
         with tempfile.TemporaryDirectory() as tmp:
             for width, height in sizes:
