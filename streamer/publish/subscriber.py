@@ -34,7 +34,10 @@ class Subscriber:
 
     Counters: ``received`` frames; ``missed``: frames of the streams heard that never arrived
     here, counted from each stream's first frame (seq 0), so a late joiner knows what it
-    missed; ``malformed`` messages skipped.
+    missed, up to the highest seq heard of (frames' and heartbeats') or the count of frames
+    the publisher says it sent (heartbeats' and the end message's ``frames``), whichever is
+    more: frames lost after the last one received count too; ``malformed`` messages
+    skipped.
     """
 
     def __init__(
@@ -66,11 +69,15 @@ class Subscriber:
         self.malformed = 0
         self.gone = False
         self._highest: dict[str, int] = {}  # per topic: the highest seq heard of
+        self._announced: dict[str, int] = {}  # per topic: the most frames the publisher sent
+        self._received: dict[str, int] = {}  # per topic: frames received
         self._faults_logged: set[str] = set()
 
     @property
     def missed(self) -> int:
-        return sum(seq + 1 for seq in self._highest.values()) - self.received
+        topics = self._highest.keys() | self._announced.keys()
+        return sum(max(0, max(self._highest.get(t, -1) + 1, self._announced.get(t, 0))
+                       - self._received.get(t, 0)) for t in topics)
 
     def recv(self, timeout_s: float | None = None) -> Message | None:
         """The next frame or end message, or None when ``timeout_s`` passes first (heartbeats
@@ -86,10 +93,16 @@ class Subscriber:
             seq = message.header.get("seq")
             if isinstance(seq, int) and seq >= 0:
                 self._highest[message.topic] = max(seq, self._highest.get(message.topic, -1))
+            frames = message.header.get("frames")
+            if (message.end or message.heartbeat) and isinstance(frames, int) and frames >= 0 \
+                    and not isinstance(frames, bool):
+                self._announced[message.topic] = max(frames,
+                                                     self._announced.get(message.topic, 0))
             if message.heartbeat:
                 continue
             if not message.end:
                 self.received += 1
+                self._received[message.topic] = self._received.get(message.topic, 0) + 1
             return message
 
     def _parse(self, parts: list[bytes]) -> Message | None:

@@ -107,6 +107,45 @@ def test_a_subscriber_counts_malformed_messages_and_goes_on() -> None:
         pub.close(linger=0)
 
 
+def test_frames_lost_after_the_last_one_received_count_as_missed() -> None:
+    """A lossy link: of 120 frames announced by the end message, 3 in the middle and the last
+    3 never arrive. Counting from the highest seq received said 3; the end message says 6."""
+    endpoint = free_endpoint()
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.bind(endpoint)
+    lost = {40, 41, 42, 117, 118, 119}
+    try:
+        with Subscriber(endpoint, hwm=1000) as sub:
+            time.sleep(0.3)  # let the subscription reach the publisher
+            for seq in range(120):
+                if seq not in lost:
+                    pub.send_multipart([b"cam", header(seq=seq), PIXELS])
+            pub.send_multipart([b"cam", json.dumps({"v": 1, "end": True, "frames": 120}).encode(),
+                                b""])
+            got = list(sub)
+        assert len(got) == 114 and not sub.gone
+        assert sub.missed == 6
+    finally:
+        pub.close(linger=0)
+
+
+def test_a_heartbeat_tells_a_subscriber_what_it_missed_before_the_end() -> None:
+    endpoint = free_endpoint()
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.bind(endpoint)
+    try:
+        with Subscriber(endpoint, hwm=1000) as sub:
+            time.sleep(0.3)
+            pub.send_multipart([b"cam", header(seq=0), PIXELS])
+            assert sub.recv(2.0) is not None
+            beat = {"v": 1, "heartbeat": True, "seq": 9, "frames": 10}
+            pub.send_multipart([b"cam", json.dumps(beat).encode(), b""])
+            assert sub.recv(0.5) is None  # heartbeats are consumed
+        assert sub.missed == 9
+    finally:
+        pub.close(linger=0)
+
+
 def frame(seq: int, image: np.ndarray) -> Frame:
     return Frame(image, Layout.RGB24, seq, None, seq, time.monotonic(), ColorTags(), "cam")
 
