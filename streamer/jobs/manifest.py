@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from streamer.errors import StreamerError
 from streamer.jobs.segments import Segment, SegmentResult
 
 __all__ = ["Manifest", "input_fingerprint", "settings_fingerprint"]
@@ -62,6 +63,7 @@ class Manifest:
         """The job's manifest: the one on disk if ``resume`` and it matches this input and
         these settings, else a new one in an emptied folder (saying why)."""
         fresh = cls(folder, input, settings)
+        _refuse_unless_ours(folder)
         previous = cls._read(folder)
         if previous is None:
             if resume:
@@ -118,6 +120,27 @@ class Manifest:
             file.flush()
             os.fsync(file.fileno())
         temporary.replace(self.path)
+
+
+def _ours(folder: Path) -> bool:
+    """Whether ``folder`` holds a manifest of ours (of any version): a JSON object with our
+    keys. Only such a folder is ever emptied."""
+    try:
+        data = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"version", "input", "settings", "finished"} <= data.keys()
+
+
+def _refuse_unless_ours(folder: Path) -> None:
+    """A job folder that exists must be a real folder (no link) that is empty or holds our
+    manifest: one of the same name that someone else made is never emptied."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise StreamerError(f"{folder} is in the way of the job's folder and is not one "
+                            "(a link or a file): move it or choose another output")
+    if folder.is_dir() and any(folder.iterdir()) and not _ours(folder):
+        raise StreamerError(f"{folder} exists and is not a job folder (no manifest of ours "
+                            "in it): it is left as it is; move it or choose another output")
 
 
 def _intact(folder: Path, result: SegmentResult) -> bool:

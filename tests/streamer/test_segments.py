@@ -149,6 +149,24 @@ def test_resume_starts_over_for_another_input_or_other_settings(
     assert not Manifest.start(folder, other, "settings-1", resume=True).finished
 
 
+def test_a_folder_of_the_job_s_name_that_is_not_ours_is_never_emptied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    write_clip(src, frames=24, audio=False, options={"g": "12"})
+    folder = job_folder(dst)
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's own")
+    for flags in ([], ["--resume"]):
+        assert run(src, "-o", dst, "--segment-seconds", "0.5", *flags) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert len(err) == 1 and "not a job folder" in err[0], err
+        assert (folder / "notes.txt").read_text() == "the user's own" and not dst.exists()
+    (folder / "notes.txt").unlink()  # an empty folder of that name is used
+    assert run(src, "-o", dst, "--segment-seconds", "0.5") == 0
+    assert dst.is_file() and not folder.exists()
+
+
 @pytest.mark.parametrize("flags", [["-o", "udp://127.0.0.1:9"], ["--max-frames", "5"],
                                    ["--ray", "127.0.0.1:9"],
                                    ["--ray", "nonsense"], ["--workers", "0"]])
