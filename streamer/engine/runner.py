@@ -206,10 +206,10 @@ class ModelRunner:
 
     def _enhance(self, x: torch.Tensor, states: Sequence[TemporalState],
                  short_side: int | None) -> torch.Tensor:
-        """At a reduced size, the network, its masks, the strength and the stabiliser all work
-        on the small frame (cheaper, and steadier: less sensor noise survives the averaging);
-        the result is fitted as local affine colour transforms of the small input and those
-        applied to the full frame."""
+        """At a reduced size, the network, its masks and the strength work on the small frame;
+        the result is fitted as local affine colour transforms of the small input, those are
+        applied to the full frame, and the stabiliser steadies that with motion judged on the
+        small frame (cheap, and less sensor noise survives the averaging)."""
         count, _, height, width = x.shape
         # The small frame stays NCHW for the masks and the fit (torch's reflection padding of
         # a channels_last tensor took 2.4 ms at 171x96); the network gets it channels_last.
@@ -233,11 +233,12 @@ class ModelRunner:
         small = small[:count]
         if self.strength < 1:
             out = torch.lerp(small.float(), out, self.strength)
-        out = self.stabiliser(small, out, [s.output for s in states])
-        if short_side is None:
-            return out
-        field = fit_field(small, out, fit=self.fit)
-        return expand(field, x[:count].float()).clamp_(0.0, 1.0)
+        if short_side is not None:
+            # Steadied at full resolution, where the input's own noise (multiplied by the
+            # fitted gain) would flicker, with motion judged on the small frame.
+            field = fit_field(small, out, fit=self.fit)
+            out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
+        return self.stabiliser(small, out, [s.output for s in states])
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is torch.float32:

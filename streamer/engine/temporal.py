@@ -261,7 +261,9 @@ class OutputStabiliser:
 
     def __call__(self, x: torch.Tensor, out: torch.Tensor, states: Sequence[StabiliserState]
                  ) -> torch.Tensor:
-        """Stabilised ``out`` (B×3×H×W float in [0, 1]) for the inputs ``x`` (same shape);
+        """Stabilised ``out`` (B×3×H×W float in [0, 1]) for the inputs ``x`` (same shape, or
+        the small frame of a reduced inference size: motion is judged there, cheaply, and the
+        full output steadied with the judgement upsampled);
         frame i is steadied with ``states[i]``; frames past len(states) (padding) pass
         through, unremembered."""
         count = len(states)
@@ -272,6 +274,8 @@ class OutputStabiliser:
         thumbnails = _thumbnails(greys)
         steadied = [self._step(state, greys[i : i + 1], out[i : i + 1], thumbnails[i : i + 1])
                     for i, state in enumerate(states)]
+        if count == out.shape[0] == 1:
+            return steadied[0]  # no copy of a full frame for nothing
         return torch.cat([*steadied, out[count:]])
 
     def _step(self, state: StabiliserState, grey: torch.Tensor, out: torch.Tensor,
@@ -289,8 +293,11 @@ class OutputStabiliser:
                 (local.abs() - p.noise_levels) / (p.motion_levels - p.noise_levels),
                 peak / (p.pixel_levels / 2) - 1,
             ).clamp(p.static_weight, 1.0)
+            # From half the input's size, nearest suffices; from a reduced inference size
+            # (the input is the small frame, the output the full one) it would draw blocks.
+            coarse = out.shape[-1] > 2 * grey.shape[-1]
             weight = F.interpolate(torch.where(cut, 1.0, moving), size=out.shape[-2:],
-                                   mode="nearest")
+                                   mode="bilinear" if coarse else "nearest")
             steady = torch.lerp(state.output, out, weight)
         state.grey, state.output, state.thumbnail = grey, steady, thumbnail
         return steady
