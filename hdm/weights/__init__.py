@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hdm.errors import CheckpointError, ConfigError
 
-__all__ = ["DEFAULT_WEIGHTS", "Weights", "WeightsInfo", "default_weights"]
+__all__ = ["DEFAULT_WEIGHTS", "REDUCED_WEIGHTS", "Weights", "WeightsInfo", "default_weights"]
 
 FOLDER = Path(__file__).parent
 
@@ -137,6 +137,12 @@ DEFAULT_WEIGHTS: dict[str, Weights] = {
     "derain": Weights.DERAIN_RAIN100_SYNTH_V1,
     "lowlight": Weights.LOWLIGHT_LOL_SYNTH_GAIN_V2,
 }
+
+
+REDUCED_WEIGHTS: dict[str, Weights] = {}
+"""Where a task ships weights trained for reduced inference sizes (``hdm-stream train
+--reduced-scales``): what ``weights: default`` means when the engine's inference size is not
+``full``. A task missing here uses its :data:`DEFAULT_WEIGHTS` at every size."""
 
 
 def default_weights(task: str | None) -> WeightsInfo:

@@ -31,6 +31,7 @@ from hdm.dcp import MaskMode
 from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_input
 from hdm.upsample import Fit, fit_field, reduced_size
+from hdm.weights import REDUCED_WEIGHTS, Weights
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
 from streamer.engine.reduce import expand, shrink
 from streamer.engine.resolution import ChoiceCache, choose_size, machine_name, timer
@@ -111,8 +112,13 @@ class ModelRunner:
         )
         if device.type == "cpu" and dtype is torch.float16:
             raise EngineError("fp16 needs a GPU; use --precision fp32 or bf16 on the CPU")
+        weights: str | Weights = settings.weights
+        reduced = REDUCED_WEIGHTS.get(settings.task)
+        if (weights == "default" and settings.inference_size != "full" and reduced is not None
+                and settings.model in ("auto", reduced.value.preset)):
+            weights = reduced  # trained for the reduced path
         try:
-            model = hdm.resolve(settings.task, settings.model, settings.weights,
+            model = hdm.resolve(settings.task, settings.model, weights,
                                 mask_mode=_mask_mode(settings))
         except hdm.HDMError as error:
             raise EngineError(str(error)) from error
