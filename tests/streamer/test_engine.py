@@ -151,3 +151,20 @@ def test_a_reduced_inference_size_runs_the_network_small_and_fits_its_effect_bac
     detail = np.abs(np.diff(frame.astype(int), axis=1)).mean()
     assert np.abs(np.diff(got.astype(int), axis=1)).mean() > 0.5 * detail
     assert np.abs(got.astype(int) - reference).mean() < 40
+
+
+@pytest.mark.parametrize("layout", [Layout.RGB48, Layout.I420])
+def test_a_reduced_inference_size_works_for_16_bit_and_planar_frames(layout: Layout) -> None:
+    engine = Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="eager",
+                                         colour="device", inference_size=48))
+    rng = np.random.default_rng(0)
+    if layout is Layout.I420:
+        images = [rng.integers(16, 236, (144, 160), np.uint8) for _ in range(3)]
+        codings = [YuvCoding(1, 1)] * 3
+        batch = EngineBatch(images, layout, codings, out_layout=Layout.I420)
+    else:
+        images = [rng.integers(0, 65536, (96, 160, 3), np.uint16) for _ in range(3)]
+        batch = EngineBatch(images, layout)
+    got = engine.submit(batch, [TemporalState() for _ in images]).result()
+    assert [g.shape for g in got] == [i.shape for i in images]
+    assert all(g.dtype == i.dtype for g, i in zip(got, images, strict=True))
