@@ -7,14 +7,15 @@
     ├── SourceError                       input cannot be opened or decoded
     │   └── SourceEndedError              a live source gave up after its reconnect budget
     ├── SinkError                         output file or endpoint cannot be written
+    │   └── OutputIncompleteError         a file output read back is empty or partial
     ├── EngineError                       model or backend cannot run
     └── RunErrors                         several of the above in one run (``errors``)
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EngineError", "FrameError", "MessageError", "RunErrors", "SinkError",
-           "SourceEndedError", "SourceError", "StreamerError"]
+__all__ = ["ConfigError", "EngineError", "FrameError", "MessageError", "OutputIncompleteError",
+           "RunErrors", "SinkError", "SourceEndedError", "SourceError", "StreamerError"]
 
 
 class StreamerError(Exception):
@@ -43,6 +44,14 @@ class SourceEndedError(SourceError):
 
 class SinkError(StreamerError):
     """An output file or endpoint that cannot be written."""
+
+
+class OutputIncompleteError(SinkError):
+    """A file output that, read back after it was closed, lacks video packets the run wrote
+    or its trailer. ``stats``: the run's summary, where the run got that far (the CLI prints
+    it before the error)."""
+
+    stats: object | None = None
 
 
 class EngineError(StreamerError):

@@ -239,7 +239,8 @@ class StreamInfo:
             belong to the open input: a sink copies their parameters in ``open``.
         sample_aspect_ratio: the pixels' shape (720x480 shown at 16:9 has 32:27), when set.
         metadata, video_metadata: the container's tags (title, creation time, ...) and the
-            video stream's (language, handler name), for outputs to keep.
+            video stream's (language, handler name, the start ``timecode``), for outputs to
+            keep.
         pixel_format: the decoder's pixel format, or the one frames are turned into (an HDR
             input tone-mapped to SDR: 8-bit); outputs keep its depth and chroma by default.
         transfer: the transfer characteristic frames come with (16 = PQ, 18 = HLG: HDR).
@@ -269,6 +270,12 @@ class StreamInfo:
     @property
     def hdr(self) -> bool:
         return self.transfer in HDR_TRANSFERS
+
+    @property
+    def timecode(self) -> str | None:
+        """The input's start timecode (HH:MM:SS:FF, ``;`` before the frames when drop-frame),
+        from its tmcd track, its Matroska tag or its MXF header."""
+        return self.video_metadata.get("timecode")
 
 
 FIELD_PROGRESSIVE, FIELD_TT, FIELD_BT = 1, 2, 5  # FFmpeg's AVFieldOrder (0: unknown)

@@ -151,6 +151,7 @@ class RunStats:
     unsent: int = 0  # push mode: frames a consumer that went away never took
     corrupt_packets: int = 0  # video packets the decoder refused, skipped
     ended_early: str | None = None  # a file that ended before its header said it would
+    output_incomplete: str | None = None  # a file output read back lacked packets/its trailer
     reconnects: int = 0
     scene_cuts: int = 0
     interrupted: bool = False
@@ -184,6 +185,7 @@ class RunStats:
             "unsent": self.unsent,
             "corrupt_packets": self.corrupt_packets,
             "ended_early": self.ended_early,
+            "output_incomplete": self.output_incomplete,
             "reconnects": self.reconnects,
             "scene_cuts": self.scene_cuts,
             "interrupted": self.interrupted,
@@ -219,6 +221,8 @@ class RunStats:
         ]
         if d["ended_early"]:
             lines.append(f"input ended early: {d['ended_early']}")
+        if d["output_incomplete"]:
+            lines.append(f"output incomplete: {d['output_incomplete']}")
         if d["corrupt_packets"]:
             lines.append(f"corrupt input: {d['corrupt_packets']} video packets skipped")
         if d["unsent"]:

@@ -17,7 +17,7 @@ from hdm.upsample import FITS
 from streamer.cli.common import interrupted_code, sigterm_as_interrupt
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import ConfigError, OutputIncompleteError, StreamerError
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
@@ -267,6 +267,12 @@ def run(args: argparse.Namespace) -> int:
             if job is None:
                 raise
             return interrupted_code(terminated)  # a segmented job stopped: --resume
+        except OutputIncompleteError as error:  # the summary, then the error's one line
+            if isinstance(error.stats, RunStats):
+                print(error.stats.summary(), file=sys.stderr)
+                if args.summary_json:
+                    args.summary_json.write_text(json.dumps(error.stats.as_dict(), indent=2))
+            raise
     print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)

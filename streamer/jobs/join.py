@@ -22,8 +22,9 @@ import av
 import av.container
 import av.stream
 
-from streamer.errors import SinkError
+from streamer.errors import OutputIncompleteError, SinkError
 from streamer.frames import Passthrough, StreamInfo
+from streamer.sinks.check import check_written
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileTarget
 from streamer.sinks.muxer import Muxer
@@ -53,7 +54,9 @@ class _SegmentJoin:
         container = self.muxer.open(info)
         video = container.add_stream_from_template(self._template, opaque=True)
         assert isinstance(video, av.VideoStream)
-        video.metadata.update(info.video_metadata)
+        video.metadata.update(info.video_metadata)  # the timecode with them
+        if info.rate:  # the segments' H.264 reads back at its time base's rate (15360 fps),
+            video.codec_context.framerate = info.rate  # a rate no tmcd track can count in
         self._video = video
         self.muxer.copy_streams(info)
 
@@ -135,6 +138,11 @@ def join_segments(source: VideoSource, files: Sequence[tuple[Path, int]], output
                 output.unlink(missing_ok=True)
                 raise
             join.close()
+            try:
+                check_written(output, join.packets, join.muxer.format_name)
+            except OutputIncompleteError:
+                output.unlink(missing_ok=True)
+                raise
             return join.packets
     finally:
         source.close()

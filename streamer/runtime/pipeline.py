@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from streamer.engine import Engine
-from streamer.errors import StreamerError
+from streamer.errors import OutputIncompleteError, RunErrors, StreamerError
 from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.batcher import BatchSettings
@@ -75,8 +75,19 @@ class Pipeline:
         self.server.drain()
 
     def join(self) -> RunStats:
-        """Wait for the run to end; raises every stage error (see Server.join)."""
-        self.server.join()
+        """Wait for the run to end; raises every stage error (see Server.join). A file output
+        found incomplete once closed is in the statistics too, and its error carries them
+        (the summary says what was missing)."""
+        try:
+            self.server.join()
+        except (OutputIncompleteError, RunErrors) as error:
+            found = [e for e in getattr(error, "errors", [error])
+                     if isinstance(e, OutputIncompleteError)]
+            if found:
+                self.session.stats.output_incomplete = "; ".join(map(str, found))
+                for incomplete in found:
+                    incomplete.stats = self.session.stats
+            raise
         return self.session.stats
 
     def run(self) -> RunStats:

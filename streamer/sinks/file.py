@@ -91,6 +91,10 @@ class FileTarget:
         """A file that got no frame is removed."""
         self.path.unlink(missing_ok=True)
 
+    @property
+    def written(self) -> Path:
+        return self.path
+
 
 class FileSink(VideoOutput):
     """Writes frames in arrival order into a file (a :class:`~streamer.sinks.base.Sink`);

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import io
 import logging
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 from typing import Protocol, TypeAlias
 
 import av
@@ -28,6 +30,8 @@ from streamer.sinks.encoder import EncodeSettings
 __all__ = ["Muxer", "Target"]
 
 log = logging.getLogger(__name__)
+_TIMECODE_MUXERS = {"mov", "mp4", "ipod", "ismv", "3gp", "3g2", "matroska", "webm", "mxf",
+                    "mxf_d10", "mxf_opatom"}
 Packets: TypeAlias = "list[av.Packet[av.stream.Stream]]"  # noqa: UP040 (PyAV's Packet is not
 # subscriptable at run time)
 
@@ -60,6 +64,10 @@ class Target(Protocol):
     def discard(self) -> None:
         """An output that got no frame: remove what its container left (a file)."""
 
+    @property
+    def written(self) -> Path | None:
+        """The file to read back once the container is closed (None: a stream)."""
+
 
 class Muxer:
     """One container at a time of ``target`` (a network output reopens it after a failure)."""
@@ -68,6 +76,7 @@ class Muxer:
         self.target = target
         self.settings = settings
         self.container: av.container.OutputContainer | None = None
+        self.format_name: str | None = None  # the muxer of the last container closed
         self._reset()
 
     def _reset(self) -> None:
@@ -97,23 +106,29 @@ class Muxer:
         are left out, saying so."""
         assert self.container is not None
         label, muxer = self.target.label, self.container.format.name
-        try:
+        if holds(muxer, stream):
             copy = self.container.add_stream_from_template(stream)
-        except ValueError:  # the muxer knows it cannot hold this codec
-            codec = stream.codec_context.name if stream.codec_context else "data"
-            what = f"the input's {stream.type} {codec} (stream #{stream.index})"
-            if stream.type == "audio":
-                raise ConfigError(f"{label}: a {muxer} file cannot hold {what}; write "
-                                  ".mkv (which holds any codec) or .mp4") from None
-            log.warning("%s: a %s file cannot hold %s: left out (.mkv can hold it)",
-                        label, muxer, what)
+            copy.metadata.update(content_tags(stream.metadata))
+            self._stream_map[stream.index] = copy
             return
-        copy.metadata.update(content_tags(stream.metadata))
-        self._stream_map[stream.index] = copy
+        what = f"the input's {stream.type} {_codec_name(stream)} (stream #{stream.index})"
+        others = [f".{extension}" for extension, other in _OTHER_CONTAINERS
+                  if other != muxer and holds(other, stream)]
+        where = f"{' or '.join(others[:2])} can hold it" if others else "no container here can"
+        if stream.type == "audio":
+            raise ConfigError(f"{label}: a {muxer} file cannot hold {what}; {where}")
+        log.warning("%s: a %s file cannot hold %s: left out (%s)", label, muxer, what, where)
 
     def _copy_extras(self, info: StreamInfo) -> None:
-        """Chapters (where the muxer writes them) and attachments (Matroska only)."""
+        """Chapters (where the muxer writes them) and attachments (Matroska only); the
+        timecode is the video stream's tag (the encoder's or the join's), written as a tmcd
+        track by MOV/MP4, as a tag by Matroska and MXF, and by nothing else (said once)."""
         assert self.container is not None
+        muxer = self.container.format.name
+        if info.timecode and muxer not in _TIMECODE_MUXERS:
+            log.warning("%s: a %s file has no place for the input's timecode %s: left out "
+                        "(.mov, .mp4, .mkv and .mxf keep it)", self.target.label, muxer,
+                        info.timecode)
         if info.chapters:
             self.container.set_chapters(list(info.chapters))
         if not info.attachments:
@@ -180,15 +195,17 @@ class Muxer:
         container, self.container = self.container, None
         if container is None:
             return
+        self.format_name = container.format.name
         try:
-            if last is not None and self.started:
-                container.mux(last())
+            try:
+                if last is not None and self.started:
+                    container.mux(last())
+            finally:
+                container.close()  # the trailer
         except (av.error.FFmpegError, OSError) as failure:
             if error is None:
                 raise SinkError(f"cannot finish {self.target.label}: {failure}") from failure
             log.warning("cannot finish %s: %s", self.target.label, failure)
-        finally:
-            container.close()
 
     def drop(self) -> None:
         """Close a broken connection's container, unfinished."""
@@ -198,6 +215,36 @@ class Muxer:
                 container.close()
             except (av.error.FFmpegError, OSError):
                 pass  # the connection is already broken
+
+
+_OTHER_CONTAINERS = (("mkv", "matroska"), ("mov", "mov"), ("mp4", "mp4"), ("ts", "mpegts"),
+                     ("avi", "avi"))
+
+
+def _codec_name(stream: av.stream.Stream) -> str:
+    if stream.codec_context is not None:
+        return str(stream.codec_context.name)
+    return str(getattr(stream, "name", None) or "data")
+
+
+def holds(muxer: str, stream: av.stream.Stream) -> bool:
+    """A ``muxer`` file can take a copy of ``stream``: PyAV's check of the codec, then a
+    header written in memory with it (MOV refuses FLAC and Opus only there, Matroska a
+    GoPro gpmd track), so that one stream a container cannot hold is named, rather than the
+    whole file refused with FFmpeg's "Invalid argument"."""
+    try:
+        trial = av.open(io.BytesIO(), "w", format=muxer)
+    except (av.error.FFmpegError, ValueError, OSError):
+        return False
+    try:
+        trial.add_stream_from_template(stream)
+        trial.start_encoding()
+    except (av.error.FFmpegError, ValueError, OSError):
+        return False
+    finally:
+        with contextlib.suppress(av.error.FFmpegError, ValueError, OSError):
+            trial.close()  # a trailer with no packet may fail: the header is what counts
+    return True
 
 
 class _UnusedOptions(logging.Handler):

@@ -105,6 +105,11 @@ class UrlTarget:
     def discard(self) -> None:
         """Nothing is left of a stream."""
 
+    @property
+    def written(self) -> Path | None:
+        """A stream is not read back."""
+        return None
+
 
 class HlsTarget(UrlTarget):
     """HLS: the ``playlist`` (``.m3u8``) and two-second MPEG-TS segments beside it, the last six

@@ -98,3 +98,7 @@ class SegmentTarget:
 
     def discard(self) -> None:
         self.file.discard()
+
+    @property
+    def written(self) -> Path:
+        return self.path

@@ -8,9 +8,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from streamer.errors import OutputIncompleteError
 from streamer.frames import Frame, Layout, Passthrough, StreamInfo
 from streamer.queues import Policy
 from streamer.sinks.base import Output
+from streamer.sinks.check import check_written
 from streamer.sinks.encoder import Encoder, EncodeSettings
 from streamer.sinks.muxer import Muxer, Packets, Target
 
@@ -51,6 +53,7 @@ class VideoOutput:
         self.muxer = Muxer(target, settings)
         self.accepts: frozenset[Layout] = self.encoder.accepts
         self.frames_written = 0
+        self.video_packets = 0  # muxed into the current container
         self._opened = False  # a container was made (and may be discarded)
 
     @property
@@ -71,6 +74,7 @@ class VideoOutput:
         """Open the container: with ``info``, the input's tags, streams and extras, and the
         video stream when the size is known; without, bare (a network output connecting)."""
         self.encoder.reset()
+        self.video_packets = 0
         self.muxer.open(info)
         self._opened = True
         if info is None:
@@ -112,7 +116,9 @@ class VideoOutput:
         self.frames_written += 1
 
     def _kept(self, packets: Packets) -> Packets:
-        return packets if self.cut is None else self.cut.kept(packets)
+        kept = packets if self.cut is None else self.cut.kept(packets)
+        self.video_packets += len(kept)
+        return kept
 
     def write_packet(self, packet: Passthrough) -> None:
         """Copy one audio or subtitle packet of the input stream it came from."""
@@ -123,13 +129,25 @@ class VideoOutput:
 
     def close(self, error: BaseException | None = None) -> None:
         """Flush the encoder and write the trailer (safe to call twice); see
-        :meth:`Muxer.close`. An output that got no frame is discarded."""
+        :meth:`Muxer.close`. An output that got no frame is discarded; a file is read back
+        (check.py): one missing video packets or its trailer is an OutputIncompleteError."""
         encoder = self.encoder
         try:
             if self.muxer.container is not None:
                 last = None if encoder.stream is None else lambda: self._kept(encoder.flush())
                 self.muxer.close(error, last)
                 encoder.report()
+                self._check(error)
         finally:
             if self._opened and self.frames_written == 0:
                 self.target.discard()
+
+    def _check(self, error: BaseException | None) -> None:
+        """Read the closed file back (not after a failure: that error is the one to give)."""
+        path = self.target.written
+        if error is not None or path is None or self.frames_written == 0:
+            return
+        if self.cut is None and self.video_packets != self.frames_written:
+            raise OutputIncompleteError(f"{path}: {self.frames_written} frames were encoded "
+                                        f"but {self.video_packets} video packets written")
+        check_written(path, self.video_packets, self.muxer.format_name)

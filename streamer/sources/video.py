@@ -183,7 +183,7 @@ class VideoSource:
             passthrough=tuple(self._passthrough_streams()),
             sample_aspect_ratio=context.sample_aspect_ratio or None,
             metadata=content_tags(self._container.metadata),
-            video_metadata=content_tags(video.metadata),
+            video_metadata=self._video_tags(video),
             pixel_format=pixel_format,
             transfer=transfer,
             field_order=field_order,
@@ -193,13 +193,29 @@ class VideoSource:
                               if isinstance(s, av.stream.AttachmentStream)),
         )
 
+    def _video_tags(self, video: av.VideoStream) -> dict[str, str]:
+        """The video stream's content tags, with the start timecode under ``timecode``
+        wherever the input keeps it: the video stream's tags (MOV/MP4 show the tmcd track's
+        there, Matroska as TIMECODE), a tmcd track's, or the container's (MXF)."""
+        assert self._container is not None
+        tags = {k: v for k, v in content_tags(video.metadata).items() if k.lower() != "timecode"}
+        places = [video.metadata, *(s.metadata for s in self._container.streams
+                                    if _rebuilt(s)), self._container.metadata]
+        for place in places:
+            found = next((v for k, v in place.items() if k.lower() == "timecode" and v), None)
+            if found:
+                tags["timecode"] = found
+                break
+        return tags
+
     def _passthrough_streams(self) -> list[av.stream.Stream]:
-        """Streams a file output copies packet by packet: audio and subtitles of a file; the
-        audio of a live source (a recording keeps its sound)."""
+        """Streams a file output copies packet by packet: audio, subtitles and data of a file
+        (not a timecode or chapter track: outputs write their own from the timecode and the
+        chapters); the audio of a live source (a recording keeps its sound)."""
         if self._container is None or self.window is not None:
             return []
         kinds = ("audio",) if self.live else ("audio", "subtitle", "data")
-        return [s for s in self._container.streams if s.type in kinds]
+        return [s for s in self._container.streams if s.type in kinds and not _rebuilt(s)]
 
     def _open_container(self) -> av.container.InputContainer:
         url, fmt, options = self.url, None, dict(self.options)
@@ -410,6 +426,22 @@ class VideoSource:
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+def _rebuilt(stream: av.stream.Stream) -> bool:
+    """A MOV/MP4 timecode track (data without a codec, tagged with its timecode) or chapter
+    text track (which FFmpeg's demuxer discards: the container's chapters are read from it):
+    muxers write these again from the timecode tag and the chapters, and a copied one makes
+    no sense to them (a copied tmcd track had left a MOV without a single video packet)."""
+    if stream.type != "data":
+        return False
+    chapter_track = int(stream.discard) == _DISCARD_ALL
+    timecode = stream.codec_context is None and getattr(stream, "name", None) is None and any(
+        k.lower() == "timecode" for k in stream.metadata)
+    return chapter_track or timecode
+
+
+_DISCARD_ALL = 48  # FFmpeg's AVDISCARD_ALL
 
 
 def _reason(error: BaseException) -> str:
