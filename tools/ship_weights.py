@@ -31,6 +31,8 @@ def main() -> None:
                         help="the command(s) that reproduce the run, in order")
     parser.add_argument("--device", default="the 2-core CPU development machine, without a GPU")
     parser.add_argument("--version", type=int, default=1, help="the file's version suffix")
+    parser.add_argument("--reduced-evaluation", type=Path,
+                        help="Markdown of the reduced inference sizes' scores (bench_realtime)")
     args = parser.parse_args()
 
     loaded = hdm.load_checkpoint(args.checkpoint)
@@ -41,6 +43,9 @@ def main() -> None:
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     parameters = sum(p.numel() for p in loaded.model.parameters())
     training = json.loads(args.training.read_text())
+    reduced = ("" if args.reduced_evaluation is None else
+               "\n## Measured at reduced inference sizes (`benchmarks/bench_realtime.py`)\n\n"
+               + args.reduced_evaluation.read_text())
     history = training["history"]
     commands = "\n".join(args.command)
     run = training["config"]
@@ -49,6 +54,11 @@ def main() -> None:
         loss += f" + {float(run['colour_weight']):g}·(1 − cos) colour term"
     start = (f"started from `{Path(run['init']).name}`" if run.get("init", "None") != "None"
              else "from random initialisation")
+    scales = run.get("reduced_scales", "()")
+    if scales not in ("()", ""):
+        start += (f", trained for reduced inference sizes (each crop scaled by one of "
+                  f"{scales}, enhanced, and fitted back with the `{run.get('fit')}` fit; the "
+                  "loss at full resolution)")
     card = f"""# {name}
 
 HDM `{loaded.preset}` for **{args.task}**, {parameters:,} parameters, `{target.name}`
@@ -78,7 +88,7 @@ HDM `{loaded.preset}` for **{args.task}**, {parameters:,} parameters, `{target.n
 ## Measured (`hdm-stream eval --task {args.task}` on ../shared/data)
 
 {args.evaluation.read_text()}
-"""
+{reduced}"""
     (WEIGHTS / f"{name}.md").write_text(card)
     print(f"{target.name}: sha256={digest} parameters={parameters} "
           f"steps={history[-1]['step']} validation={loaded.metrics.get('validation')}")
