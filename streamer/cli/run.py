@@ -190,8 +190,9 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
     """Segment settings when any segment flag is given (workers, Ray and --resume imply
     segments of the default length), else None (a plain run)."""
     devices = _device_list(args)
-    if not (args.segment_seconds or args.workers > 1 or args.ray or args.resume or devices):
-        return None
+    if not (args.segment_seconds is not None or args.workers != 1 or args.ray or args.resume
+            or devices):
+        return None  # (--workers 0 and --segment-seconds 0 are JobSettings' to refuse)
     if config.publish.endpoint or (config.output and "://" in config.output) or (
             config.output or "").endswith(".m3u8"):
         raise ConfigError("segments (--segment-seconds, --workers, --ray, --resume) write a "
@@ -200,11 +201,11 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
                         ("--live", config.source.live)):
         if given:
             raise ConfigError(f"{flag} cannot be used with segments")
-    workers = args.workers if args.workers > 1 or not devices else len(devices)
+    workers = args.workers if args.workers != 1 or not devices else len(devices)
     job = JobSettings(preroll=args.preroll, workers=workers, devices=devices, ray=args.ray,
                       resume=args.resume)
-    return dataclasses.replace(job, segment_s=args.segment_seconds) if args.segment_seconds \
-        else job
+    return job if args.segment_seconds is None else dataclasses.replace(
+        job, segment_s=args.segment_seconds)
 
 
 def _engine_once(config: RunConfig) -> Callable[[], Engine]:

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
 
@@ -108,7 +109,14 @@ class ProcessWorkers:
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    done(future.result())  # raises the first failure
+                    try:
+                        result = future.result()  # raises the first failure
+                    except BrokenProcessPool:
+                        raise StreamerError(
+                            "a worker process died during a segment (killed, or out of "
+                            "memory?); the finished segments are kept: the same command with "
+                            "--resume continues") from None
+                    done(result)
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             children = multiprocessing.active_children()
