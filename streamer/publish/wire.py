@@ -87,6 +87,38 @@ def _check_frame_header(header: dict[str, Any]) -> None:
         raise MessageError(f"unknown format {header['format']!r}; expected {sorted(_FORMATS)}")
     if header["seq"] < 0:
         raise MessageError(f"seq must be >= 0, got {header['seq']!r}")
+    _check_timing(header)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_timing(header: dict[str, Any]) -> None:
+    """The optional keys, when there, as the README gives them: a consumer computing
+    ``pts * time_base`` or comparing ``capture_time`` must not meet a string or a zero
+    denominator. ``pts`` and ``time_base`` may be null (raw streams have none)."""
+    pts = header.get("pts")
+    if pts is not None and (not isinstance(pts, int) or isinstance(pts, bool)):
+        raise MessageError(f"header key 'pts' must be int or null, got {pts!r}")
+    time_base = header.get("time_base")
+    if time_base is not None and not (
+            isinstance(time_base, list) and len(time_base) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and n > 0
+                    for n in time_base)):
+        raise MessageError("header key 'time_base' must be [num, den] of positive ints or "
+                           f"null, got {time_base!r}")
+    for key in ("capture_time", "publish_time"):
+        value = header.get(key)
+        if value is not None and not _number(value):
+            raise MessageError(f"header key {key!r} must be a number of seconds, got {value!r}")
+    color = header.get("color")
+    if color is None:
+        return
+    if not isinstance(color, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in color.values()):
+        raise MessageError("header key 'color' must be an object of FFmpeg's codes (ints), "
+                           f"got {color!r}")
 
 
 def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int
