@@ -9,8 +9,8 @@ import logging
 import signal
 import threading
 
-from streamer.service.config import HttpSettings, ServeConfig, load_serve_config
-from streamer.service.http import ApiServer
+from streamer.service.config import ServeConfig, load_serve_config
+from streamer.service.http import TOKEN_ENV, ApiServer
 from streamer.service.service import Service
 
 __all__ = ["add_parser", "command", "serve"]
@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def command(args: argparse.Namespace) -> int:
     config = load_serve_config(args.config)
     if args.port is not None:
-        config = dataclasses.replace(config, http=HttpSettings(config.http.host, args.port))
+        config = dataclasses.replace(config, http=dataclasses.replace(config.http,
+                                                                      port=args.port))
     return serve(config)
 
 
@@ -45,6 +46,11 @@ def serve(config: ServeConfig, *, ready: threading.Event | None = None) -> int:
         api.start()
         log.info("serving %d streams; API, metrics and preview on http://%s:%d/",
                  len(config.streams), config.http.host, api.port)
+        if api.token_generated:  # shown once: the operator copies it
+            log.warning("API token (generated; set http.token or $%s to choose one): %s",
+                        TOKEN_ENV, api.token)
+        elif api.token is None:
+            log.warning("http.auth is none: anyone on this host can add and remove streams")
         if ready is not None:
             ready.set()
         service.start()

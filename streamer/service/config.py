@@ -4,10 +4,11 @@ over the HTTP API is checked the same way), every error naming its key path."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from streamer.config import build, read_yaml
 from streamer.engine import EngineSettings, SmoothingParams, StabiliserParams
@@ -19,28 +20,71 @@ from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.network import default_format
 from streamer.sources.video import ReconnectPolicy
 
-__all__ = ["HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec", "load_serve_config"]
+__all__ = ["Auth", "HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec", "is_loopback",
+           "load_serve_config"]
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
+Auth = Literal["writes", "all", "none"]
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class HttpSettings:
-    """The HTTP API, metrics and preview; port 0 takes any free port (tests)."""
+    """The HTTP API, metrics and preview; port 0 takes any free port (tests).
+
+    ``auth``: which requests need the token (``writes``: POST and DELETE, the default;
+    ``all``: every request; ``none``: none, allowed only on a loopback ``host``). ``token``:
+    the token (else the environment's ``HDM_STREAM_TOKEN``, else one generated at start and
+    logged once). ``allowed_hosts``: the names the server may be reached by, besides its
+    ``host`` and the loopback names (a reverse proxy's public name); ``allowed_origins``: the
+    web origins whose pages may call it, besides its own. What a stream added over HTTP may
+    do: write files only under ``output_roots`` (none by default: network outputs only), read
+    local files (``allow_local_sources``) and FFmpeg filter graphs (``allow_lavfi``) only when
+    told. ``access_log``: one line per request."""
 
     host: str = "127.0.0.1"
     port: int = 8080
+    auth: Auth = "writes"
+    token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    output_roots: tuple[str, ...] = ()
+    allow_local_sources: bool = False
+    allow_lavfi: bool = False
+    access_log: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be in 0..65535, got {self.port}")
+        if self.auth == "none" and not is_loopback(self.host):
+            raise ConfigError(f"auth: none is allowed only on a loopback host, not {self.host!r} "
+                              "(use writes or all)")
+        if self.token is not None and len(self.token) < 16:
+            raise ConfigError("token must be at least 16 characters")
+        for root in self.output_roots:
+            if not Path(root).is_absolute():
+                raise ConfigError(f"output_roots must be absolute folders, got {root!r}")
 
 
 @dataclass(frozen=True)
 class OutputSpec:
     """One output, exactly one of: ``publish`` (a ZeroMQ endpoint, with ``mode``, ``payload``
     and optionally CURVE: ``curve_secret``, ``curve_clients``), ``url`` (a network stream, with
-    an optional ``format``), ``hls`` (a folder or a .m3u8 playlist) or ``file`` (a recording)."""
+    an optional ``format``), ``hls`` (a folder or a .m3u8 playlist) or ``file`` (a recording).
+    ``overwrite``: an output added over HTTP may replace an existing file or playlist (the
+    YAML's outputs are the operator's and replace what they name). ``protocols``: FFmpeg's
+    ``protocol_whitelist`` for a url or hls output (set for every output added over HTTP)."""
 
     publish: str | None = None
     mode: Mode = "pub"
@@ -51,6 +95,8 @@ class OutputSpec:
     format: str | None = None
     hls: str | None = None
     file: str | None = None
+    overwrite: bool = False
+    protocols: str | None = None
 
     def __post_init__(self) -> None:
         given = [k for k in ("publish", "url", "hls", "file") if getattr(self, k)]

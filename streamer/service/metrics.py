@@ -2,8 +2,9 @@
 pipeline's threads do no extra work): a prometheus-client custom collector over the streams'
 counters and bounded latency histograms and the engines' statistics.
 
-Names start with ``hdm_stream_``; per-stream series carry the label ``stream``, per-engine ones
-``engine`` (``task/model``).
+Names start with ``hdm_stream_``; per-stream series carry the label ``stream`` (latency also
+``output``), per-engine ones ``engine`` (``task/model``); an engine's series go with it when
+its last stream is removed.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class ServiceCollector(Collector):
         up = GaugeMetricFamily("hdm_stream_up", "1 while the source is connected",
                                labels=["stream"])
         latency = HistogramMetricFamily("hdm_stream_latency_seconds", "Decoded to written, "
-                                        "over the stream's outputs", labels=["stream"])
+                                        "once per frame per output (output: N:kind, N its "
+                                        "place in the stream's outputs)",
+                                        labels=["stream", "output"])
         for stream in streams:
             name = stream.spec.id
             totals = stream.totals()
@@ -72,9 +75,9 @@ class ServiceCollector(Collector):
             dropped.add_metric([name, "output"], stream.output_drops())
             reconnects.add_metric([name], totals["reconnects"])
             up.add_metric([name], 1.0 if stream.up else 0.0)
-            histogram = stream.latency()
-            latency.add_metric([name], _buckets(histogram, LATENCY_BUCKETS_S),
-                               sum_value=histogram.approximate_sum())
+            for output, histogram in stream.output_latency().items():
+                latency.add_metric([name, output], _buckets(histogram, LATENCY_BUCKETS_S),
+                                   sum_value=histogram.approximate_sum())
         yield from (frames_in, frames_out, dropped, reconnects, up, latency)
         yield from self._engines()
 

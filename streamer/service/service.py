@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gc
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from streamer.engine import Engine
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import ConfigError, SinkError, StreamerError
 from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.server import Server
@@ -67,7 +71,7 @@ class ServedStream:
         self.preview = PreviewSink(config.preview_fps)
         self.session: StreamSession | None = None
         self._finished: dict[str, int] = dict.fromkeys(_TOTALS, 0)
-        self._latency = LatencyHistogram()  # of sessions that ended
+        self._latency: dict[str, LatencyHistogram] = {}  # per output, of sessions that ended
         self._output_drops = 0  # of sessions that ended
         self._reconnects_open = 0  # failed opening attempts
         self._stop = threading.Event()
@@ -98,14 +102,22 @@ class ServedStream:
         totals["reconnects"] += self._reconnects_open
         return totals
 
-    def latency(self) -> LatencyHistogram:
-        merged = LatencyHistogram()
-        merged.merge(self._latency)
+    def output_latency(self) -> dict[str, LatencyHistogram]:
+        """Decoded-to-written latency of each output (``N:kind``, N its place in the stream's
+        outputs), over every session: one observation per frame per output; the preview,
+        which skips frames by design, is not an output here."""
+        merged = {label: LatencyHistogram() for label in self.output_labels}
+        for label, histogram in self._latency.items():
+            merged[label].merge(histogram)
         session = self.session
         if session is not None:
-            for histogram in session.live_latency():
-                merged.merge(histogram)
+            for label, histogram in _session_latency(session, self.output_labels).items():
+                merged[label].merge(histogram)
         return merged
+
+    @property
+    def output_labels(self) -> list[str]:
+        return [f"{i}:{_kind(o)}" for i, o in enumerate(self.spec.outputs)]
 
     def output_drops(self) -> int:
         """Frames the outputs' queues dropped (the preview's, by design, not counted)."""
@@ -119,15 +131,18 @@ class ServedStream:
 
     def describe(self) -> dict[str, Any]:
         totals = self.totals()
-        latency = self.latency()
-        p50, p99 = latency.percentile(50), latency.percentile(99)
+        by_output = self.output_latency()
+        # the stream's figure: its slowest output's (a stream with none: nothing measured)
+        p50 = max((h.percentile(50) or 0.0 for h in by_output.values()), default=None)
+        p99 = max((h.percentile(99) or 0.0 for h in by_output.values()), default=None)
         return {
             "id": self.spec.id, "source": self.spec.source, "task": self.spec.task,
             "model": self.spec.model, "engine": self.server.engine.description,
             "state": self.state.value, "up": self.up, "last_error": self.last_error,
             "outputs": [o.label for o in self.spec.outputs], **totals,
             "latency_ms": {"p50": None if p50 is None else round(p50 * 1000, 1),
-                           "p99": None if p99 is None else round(p99 * 1000, 1)},
+                           "p99": None if p99 is None else round(p99 * 1000, 1),
+                           "outputs": {label: _ms(h) for label, h in by_output.items()}},
             "preview": self.preview.latest is not None,
         }
 
@@ -138,9 +153,15 @@ class ServedStream:
             session = self._new_session()
             try:
                 self.server.add(session)
+            except (SinkError, ConfigError) as error:
+                # an output that cannot open (a missing folder, a bound endpoint, a protocol
+                # refused) does not heal by retrying: the stream stops, saying why
+                self.state, self.last_error = StreamState.FAILED, str(error)
+                log.warning("stream %s failed: %s", self.spec.id, error)
+                return
             except StreamerError as error:
                 self._record_failed_open(error)
-                if self._stop.wait(delay):
+                if self._stop.wait(delay * random.uniform(0.75, 1.25)):  # jitter
                     break
                 delay = min(delay * 2, self.config.reconnect.backoff_max_s)
                 continue
@@ -167,8 +188,8 @@ class ServedStream:
         counts = _session_counts(session)
         for key in _TOTALS:
             self._finished[key] += counts[key]
-        for histogram in session.live_latency():
-            self._latency.merge(histogram)
+        for label, histogram in _session_latency(session, self.output_labels).items():
+            self._latency.setdefault(label, LatencyHistogram()).merge(histogram)
         self._output_drops += _real_output_drops(session)
         self.session = None
         self.server.forget(session)
@@ -191,11 +212,31 @@ def _target(spec: OutputSpec) -> OutputTarget:
         return PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload,
                                curve_secret=spec.curve_secret, curve_clients=spec.curve_clients)
     if spec.url is not None:
-        return UrlTarget(spec.url, spec.format)
+        return UrlTarget(spec.url, spec.format, {} if spec.protocols is None else
+                         {"protocol_whitelist": spec.protocols})
     if spec.hls is not None:
-        return HlsTarget(spec.hls)
+        target = HlsTarget(spec.hls)
+        if spec.protocols is not None:
+            target.options["protocol_whitelist"] = spec.protocols
+        return target
     assert spec.file is not None
     return FileTarget(Path(spec.file))
+
+
+def _kind(spec: OutputSpec) -> str:
+    return next(k for k in ("publish", "url", "hls", "file") if getattr(spec, k))
+
+
+def _ms(histogram: LatencyHistogram) -> dict[str, float | None]:
+    p50, p99 = histogram.percentile(50), histogram.percentile(99)
+    return {"p50": None if p50 is None else round(p50 * 1000, 1),
+            "p99": None if p99 is None else round(p99 * 1000, 1)}
+
+
+def _session_latency(session: StreamSession, labels: list[str]) -> dict[str, LatencyHistogram]:
+    """A session's latency per output: its sinks are the preview, then the outputs in order."""
+    histograms = session.live_latency()[1:]
+    return dict(zip(labels, histograms, strict=False))
 
 
 def _real_output_drops(session: StreamSession) -> int:
@@ -235,7 +276,7 @@ class Service:
         self.ready.set()
 
     def add(self, spec: StreamSpec) -> ServedStream:
-        """Start a stream (ConfigError when its id is taken)."""
+        """Start a stream (ConfigError when its id is taken or its engine cannot be built)."""
         with self._lock:
             if spec.id in self.streams and self.streams[spec.id].state not in (
                     StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED):
@@ -243,7 +284,14 @@ class Service:
             key = (spec.model, spec.task, spec.weights)
             server = self.servers.get(key)
             if server is None:
-                server = Server(self._build_engine(spec), self.config.batch, stay_open=True)
+                try:
+                    engine = self._build_engine(spec)
+                except StreamerError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - a bad checkpoint, say: one line
+                    raise ConfigError(f"the engine for {spec.task}/{spec.model} with weights "
+                                      f"{spec.weights!r} cannot be built: {error}") from error
+                server = Server(engine, self.config.batch, stay_open=True)
                 server.start()
                 self.servers[key] = server
                 log.info("engine for %s/%s: %s", spec.task, spec.model, server.engine.description)
@@ -252,15 +300,47 @@ class Service:
         stream.start()
         return stream
 
+    def bound_endpoints(self) -> dict[str, str]:
+        """The ZeroMQ endpoints the streams that may still run hold, to the stream's id."""
+        done = (StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED)
+        return {o.publish: s.spec.id for s in list(self.streams.values())
+                if s.state not in done for o in s.spec.outputs if o.publish is not None}
+
+    def not_ready(self) -> dict[str, str]:
+        """The streams down, failed or not yet connected, with their state (empty: ready)."""
+        waiting = (StreamState.CONNECTING, StreamState.DOWN, StreamState.FAILED)
+        return {s.spec.id: s.state.value for s in list(self.streams.values())
+                if s.state in waiting}
+
     def remove(self, stream_id: str, timeout: float = 10.0) -> bool:
-        """Drain and drop a stream; False when there is none by that id."""
+        """Drain and drop a stream; False when there is none by that id. An engine no stream
+        uses any more is stopped and dropped (its memory freed, its metrics gone)."""
         with self._lock:
             stream = self.streams.pop(stream_id, None)
         if stream is None:
             return False
         stream.stop()
         stream.wait(timeout)
+        self._release(stream.server)
         return True
+
+    def _release(self, server: Server) -> None:
+        with self._lock:
+            if any(s.server is server for s in self.streams.values()):
+                return
+            for key, held in list(self.servers.items()):
+                if held is server:
+                    del self.servers[key]
+        server.drain()
+        try:
+            server.join()
+        except StreamerError as error:
+            log.warning("%s", error)
+        log.info("engine %s released: no stream uses it", server.engine.description)
+        del server
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def drain(self, timeout: float = 30.0) -> None:
         """Every stream drains; then the engines stop."""
