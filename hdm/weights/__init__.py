@@ -107,6 +107,21 @@ class Weights(enum.Enum):
         metrics={"O-HAZE #35": {"psnr": 21.039, "psnr_y": 22.881, "ssim": 0.819}},
     )
 
+    DEHAZE_MIXED_SYNTH_REDUCED_V2 = WeightsInfo(
+        file="dehaze-hdm-s-v2.safetensors",
+        sha256="0318cfadd899619b2d27c681342d42e3287eb8660d5c86b8341ea227e14244dc",
+        preset="hdm-s",
+        task="dehaze",
+        mask_mode="soft",
+        parameters=306_567,
+        training_data="as v1, trained for reduced inference sizes (crops scaled by 0.1-0.35, "
+        "the result fitted back; hdm-stream train --reduced-scales); " + _CPU_TRAINED,
+        steps=1031,
+        command="hdm-stream train --task dehaze --init hdm/weights/dehaze-hdm-s-v1.safetensors "
+        "--lr 2e-4 --crop 320 --reduced-scales 0.1 0.15 0.25 0.35 ... (see the model card)",
+        metrics={"O-HAZE #35 at 96 px for 720p (scale 0.133)": {"psnr": 20.71, "ssim": 0.830},
+                 "O-HAZE #35, full resolution": {"psnr": 19.53, "ssim": 0.840}},
+    )
     DERAIN_RAIN100_SYNTH_V1 = WeightsInfo(
         file="derain-hdm-s-v1.safetensors",
         sha256="cd03e2f31ab407e77a01861fa8cd511a66e5ee6a22e6d7600f47997efe870714",
@@ -139,7 +154,7 @@ DEFAULT_WEIGHTS: dict[str, Weights] = {
 }
 
 
-REDUCED_WEIGHTS: dict[str, Weights] = {}
+REDUCED_WEIGHTS: dict[str, Weights] = {"dehaze": Weights.DEHAZE_MIXED_SYNTH_REDUCED_V2}
 """Where a task ships weights trained for reduced inference sizes (``hdm-stream train
 --reduced-scales``): what ``weights: default`` means when the engine's inference size is not
 ``full``. A task missing here uses its :data:`DEFAULT_WEIGHTS` at every size."""

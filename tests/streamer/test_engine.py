@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import hdm
+from hdm.weights import DEFAULT_WEIGHTS, REDUCED_WEIGHTS
 from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
 from streamer.engine.runner import ModelRunner
 from streamer.errors import ConfigError, EngineError
@@ -168,3 +169,19 @@ def test_a_reduced_inference_size_works_for_16_bit_and_planar_frames(layout: Lay
     got = engine.submit(batch, [TemporalState() for _ in images]).result()
     assert [g.shape for g in got] == [i.shape for i in images]
     assert all(g.dtype == i.dtype for g, i in zip(got, images, strict=True))
+
+
+def test_default_weights_follow_the_inference_size() -> None:
+    """weights: default is the task's reduced-size weights where it ships them (trained
+    through the fit), and the full-resolution ones at full resolution."""
+    for task, member in REDUCED_WEIGHTS.items():
+        reduced = Engine.build(EngineSettings(task=task, device="cpu", backend="eager",
+                                              inference_size=96))
+        full = Engine.build(EngineSettings(task=task, device="cpu", backend="eager",
+                                           inference_size="full"))
+        expected = {"reduced": member, "full": DEFAULT_WEIGHTS[task]}
+        for name, engine in (("reduced", reduced), ("full", full)):
+            shipped = hdm.load_checkpoint(expected[name].value.verified_path()).model
+            for key, value in shipped.state_dict().items():
+                if key in engine.model.state_dict() and "head" not in key:  # the head is fused
+                    torch.testing.assert_close(engine.model.state_dict()[key], value)
