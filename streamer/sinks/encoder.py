@@ -43,6 +43,7 @@ __all__ = ["EncodeSettings", "Encoder"]
 log = logging.getLogger(__name__)
 _CRF_RANGE = (0, 63)  # x264/x265 take 0-51, VP9/AV1 0-63
 _CRF_CODECS = ("libx264", "libx265", "libvpx", "libaom", "libsvtav1")
+_QP2LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: global_quality is a quantiser in lambda units
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ class EncodeSettings:
         crf = self.effective_crf(codec)
         if crf is not None:
             options["crf"] = str(crf)
+        elif codec == "mpeg4" and self.bitrate is None:  # constant quality (q 3), not 200k
+            options.update({"flags": "+qscale", "global_quality": str(3 * _QP2LAMBDA)})
         return {**options, **self.encoder_options}
 
     def check_options(self, codec: str, pix_fmt: str) -> None:

@@ -24,6 +24,7 @@ from streamer.sinks.video import VideoOutput
 
 __all__ = ["FileSink", "FileTarget", "check_output_path"]
 _FRAGMENTED_MUXERS = {"mp4", "mov", "ipod"}
+_NO_PTS_MUXERS = {"avi"}  # decode timestamps only: B-frames cannot be ordered
 # delay_moov: the header waits for the first fragment, so that its edit list knows the
 # B-frame delay (without it every pts came out two frames late); flush_packets: each fragment
 # reaches the disk, not an I/O buffer, before the next is made.
@@ -85,6 +86,10 @@ class FileTarget:
 
     def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
                         ) -> dict[str, str]:
+        """No B-frames into a container that stores no presentation time (AVI: a player
+        derives pts from the decode order, and every frame had come out a frame late)."""
+        if _muxer_extensions().get(self.path.suffix.lower().lstrip(".")) in _NO_PTS_MUXERS:
+            return {"bf": "0", **options}  # the user's own bf wins
         return options
 
     def discard(self) -> None:

@@ -24,12 +24,17 @@ _HDR_BITS = 10
 
 
 def choose_codec(codec: str, target: str, hdr: bool) -> str:
-    """``auto``: VP9 into WebM (the only family it holds), HEVC for HDR (x265 writes the
+    """``auto``: VP9 into WebM (the only family it holds), MPEG-4 Part 2 into AVI (H.264 in
+    AVI, which stores no presentation time, reads back a frame late in FFmpeg's demuxer, even
+    without B-frames; AVI's own family reads back exact), HEVC for HDR (x265 writes the
     mastering metadata and HDR10 players expect HEVC), else H.264."""
     if codec != AUTO:
         return codec
-    if Path(target.split("?", 1)[0]).suffix.lower() == ".webm":
+    suffix = Path(target.split("?", 1)[0]).suffix.lower()
+    if suffix == ".webm":
         return "libvpx-vp9"
+    if suffix == ".avi" and not hdr:
+        return "mpeg4"
     return "libx265" if hdr else "libx264"
 
 

@@ -176,3 +176,22 @@ def test_the_output_check_finds_a_cut_file_and_a_missing_trailer(tmp_path: Path)
     (tmp_path / "nothing.mkv").write_bytes(b"")
     with pytest.raises(OutputIncompleteError, match="cannot be read back"):
         check_written(tmp_path / "nothing.mkv", 30, "matroska")
+
+
+def test_a_webcam_avi_into_avi_keeps_the_first_frame_at_zero(tmp_path: Path) -> None:
+    """MJPEG + PCM as a webcam records it. H.264 in AVI (which stores no presentation time)
+    read back every frame one later (the first at 0.033 s, a frame behind the sound), with
+    B-frames or without: ``auto`` writes AVI's own MPEG-4 Part 2, without B-frames."""
+    from tests.streamer.clips import audio_packets, decoded_pts
+
+    src, dst = tmp_path / "webcam.avi", tmp_path / "out.avi"
+    ffmpeg(*VIDEO, "-f", "lavfi", "-i", "sine=sample_rate=16000:duration=1", "-c:v", "mjpeg",
+           "-c:a", "pcm_s16le", src)
+    assert run(src, "-o", dst) == 0
+    assert decoded_pts(dst) == decoded_pts(src) == list(range(30))
+    assert audio_packets(dst) == audio_packets(src)
+    with av.open(str(dst)) as out:
+        assert out.streams.video[0].codec_context.name == "mpeg4"
+    assert run(src, "-o", tmp_path / "h264.avi", "--codec", "libx264") == 0
+    with av.open(str(tmp_path / "h264.avi")) as out:  # no B-frames AVI could not order
+        assert [int(f.pict_type) for f in out.decode(video=0)].count(3) == 0  # 3: B
