@@ -19,7 +19,8 @@ photos see what a 720p video sees):
   of the ground truth's strong edges (Canny), where a halo would show;
 * hue kept on the real low-light photos (DICM, LIME; hdm.photo_stats.fidelity);
 * flicker on the fog and night clips (streamer.stats.FlickerMeter: output change where the
-  input stood still, 8-bit levels), at the clips' own size.
+  input stood still, 8-bit levels), at the clips' own size with the row's inference size in
+  pixels (what temporal steadiness depends on is what the network sees).
 
 ``dcp`` (the classical enhancer) is scored the same way. Nothing is trained here.
 """
@@ -241,15 +242,23 @@ def main() -> None:
                          f"{os.cpu_count()} cores, torch {torch.get_num_threads()} threads",
               "torch": torch.__version__, "baselines_transcode_fps": baselines, "rows": rows}
     quality: dict[tuple[str, str, float | None], dict[str, Any]] = {}
+    flicker: dict[tuple[str, str, int | None], dict[str, float] | None] = {}
 
-    def scored(task: str, model: str, scale: float | None) -> dict[str, Any]:
+    def scored(task: str, model: str, side: int | None, short: int) -> dict[str, Any]:
+        scale = None if side is None else side / short
         key = (task, model, None if scale is None else round(scale, 3))
         if key not in quality:
             engine_for = _scaled_engines(task, model, scale, args.device, args.weights)
             quality[key] = {"paired": paired_quality(task, engine_for, args.data, args.limit),
-                            "hue_kept": hue_kept(task, engine_for, args.data, args.limit),
-                            "flicker": clip_flicker(task, engine_for, args.data)}
-        return quality[key]
+                            "hue_kept": hue_kept(task, engine_for, args.data, args.limit)}
+        # Flicker at the network's own input size on the clip as it is: scaled like the photos,
+        # a 360p clip would be seen at 32 pixels for a 1080p row, which no stream is.
+        steady = (task, model, side)
+        if steady not in flicker:
+            engine = _engine(task, model, "full" if side is None else side, args.device,
+                             QUALITY_BACKEND, args.weights)
+            flicker[steady] = clip_flicker(task, lambda _: engine, args.data)
+        return {**quality[key], "flicker": flicker[steady]}
 
     def save() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -285,9 +294,8 @@ def main() -> None:
     if not args.no_quality:
         for row in rows:
             side, width, height = row["file_short_side"], *map(int, row["size"].split("x"))
-            scale = None if side is None else side / min(width, height)
-            row["quality"] = scored(row["task"], row["model"], scale)
-            row["quality_full"] = scored(row["task"], row["model"], None)
+            row["quality"] = scored(row["task"], row["model"], side, min(width, height))
+            row["quality_full"] = scored(row["task"], row["model"], None, min(width, height))
             save()
     print(f"{report['machine']}; x264 {PRESET} transcode (decode, RGB, encode) fps: "
           + ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()))
