@@ -21,8 +21,15 @@ from streamer.engine import Engine
 from streamer.errors import ConfigError, StreamerError
 from streamer.jobs.files import decoded_as_configured
 from streamer.jobs.join import join_segments
-from streamer.jobs.manifest import Manifest, input_fingerprint, settings_fingerprint
-from streamer.jobs.segments import PREROLL_FRAMES, SegmentResult, job_folder, plan_segments
+from streamer.jobs.lock import JobLock
+from streamer.jobs.manifest import Manifest, check_folder, input_fingerprint, settings_fingerprint
+from streamer.jobs.segments import (
+    PREROLL_FRAMES,
+    SegmentPlan,
+    SegmentResult,
+    job_folder,
+    plan_segments,
+)
 from streamer.jobs.workers import InlineWorkers, ProcessWorkers, Workers, worker_configs
 from streamer.queues import Stopping
 from streamer.sinks.build import build_sinks
@@ -123,7 +130,6 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
             engine: Callable[[], Engine]) -> RunStats:
     """Enhance ``input`` into ``output`` in segments; ``engine`` builds (or returns) the
     engine of this process, asked for only when segments run here."""
-    stats = RunStats()
     source = Path(input)
     if not source.is_file():
         raise StreamerError(f"segments need an input file; not found: {input}")
@@ -132,7 +138,15 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
     config = _pin_inference_size(config, input, engine)
     workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
-    manifest = Manifest.start(folder, input_fingerprint(source, plan.fingerprint),
+    check_folder(folder)  # someone else's folder of that name is not locked either
+    with JobLock(folder):  # one run per job: a second is refused while this one lives
+        return _run_locked(config, input, output, job, workers, plan, folder)
+
+
+def _run_locked(config: RunConfig, input: str, output: Path, job: JobSettings,
+                workers: Workers, plan: SegmentPlan, folder: Path) -> RunStats:
+    stats = RunStats()
+    manifest = Manifest.start(folder, input_fingerprint(Path(input), plan.fingerprint),
                               settings_fingerprint(_settings(config, job)), resume=job.resume)
     todo = [s for s in plan.segments if not manifest.done(s)]
     where = (f"Ray ({job.ray})" if job.ray else
@@ -146,7 +160,12 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
                  result.frames, result.seconds, len(manifest.finished), len(plan.segments))
 
     if todo:
-        workers.run(input, todo, folder, finished)
+        try:
+            workers.run(input, todo, folder, finished)
+        except BaseException:
+            for part in folder.glob("*.part.*"):  # whatever worker (or Ray node) left it
+                part.unlink(missing_ok=True)
+            raise
     files = [(s.file(folder), s.start or 0) for s in plan.segments]
     written = join_segments(decoded_as_configured(config, input), files, output,
                             config.encode)

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import StreamerError
-from streamer.jobs.segments import Segment, SegmentResult
+from streamer.jobs.lock import LOCK_NAME
+from streamer.jobs.segments import Segment, SegmentResult, file_sha256
 
-__all__ = ["Manifest", "input_fingerprint", "settings_fingerprint"]
+__all__ = ["Manifest", "check_folder", "input_fingerprint", "settings_fingerprint"]
 
 log = logging.getLogger(__name__)
-VERSION = 1
+VERSION = 2  # 2: each finished segment with its SHA-256
 _SAMPLE = 8 << 20  # bytes hashed at each end of the input
 
 
@@ -63,7 +64,7 @@ class Manifest:
         """The job's manifest: the one on disk if ``resume`` and it matches this input and
         these settings, else a new one in an emptied folder (saying why)."""
         fresh = cls(folder, input, settings)
-        _refuse_unless_ours(folder)
+        check_folder(folder)
         previous = cls._read(folder)
         if previous is None:
             if resume:
@@ -78,15 +79,15 @@ class Manifest:
             log.warning("starting over: the settings differ from the ones the job was "
                         "started with")
         else:
-            previous.finished = {i: r for i, r in previous.finished.items()
-                                 if _intact(folder, r)}
+            intact = {i: r for i, r in previous.finished.items() if _intact(folder, r)}
             for part in folder.glob("*.part.*"):  # a segment cut short by the crash
                 part.unlink()
+            if len(intact) != len(previous.finished):
+                previous.finished = intact
+                previous.save()
             log.info("resuming: %d segments already done", len(previous.finished))
             return previous
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+        _empty(folder)
         fresh.save()
         return fresh
 
@@ -132,20 +133,46 @@ def _ours(folder: Path) -> bool:
     return isinstance(data, dict) and {"version", "input", "settings", "finished"} <= data.keys()
 
 
-def _refuse_unless_ours(folder: Path) -> None:
-    """A job folder that exists must be a real folder (no link) that is empty or holds our
-    manifest: one of the same name that someone else made is never emptied."""
+def check_folder(folder: Path) -> None:
+    """A job folder that exists must be a real folder (no link) that is empty (but for our
+    lock) or holds our manifest: one of the same name that someone else made is never
+    emptied, nor locked."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
         raise StreamerError(f"{folder} is in the way of the job's folder and is not one "
                             "(a link or a file): move it or choose another output")
-    if folder.is_dir() and any(folder.iterdir()) and not _ours(folder):
+    if folder.is_dir() and any(p.name != LOCK_NAME for p in folder.iterdir()) and not _ours(
+            folder):
         raise StreamerError(f"{folder} exists and is not a job folder (no manifest of ours "
                             "in it): it is left as it is; move it or choose another output")
 
 
+def _empty(folder: Path) -> None:
+    """``folder`` made (or emptied) for a new job; the lock (held by this run) stays."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def _intact(folder: Path, result: SegmentResult) -> bool:
+    """The finished segment's file is the one that was written: its size, then its SHA-256
+    (a file damaged in place at the same size is caught); one that is not is redone, and
+    the log says so."""
     path = folder / result.file
-    return path.is_file() and path.stat().st_size == result.bytes
+    if not path.is_file():
+        why = "is missing"
+    elif path.stat().st_size != result.bytes:
+        why = "has another size than was written"
+    elif file_sha256(path) != result.sha256:
+        why = "is damaged (its SHA-256 is not the one recorded)"
+    else:
+        return True
+    log.warning("segment %d (%s) %s: redoing it", result.index, result.file, why)
+    return False
 
 
 def _difference(before: dict[str, Any], now: dict[str, Any]) -> str:

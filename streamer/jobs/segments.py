@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,8 +34,8 @@ from streamer.sinks.build import build_sinks
 from streamer.sinks.segment import SegmentTarget
 from streamer.sources.video import Window
 
-__all__ = ["Segment", "SegmentPlan", "SegmentResult", "enhance_segment", "job_folder",
-           "plan_segments"]
+__all__ = ["Segment", "SegmentPlan", "SegmentResult", "enhance_segment", "file_sha256",
+           "job_folder", "plan_segments"]
 
 JOB_SUFFIX = ".hdm-job"  # OUT.hdm-job/: a job's manifest and segments, beside OUT
 PREROLL_FRAMES = 30  # about the mask smoother's time constant three times over (alpha 0.1)
@@ -137,45 +138,69 @@ def plan_segments(path: str, segment_s: float, preroll: int = PREROLL_FRAMES,
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """What a worker returns (a manifest entry): never frames, only where they are."""
+    """What a worker returns (a manifest entry): never frames, only where they are, and the
+    SHA-256 of the finished file (``--resume`` trusts a segment only if it still matches)."""
 
     index: int
     file: str
     frames: int
     bytes: int
     seconds: float
+    sha256: str
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _finish(part: Path, path: Path) -> tuple[int, str]:
+    """Flush the complete ``part`` to disk, hash it and rename it to ``path``: a segment
+    file of the final name is always a whole one, and its hash is of what was written."""
+    with part.open("rb+") as file:
+        os.fsync(file.fileno())
+    size, sha256 = part.stat().st_size, file_sha256(part)
+    part.replace(path)
+    return size, sha256
 
 
 def enhance_segment(config: RunConfig, engine: Engine, input: str, segment: Segment,
                     folder: Path) -> SegmentResult:
     """Enhance one segment into its own MP4 in ``folder`` (the input's pts and time base, the
-    run's encoder settings, video only), through ``engine``."""
+    run's encoder settings, video only), through ``engine``. It is written as a ``.part``
+    file, renamed when complete; on any failure (an error while writing, a full disk,
+    Ctrl-C) the ``.part`` file is removed."""
     started = time.monotonic()
     window = Window(segment.decode_from, segment.decode_to)
     source = decoded_as_configured(config, input, stream_id=f"segment{segment.index}",
                                    window=window)
     path = segment.file(folder)
-    part = path.with_suffix(".part.mp4")  # renamed when complete: a killed run leaves no
-    encode = dataclasses.replace(config.encode, fragmented=False)  # half segment behind
+    part = path.with_suffix(".part.mp4")
+    encode = dataclasses.replace(config.encode, fragmented=False)
     target = SegmentTarget(part, segment.start, segment.end, joined_into=output_of(folder))
-    stopping = Stopping()
-    sinks = build_sinks([target], encode, live=False, stopping=stopping)
-    session = StreamSession(source, sinks, batching=config.batch, stopping=stopping)
-    server = Server(engine, config.batch)
-    server.add(session)
-    server.start()
     try:
-        server.join()
-    except KeyboardInterrupt:  # the segment is given up (its .part file removed)
-        server.drain()
-        server.join()
+        stopping = Stopping()
+        sinks = build_sinks([target], encode, live=False, stopping=stopping)
+        session = StreamSession(source, sinks, batching=config.batch, stopping=stopping)
+        server = Server(engine, config.batch)
+        server.add(session)
+        server.start()
+        try:
+            server.join()
+        except KeyboardInterrupt:  # the segment is given up
+            server.drain()
+            server.join()
+            raise
+        written = target.cut.packets
+        if written != segment.frames:
+            raise SourceError(f"segment {segment.index} of {input}: {written} frames "
+                              f"written, {segment.frames} planned")
+        size, sha256 = _finish(part, path)
+    except BaseException:
         part.unlink(missing_ok=True)
         raise
-    written = target.cut.packets
-    if written != segment.frames:
-        part.unlink(missing_ok=True)
-        raise SourceError(f"segment {segment.index} of {input}: {written} frames "
-                          f"written, {segment.frames} planned")
-    part.replace(path)
-    return SegmentResult(segment.index, path.name, written, path.stat().st_size,
-                         round(time.monotonic() - started, 3))
+    return SegmentResult(segment.index, path.name, written, size,
+                         round(time.monotonic() - started, 3), sha256)

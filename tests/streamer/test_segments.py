@@ -310,20 +310,17 @@ def test_a_segment_damaged_at_the_same_size_is_redone_on_resume(
 ) -> None:
     """The manifest holds each finished segment's SHA-256: 4 KB overwritten in place (the size
     unchanged) is found on --resume, said in one line, and that segment is enhanced again."""
-    import streamer.jobs.job as job_module
     from streamer.errors import SinkError
 
     src, whole, resumed = tmp_path / "in.mp4", tmp_path / "whole.mp4", tmp_path / "out.mp4"
     write_clip(src, frames=72, fps=24, size=(144, 256), options={"g": "24"})
     assert run(src, "-o", whole, "--segment-seconds", "1") == 0
-    real_join = job_module.join_segments
-
     def crash(*_: object, **__: object) -> int:
         raise SinkError("the machine went down before the join")
 
-    monkeypatch.setattr(job_module, "join_segments", crash)
+    monkeypatch.setattr("streamer.jobs.job.join_segments", crash)
     assert run(src, "-o", resumed, "--segment-seconds", "1") == 2  # every segment finished
-    monkeypatch.setattr(job_module, "join_segments", real_join)
+    monkeypatch.undo()
     segment = job_folder(resumed) / "segment00001.mp4"
     data = bytearray(segment.read_bytes())
     middle = len(data) // 2
@@ -385,17 +382,20 @@ def test_the_job_lock_is_one_holder_at_a_time(tmp_path: Path) -> None:
 def test_a_full_disk_while_writing_a_segment_leaves_no_part_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ENOSPC in the middle of segment 1: one error line, exit 2, segment 0 kept, no
-    ``.part`` file; --resume then finishes the job."""
+    """ENOSPC in the middle of segment 1 (after frames were written): one error line, exit
+    2, segment 0 kept, no ``.part`` file; --resume then finishes the job."""
     from streamer.sinks.muxer import Muxer
 
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
     write_clip(src, frames=72, fps=24, size=(144, 256), options={"g": "24"})
     real_mux = Muxer.mux
+    calls = [0]
 
     def full(self: Muxer, packets: object) -> None:
         if "segment00001.part" in self.target.label:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            calls[0] += 1
+            if calls[0] > 5:  # the file holds frames by then
+                raise OSError(errno.ENOSPC, "No space left on device")
         real_mux(self, packets)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Muxer, "mux", full)
