@@ -432,3 +432,34 @@ def test_ctrl_c_again_while_a_segment_drains_leaves_no_part_file(
     assert run(src, "-o", dst, "--segment-seconds", "1") == 130
     assert not list(job_folder(dst).glob("*.part*"))
     assert (job_folder(dst) / "segment00000.mp4").is_file()
+
+
+def test_a_segmented_job_gives_the_same_frames_every_run(tmp_path: Path) -> None:
+    """Issue 24, item 1: three runs of one segmented job by two workers, each with a fresh
+    cache (so ``auto`` sizes are decided anew, and nothing is kept from an earlier run), give
+    the same decoded frames."""
+    if not FOG.is_file():
+        pytest.skip(f"needs {FOG} (../shared/data)")
+    src = tmp_path / "fog.mp4"
+    with av.open(str(FOG)) as given, av.open(str(src), "w") as clip:
+        video = clip.add_stream("libx264", rate=24, options={"g": "24"})
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        for index, frame in enumerate(given.decode(video=0)):
+            if index == 96:
+                break
+            small = frame.reformat(width=320, height=180, format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1, 24)
+            clip.mux(video.encode(small))
+        clip.mux(video.encode())
+    runs = []
+    for attempt in range(3):
+        home, out = tmp_path / f"home{attempt}", tmp_path / f"out{attempt}.mkv"
+        home.mkdir()
+        done = subprocess.run(_command(src, out, "--workers", "2"), capture_output=True,
+                              text=True, env={**os.environ, "HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+        runs.append(_frames(out))
+    for other in runs[1:]:
+        differing = [i for i, (x, y) in enumerate(zip(runs[0], other, strict=True))
+                     if not np.array_equal(x, y)]
+        assert not differing, f"frames {differing} differ between runs"
