@@ -197,6 +197,24 @@ def test_what_the_output_cannot_hold_is_refused_before_any_segment(
     assert not dst.exists() and not job_folder(dst).exists()
 
 
+def fog_clip(path: Path, frames: int) -> Path:
+    """The first frames of the shared fog footage at 320x180, a keyframe every second (the
+    test skips where ../shared/data is absent)."""
+    if not FOG.is_file():
+        pytest.skip(f"needs {FOG} (../shared/data)")
+    with av.open(str(FOG)) as given, av.open(str(path), "w") as clip:
+        video = clip.add_stream("libx264", rate=24, options={"g": "24"})
+        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        for index, frame in enumerate(given.decode(video=0)):
+            if index == frames:
+                break
+            small = frame.reformat(width=320, height=180, format="yuv420p")
+            small.pts, small.time_base = index, Fraction(1, 24)
+            clip.mux(video.encode(small))
+        clip.mux(video.encode())
+    return path
+
+
 @pytest.mark.parametrize(("inference", "limit"), [("full", 0.5), ("auto", 1.0)])
 def test_no_seam_from_the_temporal_filters_at_the_joins(tmp_path: Path, inference: str,
                                                         limit: float) -> None:
@@ -205,19 +223,7 @@ def test_no_seam_from_the_temporal_filters_at_the_joins(tmp_path: Path, inferenc
     resolution (the smoother's hysteresis keeps a trace of where it started; without a
     pre-roll: 4.5). At a reduced inference size the stabiliser sees less noise, holds static
     pixels longer and so forgets the pre-roll's start more slowly: 0.50 measured."""
-    if not FOG.is_file():
-        pytest.skip(f"needs {FOG} (../shared/data)")
-    src = tmp_path / "fog.mp4"
-    with av.open(str(FOG)) as given, av.open(str(src), "w") as clip:
-        video = clip.add_stream("libx264", rate=24, options={"g": "24"})
-        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
-        for index, frame in enumerate(given.decode(video=0)):
-            if index == 144:
-                break
-            small = frame.reformat(width=320, height=180, format="yuv420p")
-            small.pts, small.time_base = index, Fraction(1, 24)
-            clip.mux(video.encode(small))
-        clip.mux(video.encode())
+    src = fog_clip(tmp_path / "fog.mp4", 144)
     plain, segmented = tmp_path / "plain.mkv", tmp_path / "segmented.mkv"
     size = ("--inference-size", inference)
     assert run(src, "-o", plain, "--crf", "0", *size) == 0
@@ -438,19 +444,7 @@ def test_a_segmented_job_gives_the_same_frames_every_run(tmp_path: Path) -> None
     """Issue 24, item 1: three runs of one segmented job by two workers, each with a fresh
     cache (so ``auto`` sizes are decided anew, and nothing is kept from an earlier run), give
     the same decoded frames."""
-    if not FOG.is_file():
-        pytest.skip(f"needs {FOG} (../shared/data)")
-    src = tmp_path / "fog.mp4"
-    with av.open(str(FOG)) as given, av.open(str(src), "w") as clip:
-        video = clip.add_stream("libx264", rate=24, options={"g": "24"})
-        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
-        for index, frame in enumerate(given.decode(video=0)):
-            if index == 96:
-                break
-            small = frame.reformat(width=320, height=180, format="yuv420p")
-            small.pts, small.time_base = index, Fraction(1, 24)
-            clip.mux(video.encode(small))
-        clip.mux(video.encode())
+    src = fog_clip(tmp_path / "fog.mp4", 96)
     runs = []
     for attempt in range(3):
         home, out = tmp_path / f"home{attempt}", tmp_path / f"out{attempt}.mkv"
