@@ -1,8 +1,9 @@
-"""The size the network runs at, and the way back to the full frame.
+"""The size the network runs at.
 
 At full resolution HDM-S takes seconds per 720p frame on a laptop CPU. Run on a small copy of
 the frame, with its effect carried back to full resolution by a local affine fit
-(:mod:`hdm.upsample`), it takes tens of milliseconds and keeps the full frame's own detail.
+(:mod:`hdm.upsample`, :mod:`streamer.engine.reduce`), it takes tens of milliseconds and keeps
+the full frame's own detail.
 
 ``inference_size`` (the YAML ``model.inference_size``, ``--inference-size``):
 
@@ -98,9 +99,7 @@ def choose_size(
     if high == short:
         if high_cost <= budget:
             return Choice(None, high_cost, budget)
-    elif per_pixel * height * width <= budget:
-        log.info("auto inference size: full resolution predicted to fit (%.1f ms of %.1f)",
-                 per_pixel * height * width, budget)
+    elif per_pixel * height * width <= budget:  # predicted to fit: measured for the log line
         return Choice(None, cost(None), budget)
     for size in sizes:
         if size == low or fixed + per_pixel * _pixels(height, width, size) > budget:

@@ -170,9 +170,9 @@ class ModelRunner:
                f"{self._weights_hash()} | {width}x{height} | {rate or 'unknown'} fps | "
                f"batch {self.batch_size}")
         kept = self.choices.get(key) if self.choices else None
-        if kept is not None:
+        if self.choices and kept is not None:
             log.info("auto %s (measured before, kept in %s)", kept.describe(height, width),
-                     self.choices.path if self.choices else "")
+                     self.choices.path)
             return kept.short_side
         x = torch.rand(self.batch_size, 3, height, width, device=self.device)
         if self.channels_last:

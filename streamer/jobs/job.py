@@ -19,6 +19,7 @@ from pathlib import Path
 from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.errors import ConfigError, StreamerError
+from streamer.frames import StreamInfo
 from streamer.jobs.files import decoded_as_configured
 from streamer.jobs.join import join_segments
 from streamer.jobs.lock import JobLock
@@ -88,20 +89,13 @@ def _workers(config: RunConfig, job: JobSettings, engine: Callable[[], Engine]) 
     return InlineWorkers(configs[0], engine())
 
 
-def _pin_inference_size(config: RunConfig, input: str, engine: Callable[[], Engine]
+def _pin_inference_size(config: RunConfig, info: StreamInfo, engine: Callable[[], Engine]
                         ) -> RunConfig:
     """``auto`` decided once, here, for the input's size and rate: every worker, on any
     machine, then runs the network at the same size (segments that differ would show at the
     joins), and the manifest records it (a resume on a machine that would choose otherwise is
     refused rather than mixed)."""
-    if config.model.inference_size != "auto":
-        return config
-    source = decoded_as_configured(config, input)
-    try:
-        info = source.open()
-    finally:
-        source.close()
-    if not (info.width and info.height):
+    if config.model.inference_size != "auto" or not (info.width and info.height):
         return config
     runner = engine().runner
     runner.batch_size = config.batch.size
@@ -110,20 +104,22 @@ def _pin_inference_size(config: RunConfig, input: str, engine: Callable[[], Engi
     return dataclasses.replace(config, model=model)
 
 
-def _check_output(config: RunConfig, input: str, output: Path) -> None:
+def _check_output(config: RunConfig, input: str, output: Path) -> StreamInfo:
     """Open the output as the join will (codec, pixel format, options, the streams to copy)
     and close it unwritten: what it refuses (AAC into WebM, an 8-bit HDR output) is refused
-    now, not after every segment has been enhanced."""
+    now, not after every segment has been enhanced. Returns what the input is."""
     source = decoded_as_configured(config, input)
     try:
         [sink] = build_sinks([FileTarget(output)], config.encode, live=False,
                              stopping=Stopping())
         try:
-            sink.open(source.open())
+            info = source.open()
+            sink.open(info)
         finally:
             sink.close()
     finally:
         source.close()
+    return info
 
 
 def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
@@ -134,8 +130,8 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
     if not source.is_file():
         raise StreamerError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
-    _check_output(config, input, output)
-    config = _pin_inference_size(config, input, engine)
+    info = _check_output(config, input, output)
+    config = _pin_inference_size(config, info, engine)
     workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
     check_folder(folder)  # someone else's folder of that name is not locked either

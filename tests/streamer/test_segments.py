@@ -25,6 +25,7 @@ from streamer.engine import Engine, EngineSettings
 from streamer.jobs.job import _pin_inference_size, job_folder
 from streamer.jobs.manifest import Manifest
 from streamer.jobs.segments import SegmentResult, plan_segments
+from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
 from tests.streamer.commands import run
 
@@ -293,11 +294,14 @@ def test_auto_inference_size_is_decided_once_for_the_whole_job(tmp_path: Path) -
     config = RunConfig(model=EngineSettings(model="dcp", device="cpu",
                                             cache_dir=str(tmp_path / "cache")))
     engine = Engine.build(config.model)
-    pinned = _pin_inference_size(config, str(clip), lambda: engine)
+    source = VideoSource(str(clip))
+    info = source.open()
+    source.close()
+    pinned = _pin_inference_size(config, info, lambda: engine)
     assert pinned.model.inference_size == (engine.runner.short_side(144, 256) or "full")
     assert pinned.model.inference_size != "auto"
     explicit = RunConfig(model=EngineSettings(model="dcp", device="cpu", inference_size=96))
-    assert _pin_inference_size(explicit, str(clip), lambda: engine) is explicit
+    assert _pin_inference_size(explicit, info, lambda: engine) is explicit
 
 
 def _frames(path: Path) -> list[np.ndarray]:
