@@ -14,6 +14,7 @@ from hdm.errors import (
     ConfigError,
     HDMError,
     InputError,
+    ModelConfigError,
     PresetMismatchError,
 )
 from hdm.model import HDM, TASKS, HDMConfig
@@ -35,6 +36,7 @@ __all__ = [
     "HDMConfig",
     "HDMError",
     "InputError",
+    "ModelConfigError",
     "PresetMismatchError",
     "build_model",
     "dcp_masks",

@@ -19,7 +19,7 @@ from torch import nn
 from hdm.checkpoint import load_checkpoint
 from hdm.classical import ClassicalEnhancer
 from hdm.dcp import MaskMode
-from hdm.errors import ConfigError
+from hdm.errors import ModelConfigError
 from hdm.model import HDM, TASKS
 from hdm.presets import PRESETS
 from hdm.weights import DEFAULT_WEIGHTS, Weights, WeightsInfo, default_weights
@@ -36,10 +36,10 @@ def _build(
     preset: str, *, task: str | None, weights: WeightsArg, mask_mode: MaskMode | None
 ) -> HDM:
     if task is not None and task not in TASKS:
-        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+        raise ModelConfigError(f"task must be one of {TASKS}, got {task!r}")
     if weights is None:
-        raise ConfigError("weights=None is ambiguous; pass weights='random' for an untrained "
-                          "model or 'default' for the shipped weights")
+        raise ModelConfigError("weights=None is ambiguous; pass weights='random' for an untrained "
+                               "model or 'default' for the shipped weights")
     if weights == "random":
         config = replace(PRESETS[preset], lowlight_masks=task == "lowlight")
         model = HDM(config)
@@ -48,14 +48,14 @@ def _build(
         if isinstance(weights, Weights):
             info = weights.value
             if task is not None and info.task != task:
-                raise ConfigError(f"{weights.name} is for {info.task!r}, not {task!r}")
+                raise ModelConfigError(f"{weights.name} is for {info.task!r}, not {task!r}")
             task = info.task
         elif weights == "default":
             info = default_weights(task)
         path: str | Path
         if info is not None:
             if info.preset != preset:
-                raise ConfigError(
+                raise ModelConfigError(
                     f"the shipped {task} weights are for {info.preset!r}, not {preset!r}; "
                     f"build {info.preset!r}, pass a checkpoint path, or weights='random'"
                 )
@@ -65,7 +65,7 @@ def _build(
             path = weights
         checkpoint = load_checkpoint(path, preset=preset)
         if task is not None and checkpoint.task not in (None, task):
-            raise ConfigError(
+            raise ModelConfigError(
                 f"{path} was trained for {checkpoint.task!r}, not {task!r}; pick matching "
                 "weights"
             )
@@ -96,9 +96,10 @@ def _dcp(
     mask_mode: MaskMode | None = None,
 ) -> nn.Module:
     if weights not in ("default", "random"):
-        raise ConfigError("the classical 'dcp' enhancer has no weights; drop the weights option")
+        raise ModelConfigError("the classical 'dcp' enhancer has no weights; drop the weights "
+                               "option")
     if mask_mode is not None:
-        raise ConfigError("the classical 'dcp' enhancer has no region masks; drop mask_mode")
+        raise ModelConfigError("the classical 'dcp' enhancer has no region masks; drop mask_mode")
     return ClassicalEnhancer(task or "dehaze")
 
 
@@ -125,7 +126,7 @@ def build_model(
     [0, 1] and returns the same shape.
     """
     if name not in _BUILDERS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {list_models()}")
+        raise ModelConfigError(f"unknown model {name!r}; choose one of {list_models()}")
     return _BUILDERS[name](task=task, weights=weights, mask_mode=mask_mode)
 
 
@@ -137,7 +138,7 @@ def resolve(
     shipped ones (every task ships weights: tests/hdm/test_weights.py), the checkpoint's own, or
     ``hdm`` with ``"random"``."""
     if task not in TASKS:
-        raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+        raise ModelConfigError(f"task must be one of {TASKS}, got {task!r}")
     name = model
     if model == "auto":
         if isinstance(weights, Weights):

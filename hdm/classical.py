@@ -19,7 +19,7 @@ from torch import nn
 
 from hdm._checks import check_images
 from hdm.dcp import DCPParams, airlight, dark_channel, downscale, grey, guided_filter
-from hdm.errors import ConfigError
+from hdm.errors import ModelConfigError
 from hdm.model import TASKS
 
 __all__ = ["ClassicalEnhancer", "dehaze", "derain", "enhance_lowlight"]
@@ -81,7 +81,7 @@ class ClassicalEnhancer(nn.Module):
         methods: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
             "dehaze": dehaze, "derain": derain, "lowlight": enhance_lowlight}
         if task not in methods:
-            raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
+            raise ModelConfigError(f"task must be one of {TASKS}, got {task!r}")
         self.task = task
         self._method = methods[task]
 

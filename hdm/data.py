@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hdm.errors import ConfigError, InputError
+from hdm.errors import InputError, ModelConfigError
 
 __all__ = [
     "PairedImages",
@@ -79,7 +79,7 @@ def find_pairs(root: Path) -> list[tuple[Path, Path]]:
     """(input, target) image pairs of a paired folder, matched by name."""
     inputs, targets = _pair_dirs(root)
     if inputs is None or targets is None:
-        raise ConfigError(
+        raise ModelConfigError(
             f"{root} is not a paired folder: expected one of {_INPUT_DIRS} beside one of "
             f"{_TARGET_DIRS}"
         )
@@ -89,10 +89,10 @@ def find_pairs(root: Path) -> list[tuple[Path, Path]]:
         key = _key(source.stem)
         target = by_key.get(key) or by_key.get(key.split("_")[0])
         if target is None:
-            raise ConfigError(f"{source} has no matching target in {targets}")
+            raise ModelConfigError(f"{source} has no matching target in {targets}")
         pairs.append((source, target))
     if not pairs:
-        raise ConfigError(f"{inputs} holds no images")
+        raise ModelConfigError(f"{inputs} holds no images")
     return pairs
 
 
@@ -141,7 +141,8 @@ class PairedImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.images = [(read_rgb(a), read_rgb(b)) for a, b in self.pairs]
         for (a, b), (pa, _) in zip(self.images, self.pairs, strict=True):
             if a.shape != b.shape:
-                raise ConfigError(f"{pa} and its target differ in size: {a.shape} vs {b.shape}")
+                raise ModelConfigError(f"{pa} and its target differ in size: {a.shape} vs "
+                                       f"{b.shape}")
         self.crop, self.augment, self.repeat = crop, augment, repeat
         self.rng = np.random.default_rng(seed)
 
@@ -162,7 +163,7 @@ class SyntheticPairs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     ) -> None:
         self.images = [read_rgb(p) for root in roots for p in _images(root)]
         if not self.images:
-            raise ConfigError(f"no clean images in {roots}")
+            raise ModelConfigError(f"no clean images in {roots}")
         self.degrade, self.crop, self.repeat = degrade, crop, repeat
         self.rng = np.random.default_rng(seed)
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from hdm._checks import check_images
-from hdm.errors import ConfigError, InputError
+from hdm.errors import InputError, ModelConfigError
 
 __all__ = [
     "DCPParams",
@@ -78,9 +78,9 @@ class DCPParams:
 
     def __post_init__(self) -> None:
         if self.scale < 1 or self.patch < 1 or self.patch % 2 == 0:
-            raise ConfigError(f"DCPParams needs scale >= 1 and an odd patch >= 1, got {self}")
+            raise ModelConfigError(f"DCPParams needs scale >= 1 and an odd patch >= 1, got {self}")
         if not 0.0 < self.omega <= 1.0 or not 0.0 < self.top_fraction <= 1.0:
-            raise ConfigError(f"DCPParams needs omega and top_fraction in (0, 1], got {self}")
+            raise ModelConfigError(f"DCPParams needs omega and top_fraction in (0, 1], got {self}")
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ def region_masks(
     over gradually instead of flipping. A flat map (t_high == t_low) lands in the last region.
     """
     if mode not in MASK_MODES:
-        raise ConfigError(f"mask mode must be one of {MASK_MODES}, got {mode!r}")
+        raise ModelConfigError(f"mask mode must be one of {MASK_MODES}, got {mode!r}")
     level = normalised_transmission(t, t_low, t_high)
     region_ids = torch.arange(regions, device=t.device).view(1, regions, 1, 1)
     if mode == "hard":

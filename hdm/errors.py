@@ -5,14 +5,15 @@ can catch one type and print one line::
 
     HDMError
     ├── InputError (also ValueError)        bad image tensor: dtype, shape, channels, NaN, empty
-    ├── ConfigError (also ValueError)       unknown preset, task or option
+    ├── ModelConfigError (also ValueError)  unknown preset, task or option
     └── CheckpointError                     missing, unreadable or foreign checkpoint file
         └── PresetMismatchError             weights built for another preset
 """
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "HDMError", "InputError", "PresetMismatchError"]
+__all__ = ["CheckpointError", "ConfigError", "HDMError", "InputError", "ModelConfigError",
+           "PresetMismatchError"]
 
 
 class HDMError(Exception):
@@ -23,8 +24,12 @@ class InputError(HDMError, ValueError):
     """An image batch the model cannot take; the message says what was expected."""
 
 
-class ConfigError(HDMError, ValueError):
-    """An unknown preset, task or option."""
+class ModelConfigError(HDMError, ValueError):
+    """An unknown preset, task or option (named apart from streamer's ConfigError: a module
+    that imported both had one name shadow the other)."""
+
+
+ConfigError = ModelConfigError  # the earlier name, kept for callers of hdm.ConfigError
 
 
 class CheckpointError(HDMError):

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from hdm.data import IMAGE_SUFFIXES, find_pairs, is_paired_folder, read_rgb, to_tensor
-from hdm.errors import ConfigError
+from hdm.errors import ModelConfigError
 from hdm.metrics import psnr, psnr_y, ssim
 from hdm.photo_stats import describe, fidelity
 
@@ -52,7 +52,8 @@ Sets = list[tuple[str, Path]]
 
 def find_sets(task: str, data_root: Path) -> tuple[Sets, Sets]:
     """(paired, unpaired) sets as (label, folder): the task's named sets where ``data_root`` has
-    any of them, otherwise every paired folder under it. Raises ConfigError when there is none."""
+    any of them, otherwise every paired folder under it. Raises ModelConfigError when there is
+    none."""
     paired = [(label, data_root / f) for label, f in PAIRED_SETS[task] if (data_root / f).is_dir()]
     unpaired = [(label, data_root / f) for label, f in UNPAIRED_SETS[task]
                 if (data_root / f).is_dir()]
@@ -64,7 +65,7 @@ def find_sets(task: str, data_root: Path) -> tuple[Sets, Sets]:
         level = [c for d in level for c in sorted(d.iterdir()) if c.is_dir()]
         found += [d for d in level if is_paired_folder(d)]
     if not found:
-        raise ConfigError(
+        raise ModelConfigError(
             f"no evaluation set in {data_root}: expected the team's data root or folders "
             "holding a pair of subfolders such as hazy/ + gt/, rainy/ + norain/, low/ + high/"
         )

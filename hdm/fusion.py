@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hdm.errors import ConfigError
+from hdm.errors import ModelConfigError
 from hdm.model import HDM
 
 __all__ = ["FusedHead", "fuse_head"]
@@ -61,7 +61,7 @@ class FusedHead(nn.Sequential):
         super().__init__(*head)
         convs = [m for m in head if isinstance(m, nn.Conv2d)]
         if len(convs) != 3 or any(c.kernel_size != (5, 5) for c in convs):
-            raise ConfigError("fuse_head expects three 5×5 convs followed by tanh")
+            raise ModelConfigError("fuse_head expects three 5×5 convs followed by tanh")
         kernel, bias = _compose(convs)
         dtype = convs[0].weight.dtype
         self.register_buffer("fused_weight", kernel.to(dtype), persistent=False)

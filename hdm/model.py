@@ -27,7 +27,7 @@ from torch import nn
 from hdm._checks import check_images
 from hdm.dcp import MASK_MODES, DCPStats, MaskMode, dcp_masks
 from hdm.deform import ModulatedDeformConv2d
-from hdm.errors import ConfigError, InputError
+from hdm.errors import InputError, ModelConfigError
 from hdm.layers import AttentionGroup, Mix, RegionConv, Upsampler, conv
 
 __all__ = ["BORDER", "HDM", "OUTPUTS", "TASKS", "HDMConfig", "OutputMode", "pad_input"]
@@ -77,11 +77,11 @@ class HDMConfig:
 
     def __post_init__(self) -> None:
         if min(self.width, self.groups, self.blocks, self.regions) < 1:
-            raise ConfigError(f"HDMConfig sizes must be positive, got {self}")
+            raise ModelConfigError(f"HDMConfig sizes must be positive, got {self}")
         if self.mask_mode not in MASK_MODES:
-            raise ConfigError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")
+            raise ModelConfigError(f"mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")
         if self.output not in OUTPUTS:
-            raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+            raise ModelConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
 
     @property
     def head_channels(self) -> int:
@@ -97,7 +97,7 @@ class HDMConfig:
             data.setdefault("output", "residual" if data.pop("residual") else "image")
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ConfigError(f"unknown HDMConfig keys: {sorted(unknown)}")
+            raise ModelConfigError(f"unknown HDMConfig keys: {sorted(unknown)}")
         return cls(**data)
 
 

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from hdm.checkpoint import load_checkpoint, save_checkpoint
 from hdm.data import DEGRADATIONS, PairedImages, SyntheticPairs
 from hdm.dcp import MaskMode
-from hdm.errors import ConfigError
+from hdm.errors import ModelConfigError
 from hdm.metrics import psnr, ssim
 from hdm.model import HDM, OUTPUTS, TASKS, OutputMode
 from hdm.presets import PRESETS
@@ -77,21 +77,21 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+            raise ModelConfigError(f"task must be one of {TASKS}, got {self.task!r}")
         if not self.paired and not self.clean:
-            raise ConfigError("give paired folders (--paired) and/or clean images (--clean)")
+            raise ModelConfigError("give paired folders (--paired) and/or clean images (--clean)")
         if self.output not in OUTPUTS:
-            raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+            raise ModelConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.colour_weight < 0 or self.ssim_weight < 0:
-            raise ConfigError("loss weights must be >= 0")
+            raise ModelConfigError("loss weights must be >= 0")
         if self.real_weight <= 0:
-            raise ConfigError(f"real_weight must be > 0, got {self.real_weight}")
+            raise ModelConfigError(f"real_weight must be > 0, got {self.real_weight}")
         if self.time_limit_s is not None and self.time_limit_s <= 0:
-            raise ConfigError(f"time_limit_s must be > 0, got {self.time_limit_s}")
+            raise ModelConfigError(f"time_limit_s must be > 0, got {self.time_limit_s}")
         if any(not 0 < scale <= 1 for scale in self.reduced_scales):
-            raise ConfigError(f"reduced_scales must be in (0, 1], got {self.reduced_scales}")
+            raise ModelConfigError(f"reduced_scales must be in (0, 1], got {self.reduced_scales}")
         if self.fit not in FITS:
-            raise ConfigError(f"fit must be one of {FITS}, got {self.fit!r}")
+            raise ModelConfigError(f"fit must be one of {FITS}, got {self.fit!r}")
 
     def forward(self, model: HDM, x: torch.Tensor, scale: float | None) -> torch.Tensor:
         """What training and validation score: the model on the full crop, or at ``scale``

@@ -24,12 +24,14 @@ from streamer.errors import (
     ConfigError,
     EngineError,
     FrameError,
+    JobError,
     MessageError,
     RunErrors,
     SinkError,
     SourceEndedError,
     SourceError,
     StreamerError,
+    StreamExists,
 )
 from streamer.frames import ColorTags, Frame, Layout, StreamInfo
 from streamer.publish.publisher import PublishSettings
@@ -56,6 +58,7 @@ __all__ = [
     "EncodeSettings",
     "Frame",
     "FrameError",
+    "JobError",
     "Layout",
     "Message",
     "MessageError",
@@ -78,6 +81,7 @@ __all__ = [
     "SourceKind",
     "StabiliserParams",
     "StreamInfo",
+    "StreamExists",
     "StreamSession",
     "StreamerError",
     "Subscriber",

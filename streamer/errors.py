@@ -2,6 +2,7 @@
 
     StreamerError
     ├── ConfigError (also ValueError)     bad YAML key or value, bad flag combination
+    │   └── StreamExists                  serve: a stream of that id is already running
     ├── FrameError (also ValueError)      a frame given to the Python API that is not H×W×3
     ├── MessageError (also ValueError)    a ZeroMQ message that does not follow the wire format
     ├── SourceError                       input cannot be opened or decoded
@@ -9,13 +10,15 @@
     ├── SinkError                         output file or endpoint cannot be written
     │   └── OutputIncompleteError         a file output read back is empty or partial
     ├── EngineError                       model or backend cannot run
+    ├── JobError                          a segmented job's workers or join failed
     └── RunErrors                         several of the above in one run (``errors``)
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EngineError", "FrameError", "MessageError", "OutputIncompleteError",
-           "RunErrors", "SinkError", "SourceEndedError", "SourceError", "StreamerError"]
+__all__ = ["ConfigError", "EngineError", "FrameError", "JobError", "MessageError",
+           "OutputIncompleteError", "RunErrors", "SinkError", "SourceEndedError", "SourceError",
+           "StreamExists", "StreamerError"]
 
 
 class StreamerError(Exception):
@@ -24,6 +27,10 @@ class StreamerError(Exception):
 
 class ConfigError(StreamerError, ValueError):
     """A configuration key or value that is not accepted; the message names the key path."""
+
+
+class StreamExists(ConfigError):
+    """A stream added under an id that a running stream holds (serve answers 409 Conflict)."""
 
 
 class FrameError(StreamerError, ValueError):
@@ -56,6 +63,11 @@ class OutputIncompleteError(SinkError):
 
 class EngineError(StreamerError):
     """A model or backend that cannot run on the chosen device."""
+
+
+class JobError(StreamerError):
+    """A segmented job that cannot go on: a worker died, the Ray cluster is out of reach, or
+    the joined segments do not add up to the input (the finished segments are kept)."""
 
 
 class RunErrors(StreamerError):

@@ -28,3 +28,10 @@ def test_subpackages_export_what_they_define(name: str) -> None:
     assert all(hasattr(package, member) for member in package.__all__)
     public = {member for member in dir(package) if not member.startswith("_")}
     assert public - _submodules(package) == set(package.__all__)
+
+
+def test_the_packages_config_errors_are_named_apart_and_the_old_hdm_name_still_works() -> None:
+    assert hdm.ModelConfigError.__name__ != streamer.ConfigError.__name__
+    assert hdm.ConfigError is hdm.ModelConfigError
+    assert issubclass(hdm.ModelConfigError, hdm.HDMError)
+    assert not issubclass(hdm.ModelConfigError, streamer.StreamerError)

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hdm.errors import CheckpointError, ConfigError
+from hdm.errors import CheckpointError, ModelConfigError
 
 __all__ = ["DEFAULT_WEIGHTS", "REDUCED_WEIGHTS", "Weights", "WeightsInfo", "default_weights"]
 
@@ -161,12 +161,12 @@ REDUCED_WEIGHTS: dict[str, Weights] = {"dehaze": Weights.DEHAZE_MIXED_SYNTH_REDU
 
 
 def default_weights(task: str | None) -> WeightsInfo:
-    """The shipped weights for ``task``; ConfigError when none ship for it."""
+    """The shipped weights for ``task``; ModelConfigError when none ship for it."""
     if task is None:
-        raise ConfigError("weights='default' needs a task (dehaze, derain or lowlight)")
+        raise ModelConfigError("weights='default' needs a task (dehaze, derain or lowlight)")
     member = DEFAULT_WEIGHTS.get(task)
     if member is None:
-        raise ConfigError(
+        raise ModelConfigError(
             f"no trained weights for {task!r} ship with this version; pass a checkpoint path, "
             "or use --model dcp for the classical enhancer"
         )

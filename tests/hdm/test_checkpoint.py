@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hdm
-from hdm.errors import CheckpointError, ConfigError, PresetMismatchError
+from hdm.errors import CheckpointError, ModelConfigError, PresetMismatchError
 
 
 def release_state_dict(dcn_bias: bool = True) -> dict[str, torch.Tensor]:
@@ -131,7 +131,7 @@ def test_build_model_loads_a_checkpoint_path(tmp_path: Path) -> None:
     hdm.save_checkpoint(model, path, task="dehaze")
     built = hdm.build_model("hdm-s", task="dehaze", weights=path)
     assert torch.equal(built.conv0[0].weight, model.conv0[0].weight)
-    with pytest.raises(ConfigError, match="trained for 'dehaze'"):
+    with pytest.raises(ModelConfigError, match="trained for 'dehaze'"):
         hdm.build_model("hdm-s", task="derain", weights=path)
     with pytest.raises(PresetMismatchError, match="ask for preset 'hdm-s'"):
         hdm.build_model("hdm", weights=path)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import hdm
 from hdm import classical
-from hdm.errors import ConfigError, InputError
+from hdm.errors import InputError, ModelConfigError
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -65,9 +65,9 @@ def test_enhancer_module_keeps_shape_and_dtype_on_flat_frames(task: str) -> None
 
 
 def test_enhancer_refuses_bad_tasks_weights_and_input() -> None:
-    with pytest.raises(ConfigError, match="task"):
+    with pytest.raises(ModelConfigError, match="task"):
         hdm.build_model("dcp", task="sharpen")
-    with pytest.raises(ConfigError, match="no weights"):
+    with pytest.raises(ModelConfigError, match="no weights"):
         hdm.build_model("dcp", weights="x.safetensors")
     with pytest.raises(InputError, match="float"):
         hdm.build_model("dcp")(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))

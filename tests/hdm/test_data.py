@@ -17,7 +17,7 @@ from hdm.data import (
     add_rain,
     find_pairs,
 )
-from hdm.errors import ConfigError
+from hdm.errors import ModelConfigError
 
 
 def write(path: Path, image: np.ndarray) -> None:
@@ -48,9 +48,9 @@ def test_layouts_are_matched_by_name(
 def test_unmatched_and_unknown_layouts_are_clear_errors(tmp_path: Path) -> None:
     write(tmp_path / "hazy" / "1.png", np.zeros((8, 8, 3), np.uint8))
     write(tmp_path / "gt" / "2.png", np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(ConfigError, match="no matching target"):
+    with pytest.raises(ModelConfigError, match="no matching target"):
         find_pairs(tmp_path)
-    with pytest.raises(ConfigError, match="not a paired folder"):
+    with pytest.raises(ModelConfigError, match="not a paired folder"):
         find_pairs(tmp_path / "hazy")
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from hdm import dcp
-from hdm.errors import ConfigError, InputError
+from hdm.errors import InputError, ModelConfigError
 
 
 def test_dark_channel_matches_opencv_erosion() -> None:
@@ -84,7 +84,7 @@ def test_soft_masks_are_a_continuous_partition_of_unity() -> None:
 
 
 def test_unknown_mask_mode_is_refused() -> None:
-    with pytest.raises(ConfigError, match="mask mode"):
+    with pytest.raises(ModelConfigError, match="mask mode"):
         dcp.region_masks(torch.rand(1, 1, 4, 4), torch.zeros(1), torch.ones(1), mode="fuzzy")  # type: ignore[arg-type]
 
 
@@ -183,5 +183,5 @@ def test_compiles_with_fullgraph() -> None:
 
 
 def test_params_are_validated() -> None:
-    with pytest.raises(ConfigError, match="odd patch"):
+    with pytest.raises(ModelConfigError, match="odd patch"):
         dcp.DCPParams(patch=4)

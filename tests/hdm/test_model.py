@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import hdm
-from hdm.errors import ConfigError, InputError
+from hdm.errors import InputError, ModelConfigError
 from hdm.model import GAIN_RANGE, HDM, HDMConfig
 
 TINY = HDMConfig(width=8, groups=1, blocks=1, regions=5)
@@ -133,11 +133,11 @@ def test_bad_input_raises_one_clear_error(bad: object, message: str) -> None:
 
 
 def test_builder_refuses_unknown_names_and_tasks() -> None:
-    with pytest.raises(ConfigError, match="unknown model"):
+    with pytest.raises(ModelConfigError, match="unknown model"):
         hdm.build_model("resnet")
-    with pytest.raises(ConfigError, match="task"):
+    with pytest.raises(ModelConfigError, match="task"):
         hdm.build_model("hdm-s", task="deblur", weights="random")
-    with pytest.raises(ConfigError, match="unknown HDMConfig keys"):
+    with pytest.raises(ModelConfigError, match="unknown HDMConfig keys"):
         HDMConfig.from_dict({"width": 8, "depth": 3})
 
 
@@ -170,5 +170,5 @@ def test_gain_output_starts_at_the_identity_and_keeps_hue() -> None:
 def test_checkpoints_from_before_output_modes_still_load() -> None:
     assert HDMConfig.from_dict({"width": 8, "residual": True}).output == "residual"
     assert HDMConfig.from_dict({"width": 8, "residual": False}).output == "image"
-    with pytest.raises(ConfigError, match="output"):
+    with pytest.raises(ModelConfigError, match="output"):
         HDMConfig(output="log")  # type: ignore[arg-type]

@@ -94,7 +94,7 @@ def test_any_folder_of_paired_sets_is_evaluated(tmp_path: Path, lol_like: Path) 
 
 def test_a_folder_without_sets_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "photos").mkdir()
-    with pytest.raises(hdm.errors.ConfigError, match="no evaluation set"):
+    with pytest.raises(hdm.errors.ModelConfigError, match="no evaluation set"):
         evaluate_task("dehaze", {}, tmp_path, tmp_path / "report", progress=lambda _: None)
 
 
@@ -117,5 +117,5 @@ def test_training_for_a_reduced_inference_size_runs_the_network_on_scaled_crops(
 
 
 def test_reduced_scales_are_checked() -> None:
-    with pytest.raises(hdm.ConfigError, match="reduced_scales"):
+    with pytest.raises(hdm.ModelConfigError, match="reduced_scales"):
         TrainConfig(task="dehaze", out=Path("x"), clean=[Path("y")], reduced_scales=(0,))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hdm
-from hdm.errors import CheckpointError, ConfigError
+from hdm.errors import CheckpointError, ModelConfigError
 from hdm.weights import DEFAULT_WEIGHTS, Weights, WeightsInfo, default_weights
 
 ENTRIES = list(Weights)
@@ -42,9 +42,9 @@ def test_default_weights_build_and_enhance(task: str) -> None:
 def test_default_weights_need_their_preset_and_a_task() -> None:
     info = default_weights("dehaze")
     other = "hdm" if info.preset == "hdm-s" else "hdm-s"
-    with pytest.raises(ConfigError, match=f"for {info.preset!r}"):
+    with pytest.raises(ModelConfigError, match=f"for {info.preset!r}"):
         hdm.build_model(other, task="dehaze", weights="default")
-    with pytest.raises(ConfigError, match="needs a task"):
+    with pytest.raises(ModelConfigError, match="needs a task"):
         hdm.build_model(info.preset, weights="default")
 
 
@@ -55,9 +55,9 @@ def test_a_file_that_does_not_match_its_hash_is_refused() -> None:
 
 
 def test_a_preset_without_shipped_weights_is_refused_never_random() -> None:
-    with pytest.raises(ConfigError, match="weights='random'"):
+    with pytest.raises(ModelConfigError, match="weights='random'"):
         hdm.build_model("hdm", task="dehaze")  # the README's example; no hdm weights ship yet
-    with pytest.raises(ConfigError, match="ambiguous"):
+    with pytest.raises(ModelConfigError, match="ambiguous"):
         hdm.build_model("hdm-s", task="dehaze", weights=None)  # type: ignore[arg-type]
     untrained = hdm.build_model("hdm-s", task="dehaze", weights="random")
     shipped = hdm.build_model("hdm-s", task="dehaze")
@@ -70,10 +70,10 @@ def test_weights_members_and_the_resolver_agree_with_the_shipped_defaults() -> N
     by_default = hdm.resolve("lowlight")
     assert isinstance(by_default, hdm.HDM)
     assert torch.equal(by_member.conv0[0].weight, by_default.conv0[0].weight)
-    with pytest.raises(ConfigError, match="not 'dehaze'"):
+    with pytest.raises(ModelConfigError, match="not 'dehaze'"):
         hdm.build_model(member.value.preset, task="dehaze", weights=member)
     soft = hdm.resolve("dehaze", mask_mode="soft")
     assert isinstance(soft, hdm.HDM) and soft.config.mask_mode == "soft"
     assert isinstance(hdm.resolve("dehaze", model="dcp"), hdm.ClassicalEnhancer)
-    with pytest.raises(ConfigError, match="no region masks"):
+    with pytest.raises(ModelConfigError, match="no region masks"):
         hdm.build_model("dcp", mask_mode="soft")
