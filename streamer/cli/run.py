@@ -17,7 +17,7 @@ from hdm.upsample import FITS
 from streamer.cli.common import interrupted_code, sigterm_as_interrupt
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
-from streamer.errors import ConfigError, OutputIncompleteError, StreamerError
+from streamer.errors import ConfigError, OutputIncompleteError
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
@@ -165,11 +165,11 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
         output = config.output or (None if config.publish.endpoint else DEMO_OUTPUT)
         config = config.with_overrides(input=DEMO_INPUT, output=output)
     if config.output is None and config.publish.endpoint is None:
-        raise StreamerError("give an output file (-o FILE) or an endpoint (--publish ENDPOINT)")
+        raise ConfigError("give an output file (-o FILE) or an endpoint (--publish ENDPOINT)")
     demo = config.input == DEMO_INPUT and config.output == DEMO_OUTPUT  # ours to replace
     if (config.output and "://" not in config.output and Path(config.output).exists()
             and not args.overwrite and not demo):
-        raise StreamerError(f"{config.output} exists; pass -y (--overwrite) to replace it")
+        raise ConfigError(f"{config.output} exists; pass -y (--overwrite) to replace it")
     return config
 
 

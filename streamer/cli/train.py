@@ -12,7 +12,7 @@ import torch
 import hdm
 from hdm.model import OUTPUTS, TASKS
 from hdm.upsample import FITS
-from streamer.errors import StreamerError
+from streamer.errors import ConfigError
 
 __all__ = ["add_eval_parser", "add_train_parser", "evaluate", "train"]
 
@@ -86,7 +86,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from hdm.evaluate import evaluate_task
 
     if not args.data.is_dir():
-        raise StreamerError(f"evaluation data not found: {args.data} (give --data DIR)")
+        raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
     methods = {"classical": hdm.resolve(args.task, "dcp"),
                "HDM": hdm.resolve(args.task, args.model, args.weights)}
     evaluate_task(args.task, methods, args.data, args.out,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from streamer.config import RunConfig
 from streamer.engine import Engine
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import ConfigError, JobError
 from streamer.frames import StreamInfo
 from streamer.jobs.files import decoded_as_configured
 from streamer.jobs.join import join_segments
@@ -128,7 +128,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
     engine of this process, asked for only when segments run here."""
     source = Path(input)
     if not source.is_file():
-        raise StreamerError(f"segments need an input file; not found: {input}")
+        raise ConfigError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
     info = _check_output(config, input, output)
     config = _pin_inference_size(config, info, engine)
@@ -167,8 +167,8 @@ def _run_locked(config: RunConfig, input: str, output: Path, job: JobSettings,
                             config.encode)
     if written != plan.frames:
         output.unlink(missing_ok=True)
-        raise StreamerError(f"the join of {input} has {written} frames, the input "
-                            f"{plan.frames}; the segments are kept in {folder}")
+        raise JobError(f"the join of {input} has {written} frames, the input "
+                       f"{plan.frames}; the segments are kept in {folder}")
     shutil.rmtree(folder)
     stats.frames_in = stats.frames_out = written
     stats.finished = time.monotonic()

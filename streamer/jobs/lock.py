@@ -13,14 +13,14 @@ import fcntl
 import os
 from pathlib import Path
 
-from streamer.errors import StreamerError
+from streamer.errors import JobError, SinkError
 
 __all__ = ["LOCK_NAME", "JobLock", "JobLockedError"]
 
 LOCK_NAME = "job.lock"
 
 
-class JobLockedError(StreamerError):
+class JobLockedError(JobError):
     """Another live process runs this job."""
 
 
@@ -35,8 +35,12 @@ class JobLock:
 
     def acquire(self) -> None:
         for _ in range(10):  # another run cleaning the folder up as this one starts
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as error:  # a missing or read-only folder of the output
+                raise SinkError(f"cannot make the job folder {self.folder}: "
+                                f"{error.strerror or error}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

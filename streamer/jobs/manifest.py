@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamer.errors import StreamerError
+from streamer.errors import ConfigError
 from streamer.jobs.lock import LOCK_NAME
 from streamer.jobs.segments import Segment, SegmentResult, file_sha256
 
@@ -138,12 +138,12 @@ def check_folder(folder: Path) -> None:
     lock) or holds our manifest: one of the same name that someone else made is never
     emptied, nor locked."""
     if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise StreamerError(f"{folder} is in the way of the job's folder and is not one "
-                            "(a link or a file): move it or choose another output")
+        raise ConfigError(f"{folder} is in the way of the job's folder and is not one "
+                          "(a link or a file): move it or choose another output")
     if folder.is_dir() and any(p.name != LOCK_NAME for p in folder.iterdir()) and not _ours(
             folder):
-        raise StreamerError(f"{folder} exists and is not a job folder (no manifest of ours "
-                            "in it): it is left as it is; move it or choose another output")
+        raise ConfigError(f"{folder} exists and is not a job folder (no manifest of ours "
+                          "in it): it is left as it is; move it or choose another output")
 
 
 def _empty(folder: Path) -> None:

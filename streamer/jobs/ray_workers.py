@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.config import RunConfig
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import ConfigError, JobError
 from streamer.jobs.files import build_engine
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
 from streamer.jobs.workers import Done
@@ -62,8 +62,8 @@ class RayWorkers:
             else:
                 ray.init(address=self.address, log_to_driver=True)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise StreamerError(f"cannot reach the Ray cluster at {self.address}: "
-                                f"{str(error).splitlines()[0]}") from error
+            raise JobError(f"cannot reach the Ray cluster at {self.address}: "
+                           f"{str(error).splitlines()[0]}") from error
 
     def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
         ray = self.ray
@@ -82,7 +82,7 @@ class RayWorkers:
                 done(result)
         except ray.exceptions.RayTaskError as error:
             cause = getattr(error, "cause", None) or error
-            raise StreamerError(f"a Ray worker failed: {str(cause).splitlines()[0]}") from None
+            raise JobError(f"a Ray worker failed: {str(cause).splitlines()[0]}") from None
         finally:
             for a in actors:
                 ray.kill(a)
@@ -103,5 +103,5 @@ def _check_reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT_S).close()
     except OSError as error:
-        raise StreamerError(f"cannot reach the Ray cluster at {address}: "
-                            f"{error.strerror or error}") from None
+        raise JobError(f"cannot reach the Ray cluster at {address}: "
+                       f"{error.strerror or error}") from None

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from streamer.engine import Engine
-from streamer.errors import OutputIncompleteError, RunErrors, StreamerError
+from streamer.errors import ConfigError, OutputIncompleteError, RunErrors
 from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.batcher import BatchSettings
@@ -48,12 +48,12 @@ class Pipeline:
             path, encode = output
             video = video_target(str(path))
             if isinstance(video, FileTarget) and _reads(source, video.path):
-                raise StreamerError(f"output {path} would overwrite the input")
+                raise ConfigError(f"output {path} would overwrite the input")
             targets.append(video)
         if publish is not None and publish.endpoint is not None:
             targets.append(publish)
         if not targets:
-            raise StreamerError("nothing to do: give an output file or a publish endpoint")
+            raise ConfigError("nothing to do: give an output file or a publish endpoint")
         sinks = build_sinks(targets, encode, live=source.live, stopping=stopping)
         self.session = StreamSession(source, sinks, batching=batching, progress=progress,
                                      progress_every_s=progress_every_s, stopping=stopping)
