@@ -80,6 +80,8 @@ class TrainConfig:
             raise ModelConfigError(f"task must be one of {TASKS}, got {self.task!r}")
         if not self.paired and not self.clean:
             raise ModelConfigError("give paired folders (--paired) and/or clean images (--clean)")
+        if not self.out.parent.is_dir():  # found before training, not at the first save
+            raise ModelConfigError(f"the folder of {self.out} does not exist")
         if self.output not in OUTPUTS:
             raise ModelConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         if self.colour_weight < 0 or self.ssim_weight < 0:

@@ -1,5 +1,5 @@
-"""What the commands share: SIGTERM as Ctrl-C, the shells' exit codes for a stop, and JSON
-log lines."""
+"""What the commands share: SIGTERM as Ctrl-C, the shells' exit codes for a stop, JSON log
+lines, and the files and folders a flag names (an OSError there is a one-line SinkError)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import json
 import logging
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["JsonLines", "interrupted_code", "sigterm_as_interrupt"]
+from streamer.errors import SinkError
+
+__all__ = ["JsonLines", "interrupted_code", "make_folder", "sigterm_as_interrupt", "write_json"]
 
 
 @contextlib.contextmanager
@@ -40,3 +43,19 @@ class JsonLines(logging.Formatter):
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+def write_json(path: Path, data: object) -> None:
+    """``data`` as indented JSON at ``path`` (``--summary-json``)."""
+    try:
+        path.write_text(json.dumps(data, indent=2))
+    except OSError as error:
+        raise SinkError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def make_folder(path: Path) -> None:
+    """``path`` and its parents made where missing (``--save``, ``--out``)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SinkError(f"cannot make the folder {path}: {error.strerror or error}") from None

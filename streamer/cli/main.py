@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()
     try:
         return COMMANDS[args.command](args)
-    except (StreamerError, HDMError, av.error.FFmpegError, OSError) as error:
+    except (StreamerError, HDMError) as error:
         if args.debug:
             log.exception("failed")
         print(f"hdm-stream: error: {error}", file=sys.stderr)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from hdm.model import TASKS
 from hdm.upsample import FITS
-from streamer.cli.common import interrupted_code, sigterm_as_interrupt
+from streamer.cli.common import interrupted_code, sigterm_as_interrupt, write_json
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.errors import ConfigError, OutputIncompleteError
@@ -243,10 +242,10 @@ def run_batch(args: argparse.Namespace) -> int:
                                                        str(file.input), file.output))
     print(table(results, len(jobs)), file=sys.stderr)
     if args.summary_json:
-        args.summary_json.write_text(json.dumps([
+        write_json(args.summary_json, [
             {"input": str(r.job.input), "output": str(r.job.output), "error": r.error,
              "seconds": round(r.seconds, 3), **(r.stats.as_dict() if r.stats else {})}
-            for r in results], indent=2))
+            for r in results])
     if any(r.interrupted for r in results):
         return interrupted_code(terminated)
     return 0 if all(r.ok for r in results) and len(results) == len(jobs) else 2
@@ -272,11 +271,11 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(error.stats, RunStats):
                 print(error.stats.summary(), file=sys.stderr)
                 if args.summary_json:
-                    args.summary_json.write_text(json.dumps(error.stats.as_dict(), indent=2))
+                    write_json(args.summary_json, error.stats.as_dict())
             raise
     print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
     if config.output:
         print(f"wrote {config.output}", file=sys.stderr)
     if args.summary_json:
-        args.summary_json.write_text(json.dumps(stats.as_dict(), indent=2))
+        write_json(args.summary_json, stats.as_dict())
     return interrupted_code(terminated) if stats.interrupted else 0

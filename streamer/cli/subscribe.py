@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamer.cli.common import make_folder
 from streamer.publish.publisher import MODES
 from streamer.publish.subscriber import Subscriber
 from streamer.publish.wire import to_uint8
@@ -34,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def subscribe(args: argparse.Namespace) -> int:
     if args.save:
-        args.save.mkdir(parents=True, exist_ok=True)
+        make_folder(args.save)
     with Subscriber(args.endpoint, topic=args.topic, mode=args.mode,
                     curve_server_key=args.curve_server_key,
                     curve_secret=args.curve_secret) as subscriber:

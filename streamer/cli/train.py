@@ -12,6 +12,7 @@ import torch
 import hdm
 from hdm.model import OUTPUTS, TASKS
 from hdm.upsample import FITS
+from streamer.cli.common import make_folder
 from streamer.errors import ConfigError
 
 __all__ = ["add_eval_parser", "add_train_parser", "evaluate", "train"]
@@ -87,6 +88,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     if not args.data.is_dir():
         raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
+    make_folder(args.out)
     methods = {"classical": hdm.resolve(args.task, "dcp"),
                "HDM": hdm.resolve(args.task, args.model, args.weights)}
     evaluate_task(args.task, methods, args.data, args.out,

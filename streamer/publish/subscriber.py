@@ -52,18 +52,15 @@ class Subscriber:
         self.socket: zmq.Socket[bytes] = zmq.Context.instance().socket(socket_type)
         self.socket.setsockopt(zmq.RCVHWM, hwm)
         self.socket.setsockopt(zmq.LINGER, 0)
-        if curve_server_key is not None:
-            self.socket.setsockopt(zmq.CURVE_SERVERKEY,
-                                   zmq.auth.load_certificate(curve_server_key)[0])
-            public, secret = (zmq.auth.load_certificate(curve_secret) if curve_secret
-                              else zmq.curve_keypair())
-            if secret is None:
-                raise ConfigError(f"{curve_secret} holds no secret key")
-            self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
-            self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
-        if mode == "pub":
-            self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        self.socket.connect(endpoint)
+        try:
+            if curve_server_key is not None:
+                self._secure(curve_server_key, curve_secret)
+            if mode == "pub":
+                self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
+            self.socket.connect(endpoint)
+        except (zmq.ZMQError, OSError, ValueError) as error:  # a key file, a bad endpoint
+            self.socket.close(linger=0)
+            raise ConfigError(f"cannot subscribe to {endpoint}: {error}") from error
         self.silence_s = silence_s
         self.received = 0
         self.malformed = 0
@@ -116,6 +113,15 @@ class Subscriber:
                 log.warning("skipping a malformed message (%s); further ones of this kind are "
                             "only counted", error)
             return None
+
+    def _secure(self, server_key: str, secret_file: str | None) -> None:
+        self.socket.setsockopt(zmq.CURVE_SERVERKEY, zmq.auth.load_certificate(server_key)[0])
+        public, secret = (zmq.auth.load_certificate(secret_file) if secret_file
+                          else zmq.curve_keypair())
+        if secret is None:
+            raise ConfigError(f"{secret_file} holds no secret key")
+        self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
 
     def __iter__(self) -> Iterator[Message]:
         """Frames until the end message, or until the publisher is silent for silence_s."""
