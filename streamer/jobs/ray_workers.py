@@ -11,13 +11,17 @@ volume) at the same path. Ray comes from the optional extra ``hdm-stream[ray]``.
 from __future__ import annotations
 
 import logging
+import re
 import socket
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hdm.errors import HDMError
 from streamer.config import RunConfig
-from streamer.errors import ConfigError, JobError
+from streamer.engine import Engine
+from streamer.errors import ConfigError, JobError, StreamerError
 from streamer.jobs.files import build_engine
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
 from streamer.jobs.workers import Done
@@ -30,17 +34,30 @@ _CONNECT_TIMEOUT_S = 5.0
 
 
 class _SegmentWorker:
-    """The actor: one engine, many segments."""
+    """The actor: one engine, many segments. An engine that cannot be built is raised by
+    each task (one line in the driver), not by the actor's creation (which Ray reports as
+    a death)."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self.engine = build_engine(config)
+        self.engine: Engine | JobError
+        try:
+            self.engine = build_engine(config)
+        except (StreamerError, HDMError, RuntimeError) as error:
+            self.engine = JobError(f"a Ray worker on {config.model.device} cannot start: "
+                                   f"{error}")
 
     def enhance(self, input: str, segment: Segment, folder: Path) -> SegmentResult:
+        if isinstance(self.engine, JobError):
+            raise self.engine
         return enhance_segment(self.config, self.engine, input, segment, folder)
 
 
 class RayWorkers:
+    """Ray actors given one segment at a time. An actor that dies (its process killed, its
+    node lost) costs its segment one retry on a new actor; a segment whose actor dies twice
+    ends the job in one line, the finished segments kept for ``--resume``."""
+
     def __init__(self, address: str, configs: Sequence[RunConfig]) -> None:
         try:
             import ray
@@ -68,26 +85,67 @@ class RayWorkers:
     def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
         ray = self.ray
         self._connect()
-        gpus = self.ray.cluster_resources().get("GPU", 0)
+        gpus = ray.cluster_resources().get("GPU", 0)
         actor = ray.remote(_SegmentWorker)
-        actors = []
-        for config in self.configs:
+        actors: list[Any] = []
+        running: dict[Any, tuple[Any, RunConfig, Segment]] = {}  # task -> actor, its config
+        todo = deque(segments)
+        retried: set[int] = set()
+
+        def give(worker: Any, config: RunConfig, segment: Segment) -> None:
+            running[worker.enhance.remote(input, segment, folder)] = worker, config, segment
+
+        def start(config: RunConfig) -> Any:
             cuda = config.model.device.startswith("cuda") or (config.model.device == "auto"
                                                               and gpus > 0)
             actors.append(actor.options(num_cpus=1, num_gpus=1 if cuda else 0).remote(config))
-        pool = ray.util.ActorPool(actors)
+            return actors[-1]
+
         try:
-            for result in pool.map_unordered(
-                    lambda a, segment: a.enhance.remote(input, segment, folder), segments):
+            for config in self.configs[:len(todo)]:
+                give(start(config), config, todo.popleft())
+            while running:
+                [task], _ = ray.wait(list(running), num_returns=1)
+                worker, config, segment = running.pop(task)
+                try:
+                    result = ray.get(task)
+                except ray.exceptions.RayActorError as error:
+                    _died(error, segment, retried, folder)
+                    give(start(config), config, segment)
+                    continue
+                except ray.exceptions.RayTaskError as error:
+                    cause = getattr(error, "cause", None) or error
+                    raise JobError(f"a Ray worker failed: {str(cause).splitlines()[0]}"
+                                   ) from None
                 done(result)
-        except ray.exceptions.RayTaskError as error:
-            cause = getattr(error, "cause", None) or error
-            raise JobError(f"a Ray worker failed: {str(cause).splitlines()[0]}") from None
+                if todo:
+                    give(worker, config, todo.popleft())
         finally:
             for a in actors:
                 ray.kill(a)
             if self.address == "local":
                 ray.shutdown()
+
+
+def _died(error: Exception, segment: Segment, retried: set[int], folder: Path) -> None:
+    """Say which actor died and how (Ray's message names its pid, node and exit); a segment's
+    first loss is retried (its ``.part`` removed), a second ends the job."""
+    text = str(error)
+    said = []
+    if pid := re.search(r"^\s*pid: (\d+)", text, re.MULTILINE):
+        ip = re.search(r"^\s*ip: (\S+)", text, re.MULTILINE)
+        said.append(f"pid {pid[1]}" + (f" on {ip[1]}" if ip else ""))
+    if detail := re.search(r"Worker exit detail: ([^.]+)", text):
+        said.append(detail[1])
+    why = ": ".join(said) or text.splitlines()[0]
+    segment.file(folder).with_suffix(".part.mp4").unlink(missing_ok=True)
+    if segment.index in retried:
+        raise JobError(f"segment {segment.index}: its Ray worker died again ({why}; out of "
+                       "memory?), after a retry on a new worker; the finished segments are "
+                       "kept: the same command with --resume continues")
+    retried.add(segment.index)
+    log.warning("segment %d: its Ray worker died (%s); retrying the segment once on a new "
+                "worker", segment.index, why)
 
 
 def _check_reachable(address: str) -> None:

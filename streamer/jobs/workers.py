@@ -10,11 +10,15 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
+import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +27,7 @@ import torch
 from hdm.errors import HDMError
 from streamer.config import RunConfig
 from streamer.engine import Engine
-from streamer.errors import StreamerError
+from streamer.errors import JobError, StreamerError
 from streamer.jobs.files import build_engine
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
 
@@ -58,73 +62,140 @@ class InlineWorkers:
             done(enhance_segment(self.config, self.engine, input, segment, folder))
 
 
-# In a worker process: its config and engine, or why it could not build them (raised by each
-# task, so the parent reports it in one line instead of a broken pool).
-_worker: tuple[RunConfig, Engine] | StreamerError | None = None
-
-
-def _start_worker(configs: multiprocessing.Queue[RunConfig], threads: int) -> None:
+def _serve(tasks: Connection, config: RunConfig, threads: int) -> None:
     """A worker process: die with the parent (a resumed job must not race a segment an
-    orphan is still writing), leave Ctrl-C to the parent, share the cores, build the engine."""
-    global _worker
+    orphan is still writing), leave Ctrl-C to the parent, share the cores, build the engine
+    once, then enhance each segment it is sent until it is sent None. A failure goes back as
+    the error itself where it is one of ours (one line), else as its traceback."""
     if sys.platform == "linux":
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format=f"hdm-stream[worker {os.getpid()}]: "
                         "%(message)s")
     torch.set_num_threads(threads)
-    config = configs.get()
+    engine: Engine | JobError
     try:
-        _worker = (config, build_engine(config))
+        engine = build_engine(config)
     except (StreamerError, HDMError, RuntimeError) as error:
-        _worker = StreamerError(f"a worker on {config.model.device} cannot start: {error}")
+        engine = JobError(f"a worker on {config.model.device} cannot start: {error}")
+    while (task := tasks.recv()) is not None:
+        input, segment, folder = task
+        try:
+            if isinstance(engine, JobError):
+                raise engine
+            tasks.send(("done", enhance_segment(config, engine, input, segment, folder), ""))
+        except Exception as error:  # noqa: BLE001 - sent to the parent, which raises it
+            ours = error if isinstance(error, (StreamerError, HDMError)) else None
+            try:
+                tasks.send(("failed", ours, traceback.format_exc()))
+            except (pickle.PicklingError, TypeError, AttributeError):
+                tasks.send(("failed", None, traceback.format_exc()))
 
 
-def _enhance(input: str, segment: Segment, folder: Path) -> SegmentResult:
-    assert _worker is not None, "not a worker process"
-    if isinstance(_worker, StreamerError):
-        raise _worker
-    config, engine = _worker
-    return enhance_segment(config, engine, input, segment, folder)
+@dataclass(eq=False)
+class _Process:
+    """One worker process, the end of its pipe, and the segment it is enhancing."""
+
+    config: RunConfig
+    process: BaseProcess
+    tasks: Connection
+    segment: Segment | None = None
+
+    def died(self) -> str:
+        """Why the process ended, once it has."""
+        self.process.join()
+        code = self.process.exitcode
+        if code is None or code >= 0:
+            return f"exit code {code}"
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
 
 
 class ProcessWorkers:
     """N local processes (spawned: CUDA cannot be forked), each with its own engine and
-    device, taking segments from one queue."""
+    device, given one segment at a time. A worker that dies (killed, out of memory) costs
+    its segment one retry on a new worker; a segment whose worker dies twice ends the job in
+    one line, the finished segments kept for ``--resume``."""
 
     def __init__(self, configs: Sequence[RunConfig]) -> None:
         self.configs = list(configs)
 
     def run(self, input: str, segments: Sequence[Segment], folder: Path, done: Done) -> None:
         context = multiprocessing.get_context("spawn")
-        handout: multiprocessing.Queue[RunConfig] = context.Queue()
-        for config in self.configs:
-            handout.put(config)
         threads = max(1, (os.cpu_count() or 1) // len(self.configs))
-        pool = ProcessPoolExecutor(len(self.configs), mp_context=context,
-                                   initializer=_start_worker, initargs=(handout, threads))
+        todo = deque(segments)
+        retried: set[int] = set()
+        live: list[_Process] = []
+
+        def start(config: RunConfig) -> _Process:
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_serve, args=(theirs, config, threads))
+            process.start()
+            theirs.close()
+            worker = _Process(config, process, ours)
+            live.append(worker)
+            return worker
+
+        def give(worker: _Process, segment: Segment | None) -> None:
+            worker.segment = segment
+            try:
+                worker.tasks.send(None if segment is None else (input, segment, folder))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # it died between segments: the next wait finds it, with this segment
+
         try:
-            pending: set[Future[SegmentResult]] = {
-                pool.submit(_enhance, input, segment, folder) for segment in segments}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
+            for config in self.configs[:len(todo)]:
+                give(start(config), todo.popleft())
+            while busy := [w for w in live if w.segment is not None]:
+                wait([w.tasks for w in busy] + [w.process.sentinel for w in busy])
+                for worker in busy:
+                    segment = worker.segment
+                    assert segment is not None
                     try:
-                        result = future.result()  # raises the first failure
-                    except BrokenProcessPool:
-                        raise StreamerError(
-                            "a worker process died during a segment (killed, or out of "
-                            "memory?); the finished segments are kept: the same command with "
-                            "--resume continues") from None
+                        message = worker.tasks.recv() if worker.tasks.poll() else None
+                    except (EOFError, ConnectionResetError):  # its end closed: it died
+                        message = None
+                    if message is None and worker.process.is_alive():
+                        continue
+                    if message is None:  # died during the segment
+                        live.remove(worker)
+                        self._died(worker, segment, retried, folder)
+                        give(start(worker.config), segment)
+                        continue
+                    state, result, trace = message
+                    if state == "failed":
+                        if result is None:
+                            raise RuntimeError(f"segment {segment.index} failed in worker "
+                                               f"{worker.process.pid}:\n{trace}")
+                        raise result
                     done(result)
+                    give(worker, todo.popleft() if todo else None)
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            children = multiprocessing.active_children()
-            for child in children:
-                child.terminate()  # a segment in progress is redone on --resume
-            for child in children:
-                child.join(5)
+            for worker in live:
+                worker.process.terminate()  # a segment in progress is redone on --resume
+            for worker in live:
+                worker.process.join(5)
             for part in folder.glob("*.part.mp4"):
                 part.unlink(missing_ok=True)
             raise
-        pool.shutdown()
+        for worker in live:
+            worker.process.join()
+            worker.tasks.close()
+
+    @staticmethod
+    def _died(worker: _Process, segment: Segment, retried: set[int], folder: Path) -> None:
+        """Say why; a segment's first loss is retried (its ``.part`` removed), a second ends
+        the job."""
+        why = worker.died()
+        worker.tasks.close()
+        segment.file(folder).with_suffix(".part.mp4").unlink(missing_ok=True)
+        if segment.index in retried:
+            raise JobError(
+                f"segment {segment.index}: its worker process died again ({why}; out of "
+                "memory?), after a retry on a new worker; the finished segments are kept: the "
+                "same command with --resume continues")
+        retried.add(segment.index)
+        log.warning("segment %d: worker process %d died (%s); retrying the segment once on a "
+                    "new worker", segment.index, worker.process.pid, why)
