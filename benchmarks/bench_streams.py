@@ -99,9 +99,9 @@ def child(model: str, count: int, size: str, fps: int, seconds: float) -> None:
     })
     service = Service(config)
     service.start()
-    while not all(s.totals()["frames_out"] for s in service.streams.values()):
+    while not all(s.counts().totals["frames_out"] for s in service.streams.values()):
         time.sleep(0.1)  # every stream flows
-    before = sum(s.totals()["frames_out"] for s in service.streams.values())
+    before = sum(s.counts().totals["frames_out"] for s in service.streams.values())
     time.sleep(seconds)
     described = [s.describe() for s in service.streams.values()]
     service.drain()

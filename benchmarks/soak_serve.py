@@ -77,7 +77,7 @@ def main() -> None:
         try:
             while time.monotonic() - started < args.minutes * 60:
                 time.sleep(args.every_s)
-                streams = {s.spec.id: s.totals() for s in service.streams.values()}
+                streams = {s.spec.id: s.counts().totals for s in service.streams.values()}
                 samples.append({
                     "t_s": round(time.monotonic() - started, 1),
                     "rss_mib": round(_resident_mib(), 1),

@@ -62,8 +62,8 @@ def serve(config: ServeConfig, *, ready: threading.Event | None = None) -> int:
         api.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    for stream in service.streams.values():
-        totals = stream.totals()
+    for stream in service.all_streams():
+        totals = stream.counts().totals
         log.info("%s: %s, %d frames in, %d out", stream.spec.id, stream.state.value,
                  totals["frames_in"], totals["frames_out"])
     return 0

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, StreamExists
 from streamer.service.config import HttpSettings, stream_spec
 from streamer.service.guard import Refused, check_types, confine, judge
 from streamer.service.metrics import registry_for
@@ -242,8 +242,8 @@ class ApiServer:
                                                 "Cache-Control": "no-store"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        stopped = [f"{task}/{model}" for (model, task, _), server
-                   in list(self.service.servers.items()) if not server.running]
+        stopped = [f"{task}/{model} ({weights})" for (model, task, weights), server
+                   in self.service.engines() if not server.running]
         if stopped:
             return _error(503, f"engines stopped: {stopped}")
         return _text("ok")
@@ -258,7 +258,7 @@ class ApiServer:
         return _text("ready")
 
     async def _streams(self, request: web.Request) -> web.Response:
-        return _json([s.describe() for s in list(self.service.streams.values())])
+        return _json([s.describe() for s in self.service.all_streams()])
 
     async def _stream(self, request: web.Request) -> web.Response:
         return _json(self._find(request).describe())
@@ -289,9 +289,10 @@ class ApiServer:
             stream = await loop.run_in_executor(None, self.service.add, spec)
         except Refused as error:
             return _error(error.status, str(error))
+        except StreamExists as error:
+            return _error(409, str(error))
         except ConfigError as error:
-            status = 409 if "already running" in str(error) else 400
-            return _error(status, str(error))
+            return _error(400, str(error))
         return _json(stream.describe(), 201)
 
     async def _remove(self, request: web.Request) -> web.Response:

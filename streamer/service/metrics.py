@@ -3,8 +3,9 @@ pipeline's threads do no extra work): a prometheus-client custom collector over 
 counters and bounded latency histograms and the engines' statistics.
 
 Names start with ``hdm_stream_``; per-stream series carry the label ``stream`` (latency also
-``output``), per-engine ones ``engine`` (``task/model``); an engine's series go with it when
-its last stream is removed.
+``output``), per-engine ones ``engine`` (``task/model``) and ``weights``, as streams share an
+engine by all three (two engines apart only by weights would otherwise be one series twice);
+an engine's series go with it when its last stream is removed.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ServiceCollector(Collector):
         self.service = service
 
     def collect(self) -> Iterator[Metric]:
-        streams = list(self.service.streams.values())
+        streams = self.service.all_streams()
         frames_in = CounterMetricFamily("hdm_stream_frames_in", "Frames decoded",
                                         labels=["stream"])
         frames_out = CounterMetricFamily("hdm_stream_frames_out", "Frames enhanced and handed "
@@ -67,39 +68,41 @@ class ServiceCollector(Collector):
                                         labels=["stream", "output"])
         for stream in streams:
             name = stream.spec.id
-            totals = stream.totals()
+            counts = stream.counts()  # one moment: a session retiring is counted once
+            totals = counts.totals
             frames_in.add_metric([name], totals["frames_in"])
             frames_out.add_metric([name], totals["frames_out"])
             dropped.add_metric([name, "queue"], totals["dropped_queue"])
             dropped.add_metric([name, "stale"], totals["dropped_stale"])
-            dropped.add_metric([name, "output"], stream.output_drops())
+            dropped.add_metric([name, "output"], counts.output_drops)
             reconnects.add_metric([name], totals["reconnects"])
             up.add_metric([name], 1.0 if stream.up else 0.0)
-            for output, histogram in stream.output_latency().items():
+            for output, histogram in counts.latency.items():
                 latency.add_metric([name, output], _buckets(histogram, LATENCY_BUCKETS_S),
                                    sum_value=histogram.approximate_sum())
         yield from (frames_in, frames_out, dropped, reconnects, up, latency)
         yield from self._engines()
 
     def _engines(self) -> Iterator[Metric]:
+        labels = ["engine", "weights"]
         batches = HistogramMetricFamily("hdm_stream_engine_batch_size", "Frames per batch run",
-                                        labels=["engine"])
+                                        labels=labels)
         busy = CounterMetricFamily("hdm_stream_engine_inference_seconds", "Time the engine "
                                    "worker spent submitting batches and waiting for results",
-                                   labels=["engine"])
+                                   labels=labels)
         memory = GaugeMetricFamily("hdm_stream_engine_device_memory_bytes", "Memory the engine "
-                                   "holds on its GPU (0 on the CPU)", labels=["engine"])
-        for (model, task, _weights), server in list(self.service.servers.items()):
-            label = f"{task}/{model}"
+                                   "holds on its GPU (0 on the CPU)", labels=labels)
+        for (model, task, weights), server in self.service.engines():
+            label = [f"{task}/{model}", weights]
             sizes = server.stats.batch_sizes
             cumulative = [(str(b), float(sum(n for s, n in sizes.items() if s <= b)))
                           for b in _BATCH_BUCKETS]
             cumulative.append(("+Inf", float(server.stats.batches)))
-            batches.add_metric([label], cumulative, sum_value=float(server.stats.frames))
-            busy.add_metric([label], server.stats.busy_s)
+            batches.add_metric(label, cumulative, sum_value=float(server.stats.frames))
+            busy.add_metric(label, server.stats.busy_s)
             device = server.engine.device
             used = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
-            memory.add_metric([label], float(used))
+            memory.add_metric(label, float(used))
         yield from (batches, busy, memory)
 
 

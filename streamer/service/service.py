@@ -19,13 +19,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from streamer.engine import Engine
-from streamer.errors import ConfigError, SinkError, StreamerError
+from streamer.errors import ConfigError, SinkError, StreamerError, StreamExists
 from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.server import Server
@@ -40,7 +41,7 @@ from streamer.sources.video import VideoSource
 from streamer.stats import LatencyHistogram, RunStats
 from streamer.threads import StageThread
 
-__all__ = ["Service", "ServedStream", "StreamState"]
+__all__ = ["Counts", "Service", "ServedStream", "StreamState"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,17 @@ _TOTALS = ("frames_in", "frames_out", "dropped_queue", "dropped_stale", "unsent"
            "corrupt_packets", "reconnects")
 
 
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    """A stream's counters at one moment, over every session it has run (monotonic):
+    ``totals`` by name, ``output_drops`` (frames the outputs' queues dropped; the preview's,
+    by design, not counted) and ``latency`` per output label."""
+
+    totals: dict[str, int]
+    output_drops: int
+    latency: dict[str, LatencyHistogram]
+
+
 class ServedStream:
     """One configured stream: connects (retrying), runs its session on its engine's server,
     and keeps counters that survive a session being replaced."""
@@ -70,6 +82,9 @@ class ServedStream:
         self.last_error: str | None = None
         self.preview = PreviewSink(config.preview_fps)
         self.session: StreamSession | None = None
+        # a retired session's counts move into these with the session cleared, under the
+        # lock, so a scrape never sees them in both places
+        self._counts_lock = threading.Lock()
         self._finished: dict[str, int] = dict.fromkeys(_TOTALS, 0)
         self._latency: dict[str, LatencyHistogram] = {}  # per output, of sessions that ended
         self._output_drops = 0  # of sessions that ended
@@ -91,38 +106,31 @@ class ServedStream:
         return self._thread.wait(timeout)
 
     # -- what the API and the metrics read ------------------------------------------------------
-    def totals(self) -> dict[str, int]:
-        """Counters over every session this stream has run (monotonic)."""
-        totals = dict(self._finished)
-        session = self.session
-        if session is not None:
-            live = _session_counts(session)
-            for key in _TOTALS:
-                totals[key] += live[key]
-        totals["reconnects"] += self._reconnects_open
-        return totals
-
-    def output_latency(self) -> dict[str, LatencyHistogram]:
-        """Decoded-to-written latency of each output (``N:kind``, N its place in the stream's
-        outputs), over every session: one observation per frame per output; the preview,
-        which skips frames by design, is not an output here."""
-        merged = {label: LatencyHistogram() for label in self.output_labels}
-        for label, histogram in self._latency.items():
-            merged[label].merge(histogram)
-        session = self.session
-        if session is not None:
-            for label, histogram in _session_latency(session, self.output_labels).items():
-                merged[label].merge(histogram)
-        return merged
+    def counts(self) -> Counts:
+        """The counters of the sessions that ended and of the live one, read together.
+        Latency is decoded to written, per output (``N:kind``, N its place in the stream's
+        outputs): one observation per frame per output; the preview, which skips frames by
+        design, is not an output here."""
+        with self._counts_lock:
+            totals = dict(self._finished)
+            totals["reconnects"] += self._reconnects_open
+            drops = self._output_drops
+            latency = {label: LatencyHistogram() for label in self.output_labels}
+            for label, histogram in self._latency.items():
+                latency[label].merge(histogram)
+            session = self.session
+            if session is not None:
+                live = _session_counts(session)
+                for key in _TOTALS:
+                    totals[key] += live[key]
+                drops += _real_output_drops(session)
+                for label, histogram in _session_latency(session, self.output_labels).items():
+                    latency[label].merge(histogram)
+        return Counts(totals, drops, latency)
 
     @property
     def output_labels(self) -> list[str]:
         return [f"{i}:{_kind(o)}" for i, o in enumerate(self.spec.outputs)]
-
-    def output_drops(self) -> int:
-        """Frames the outputs' queues dropped (the preview's, by design, not counted)."""
-        session = self.session
-        return self._output_drops + (_real_output_drops(session) if session is not None else 0)
 
     @property
     def up(self) -> bool:
@@ -130,8 +138,8 @@ class ServedStream:
         return self.state is StreamState.UP and session is not None and session.connected
 
     def describe(self) -> dict[str, Any]:
-        totals = self.totals()
-        by_output = self.output_latency()
+        counts = self.counts()
+        totals, by_output = counts.totals, counts.latency
         # the stream's figure: its slowest output's (a stream with none: nothing measured)
         p50 = max((h.percentile(50) or 0.0 for h in by_output.values()), default=None)
         p99 = max((h.percentile(99) or 0.0 for h in by_output.values()), default=None)
@@ -165,7 +173,11 @@ class ServedStream:
                     break
                 delay = min(delay * 2, self.config.reconnect.backoff_max_s)
                 continue
-            self.session, self.state, self.last_error = session, StreamState.UP, None
+            with self._counts_lock:
+                self.session = session
+            if self._stop.is_set():  # stopped while connecting: stop() saw no session
+                session.drain()
+            self.state, self.last_error = StreamState.UP, None
             delay = self.config.reconnect.backoff_initial_s
             while not session.join(0.2):
                 pass
@@ -182,16 +194,18 @@ class ServedStream:
         if self.last_error != str(error):
             log.warning("stream %s is down: %s (retrying)", self.spec.id, error)
         self.state, self.last_error = StreamState.DOWN, str(error)
-        self._reconnects_open += 1
+        with self._counts_lock:
+            self._reconnects_open += 1
 
     def _retire(self, session: StreamSession) -> None:
-        counts = _session_counts(session)
-        for key in _TOTALS:
-            self._finished[key] += counts[key]
-        for label, histogram in _session_latency(session, self.output_labels).items():
-            self._latency.setdefault(label, LatencyHistogram()).merge(histogram)
-        self._output_drops += _real_output_drops(session)
-        self.session = None
+        with self._counts_lock:
+            counts = _session_counts(session)
+            for key in _TOTALS:
+                self._finished[key] += counts[key]
+            for label, histogram in _session_latency(session, self.output_labels).items():
+                self._latency.setdefault(label, LatencyHistogram()).merge(histogram)
+            self._output_drops += _real_output_drops(session)
+            self.session = None
         self.server.forget(session)
 
     def _new_session(self) -> StreamSession:
@@ -252,16 +266,25 @@ def _session_counts(session: StreamSession) -> dict[str, int]:
             "reconnects": session.source.reconnects}
 
 
+EngineKey = tuple[str, str, str]  # (model, task, weights): the streams that share an engine
+
+
 class Service:
-    """The streams of a :class:`ServeConfig` and the engines they share."""
+    """The streams of a :class:`ServeConfig` and the engines they share.
+
+    ``_lock`` guards ``streams``, ``servers`` and the adds under way, and is never held
+    while an engine builds (a build can take minutes): the first add of an engine key builds
+    it alone, later adds of that key wait on its future, every other call goes on."""
 
     def __init__(self, config: ServeConfig,
                  build_engine: Callable[[Any], Engine] | None = None) -> None:
         self.config = config
-        self.servers: dict[tuple[str, str, str], Server] = {}
+        self.servers: dict[EngineKey, Server] = {}
         self.streams: dict[str, ServedStream] = {}
         self._build_engine = build_engine or self._engine_for
         self._lock = threading.Lock()
+        self._building: dict[EngineKey, Future[Server]] = {}
+        self._adding: set[str] = set()  # ids whose add is under way
         self.ready = threading.Event()
 
     def _engine_for(self, spec: StreamSpec) -> Engine:
@@ -275,42 +298,90 @@ class Service:
             self.add(spec)
         self.ready.set()
 
-    def add(self, spec: StreamSpec) -> ServedStream:
-        """Start a stream (ConfigError when its id is taken or its engine cannot be built)."""
+    def engines(self) -> list[tuple[EngineKey, Server]]:
+        """The engines running now with their keys, taken under the lock (an add may be
+        inserting one)."""
         with self._lock:
-            if spec.id in self.streams and self.streams[spec.id].state not in (
-                    StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED):
-                raise ConfigError(f"a stream with id {spec.id!r} is already running")
-            key = (spec.model, spec.task, spec.weights)
-            server = self.servers.get(key)
-            if server is None:
-                try:
-                    engine = self._build_engine(spec)
-                except StreamerError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - a bad checkpoint, say: one line
-                    raise ConfigError(f"the engine for {spec.task}/{spec.model} with weights "
-                                      f"{spec.weights!r} cannot be built: {error}") from error
-                server = Server(engine, self.config.batch, stay_open=True)
-                server.start()
-                self.servers[key] = server
-                log.info("engine for %s/%s: %s", spec.task, spec.model, server.engine.description)
-            stream = ServedStream(spec, server, self.config)
-            self.streams[spec.id] = stream
+            return list(self.servers.items())
+
+    def add(self, spec: StreamSpec) -> ServedStream:
+        """Start a stream (StreamExists when its id is taken, ConfigError when its engine
+        cannot be built)."""
+        with self._lock:
+            running = self.streams.get(spec.id)
+            if spec.id in self._adding or (running is not None and running.state not in (
+                    StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED)):
+                raise StreamExists(f"a stream with id {spec.id!r} is already running")
+            self._adding.add(spec.id)
+        key = (spec.model, spec.task, spec.weights)
+        try:
+            while True:
+                server = self._server_for(key, spec)
+                with self._lock:
+                    if self.servers.get(key) is server:  # not released by a remove meanwhile
+                        stream = ServedStream(spec, server, self.config)
+                        self.streams[spec.id] = stream
+                        break
+        finally:
+            with self._lock:
+                self._adding.discard(spec.id)
         stream.start()
         return stream
+
+    def _server_for(self, key: EngineKey, spec: StreamSpec) -> Server:
+        """The running engine of ``key``, built here (outside the lock) when there is none,
+        or waited for when another add is building it."""
+        with self._lock:
+            server = self.servers.get(key)
+            if server is not None:
+                return server
+            building = self._building.get(key)
+            if building is None:
+                future: Future[Server] = Future()
+                self._building[key] = future
+        if building is not None:
+            return building.result()  # the builder's error, if it failed
+        try:
+            server = self._start_server(spec)
+        except BaseException as error:
+            with self._lock:
+                del self._building[key]
+            future.set_exception(error)
+            raise
+        with self._lock:
+            self.servers[key] = server
+            del self._building[key]
+        future.set_result(server)
+        return server
+
+    def _start_server(self, spec: StreamSpec) -> Server:
+        try:
+            engine = self._build_engine(spec)
+        except ConfigError:
+            raise
+        except Exception as error:  # noqa: BLE001 - weights for another task, say: one line
+            raise ConfigError(f"the engine for {spec.task}/{spec.model} with weights "
+                              f"{spec.weights!r} cannot be built: {error}") from error
+        server = Server(engine, self.config.batch, stay_open=True)
+        server.start()
+        log.info("engine for %s/%s: %s", spec.task, spec.model, server.engine.description)
+        return server
+
+    def all_streams(self) -> list[ServedStream]:
+        """The streams now, taken under the lock (an add or a remove may be under way)."""
+        with self._lock:
+            return list(self.streams.values())
 
     def bound_endpoints(self) -> dict[str, str]:
         """The ZeroMQ endpoints the streams that may still run hold, to the stream's id."""
         done = (StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED)
-        return {o.publish: s.spec.id for s in list(self.streams.values())
+        return {o.publish: s.spec.id for s in self.all_streams()
                 if s.state not in done for o in s.spec.outputs if o.publish is not None}
 
     def not_ready(self) -> dict[str, str]:
         """The streams down, failed or not yet connected, with their state (empty: ready)."""
         waiting = (StreamState.CONNECTING, StreamState.DOWN, StreamState.FAILED)
-        return {s.spec.id: s.state.value for s in list(self.streams.values())
-                if s.state in waiting}
+        return {s.spec.id: s.state.value for s in self.all_streams() if s.state in waiting}
 
     def remove(self, stream_id: str, timeout: float = 10.0) -> bool:
         """Drain and drop a stream; False when there is none by that id. An engine no stream
@@ -344,15 +415,16 @@ class Service:
 
     def drain(self, timeout: float = 30.0) -> None:
         """Every stream drains; then the engines stop."""
-        streams = list(self.streams.values())
+        streams = self.all_streams()
         for stream in streams:
             stream.stop()
         deadline = time.monotonic() + timeout
         for stream in streams:
             stream.wait(max(0.0, deadline - time.monotonic()))
-        for server in self.servers.values():
+        servers = [server for _, server in self.engines()]
+        for server in servers:
             server.drain()
-        for server in self.servers.values():
+        for server in servers:
             try:
                 server.join()
             except StreamerError as error:
