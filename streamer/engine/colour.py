@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["rgb_to_yuv420", "yuv420_to_rgb"]
+__all__ = ["rgb_to_yuv", "rgb_to_yuv420", "split_planes", "yuv420_to_rgb", "yuv_to_rgb"]
 
 # (Kr, Kb) by FFmpeg's AVColorSpace code; unknown codes are treated as BT.709, as swscale does.
 _LUMA_WEIGHTS = {
@@ -42,7 +42,8 @@ def _levels(color_range: int) -> tuple[float, float, float]:
     return 16.0, 219.0, 224.0
 
 
-def _split(planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def split_planes(planes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """B×(3H/2)×W I420 -> views of Y (B×1×H×W), U and V (B×1×H/2×W/2)."""
     batch, rows, width = planes.shape
     height = rows * 2 // 3
     flat = planes.reshape(batch, -1)
@@ -73,32 +74,44 @@ def _downsample_chroma(c: torch.Tensor) -> torch.Tensor:
     return 0.25 * left + 0.5 * centre + 0.25 * right
 
 
-def yuv420_to_rgb(planes: torch.Tensor, matrix: int, color_range: int) -> torch.Tensor:
-    """B×(3H/2)×W uint8 I420 -> B×3×H×W float32 full-range RGB in [0, 1]."""
-    y, u, v = (p.float() for p in _split(planes))
+def yuv_to_rgb(yuv: torch.Tensor, matrix: int, color_range: int) -> torch.Tensor:
+    """B×3×H×W float Y, U, V code values (all at one resolution) -> B×3×H×W float RGB in
+    [0, 1], unclamped."""
     offset, luma_span, chroma_span = _levels(color_range)
     kr, kg, kb = _weights(matrix)
-    luma = (y - offset) / luma_span
-    pb = (_upsample_chroma(u) - 128.0) / chroma_span
-    pr = (_upsample_chroma(v) - 128.0) / chroma_span
+    luma = (yuv[:, 0:1] - offset) / luma_span
+    pb = (yuv[:, 1:2] - 128.0) / chroma_span
+    pr = (yuv[:, 2:3] - 128.0) / chroma_span
     red = luma + 2.0 * (1.0 - kr) * pr
     blue = luma + 2.0 * (1.0 - kb) * pb
     green = (luma - kr * red - kb * blue) / kg
-    return torch.cat([red, green, blue], dim=1).clamp_(0.0, 1.0)
+    return torch.cat([red, green, blue], dim=1)
 
 
-def rgb_to_yuv420(rgb: torch.Tensor, matrix: int, color_range: int) -> torch.Tensor:
-    """B×3×H×W float full-range RGB in [0, 1] (H, W even) -> B×(3H/2)×W uint8 I420."""
+def rgb_to_yuv(rgb: torch.Tensor, matrix: int, color_range: int) -> torch.Tensor:
+    """B×3×H×W float RGB in [0, 1] -> B×3×H×W float Y, U, V code values, unrounded."""
     rgb = rgb.float()
     offset, luma_span, chroma_span = _levels(color_range)
     kr, kg, kb = _weights(matrix)
     red, green, blue = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
     luma = kr * red + kg * green + kb * blue
-    pb = _downsample_chroma((blue - luma) / (2.0 * (1.0 - kb)))
-    pr = _downsample_chroma((red - luma) / (2.0 * (1.0 - kr)))
-    y = offset + luma_span * luma
-    u = 128.0 + chroma_span * pb
-    v = 128.0 + chroma_span * pr
+    u = 128.0 + chroma_span * (blue - luma) / (2.0 * (1.0 - kb))
+    v = 128.0 + chroma_span * (red - luma) / (2.0 * (1.0 - kr))
+    return torch.cat([offset + luma_span * luma, u, v], dim=1)
+
+
+def yuv420_to_rgb(planes: torch.Tensor, matrix: int, color_range: int) -> torch.Tensor:
+    """B×(3H/2)×W uint8 I420 -> B×3×H×W float32 full-range RGB in [0, 1]."""
+    y, u, v = (p.float() for p in split_planes(planes))
+    yuv = torch.cat([y, _upsample_chroma(u), _upsample_chroma(v)], dim=1)
+    return yuv_to_rgb(yuv, matrix, color_range).clamp_(0.0, 1.0)
+
+
+def rgb_to_yuv420(rgb: torch.Tensor, matrix: int, color_range: int) -> torch.Tensor:
+    """B×3×H×W float full-range RGB in [0, 1] (H, W even) -> B×(3H/2)×W uint8 I420.
+    (The chroma filter's weights sum to one, so it may follow the matrix.)"""
+    yuv = rgb_to_yuv(rgb, matrix, color_range)
+    y, u, v = yuv[:, 0:1], _downsample_chroma(yuv[:, 1:2]), _downsample_chroma(yuv[:, 2:3])
     batch = rgb.shape[0]
     flat = [p.round().clamp_(0, 255).to(torch.uint8).reshape(batch, -1) for p in (y, u, v)]
     return torch.cat(flat, dim=1).reshape(batch, -1, rgb.shape[-1])

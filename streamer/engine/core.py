@@ -96,9 +96,19 @@ class Engine:
 
     @property
     def accepts(self) -> frozenset[Layout]:
-        """Input layouts: I420 planes only when the colour conversion runs on the device
-        (on the CPU, swscale on the decode thread is as fast and keeps the host path simple)."""
-        return ANY if self.colour_on_device else RGB
+        """Input layouts: I420 planes when the colour conversion runs on the device, or when a
+        CPU at a reduced inference size can enhance the planes themselves (planes.py; then only
+        if they go back out as planes, see :attr:`planes_only_through`). Otherwise RGB:
+        swscale on the decode thread is as fast as torch's conversion on a CPU."""
+        return ANY if self.colour_on_device or self.planes_only_through else RGB
+
+    @property
+    def planes_only_through(self) -> bool:
+        """I420 is taken on a CPU only to give I420 back (``colour: auto``, a reduced
+        inference size, the channel fit): planes in and RGB out would convert at full
+        resolution in torch."""
+        return (not self.colour_on_device and self.settings.colour == "auto"
+                and self.settings.inference_size != "full" and self.runner.takes_planes)
 
     # -- running ----------------------------------------------------------------------------
     def submit(self, batch: EngineBatch, states: Sequence[TemporalState]) -> PendingBatch:
@@ -109,6 +119,9 @@ class Engine:
             raise EngineError(f"{len(batch.images)} frames need as many states, got "
                               f"{len(states)}")
         self.check_size(*batch.layout.size(batch.images[0]))
+        if self._planes_path(batch):
+            images = self.runner.enhance_planes(batch.images, batch.codings, states)
+            return PendingBatch.ready(images, Layout.I420)
         x = self.transfer.upload(batch.images, batch.layout, batch.codings)
         hdr = {t: [i for i, f in enumerate(batch.transfers) if f == t] for t in HDR_TRANSFERS}
         headroom = {}
@@ -121,6 +134,13 @@ class Engine:
             out = out.clone()
             out[hdr[transfer]] = from_sdr_range(out[hdr[transfer]], room, transfer)
         return self.transfer.download(out, batch.result_layout, batch.codings)
+
+    def _planes_path(self, batch: EngineBatch) -> bool:
+        """I420 in and out, SDR, on a CPU whose inference size for these frames is reduced."""
+        return (batch.layout is Layout.I420 and batch.result_layout is Layout.I420
+                and self.planes_only_through
+                and not any(t in HDR_TRANSFERS for t in batch.transfers)
+                and self.runner.short_side(*batch.layout.size(batch.images[0])) is not None)
 
     def enhance(self, images: Sequence[np.ndarray], state: TemporalState | None = None
                 ) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,7 +33,9 @@ from hdm.fusion import fuse_head
 from hdm.model import HDM, pad_input
 from hdm.upsample import Fit, fit_field, reduced_size
 from hdm.weights import REDUCED_WEIGHTS, Weights
+from streamer.engine.colour import rgb_to_yuv, yuv_to_rgb
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
+from streamer.engine.planes import expand_planes, quantise_planes, shrink_planes
 from streamer.engine.reduce import expand, shrink
 from streamer.engine.resolution import ChoiceCache, choose_size, machine_name, timer
 from streamer.engine.settings import PRECISIONS, EngineSettings, InferenceSize, Optimisations
@@ -45,6 +48,7 @@ from streamer.engine.temporal import (
     TemporalState,
 )
 from streamer.errors import EngineError
+from streamer.frames import Layout, YuvCoding
 
 __all__ = ["ModelRunner", "TensorRTRunner", "model_hash", "resolve_device"]
 
@@ -220,6 +224,45 @@ class ModelRunner:
         # The small frame stays NCHW for the masks and the fit (torch's reflection padding of
         # a channels_last tensor took 2.4 ms at 171x96); the network gets it channels_last.
         small = x if short_side is None else shrink(x, reduced_size(height, width, short_side))
+        small, out = self._small(small, states)
+        if short_side is not None:
+            # Steadied at full resolution, where the input's own noise (multiplied by the
+            # fitted gain) would flicker, with motion judged on the small frame.
+            field = fit_field(small, out, fit=self.fit)
+            out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
+        return self.stabiliser(small, out, [s.output for s in states])
+
+    @torch.inference_mode()
+    def enhance_planes(self, frames: Sequence[np.ndarray], codings: Sequence[YuvCoding],
+                       states: Sequence[TemporalState]) -> list[np.ndarray]:
+        """Enhanced uint8 I420 frames (each (3H/2)×W, coded by its entry of ``codings``) for
+        a reduced size and the channel fit, on the CPU: see planes.py."""
+        height, width = Layout.I420.size(frames[0])
+        short_side = self.short_side(height, width)
+        if short_side is None or not self.takes_planes:
+            raise EngineError("the planes path needs a reduced inference size and the channel "
+                              "fit on a CPU")
+        yuv = shrink_planes(frames, reduced_size(height, width, short_side))
+        rgb = torch.cat([yuv_to_rgb(yuv[i : i + 1], *coding)
+                         for i, coding in enumerate(codings)]).clamp_(0.0, 1.0)
+        small, out = self._small(rgb, states)
+        target = torch.cat([rgb_to_yuv(out[i : i + 1], *coding)
+                            for i, coding in enumerate(codings)])
+        field = fit_field(yuv / 255.0, target / 255.0, fit="channel")
+        planes = expand_planes(field, frames)
+        return quantise_planes(self.stabiliser, small, planes, [s.output for s in states])
+
+    @property
+    def takes_planes(self) -> bool:
+        """Whether I420 frames at a reduced size can skip RGB (see planes.py)."""
+        return self.device.type == "cpu" and self.fit == "channel"
+
+    def _small(self, small: torch.Tensor, states: Sequence[TemporalState]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's output (clamped, blended by the strength) for the first len(states)
+        frames of ``small``, with them: the masks and the network, padded to the compiled
+        batch size."""
+        count = len(states)
         if self.backend != "eager" and count < self.batch_size:
             small = torch.cat([small, small[-1:].expand(self.batch_size - count, -1, -1, -1)])
         network_input = small
@@ -239,12 +282,7 @@ class ModelRunner:
         small = small[:count]
         if self.strength < 1:
             out = torch.lerp(small.float(), out, self.strength)
-        if short_side is not None:
-            # Steadied at full resolution, where the input's own noise (multiplied by the
-            # fitted gain) would flicker, with motion judged on the small frame.
-            field = fit_field(small, out, fit=self.fit)
-            out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
-        return self.stabiliser(small, out, [s.output for s in states])
+        return small, out
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is torch.float32:

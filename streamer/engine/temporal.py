@@ -269,22 +269,41 @@ class OutputStabiliser:
         count = len(states)
         if not self.params.enabled or count == 0:
             return out
-        x, out = x.float(), out.float()
-        greys = dcp.grey(x)
-        thumbnails = _thumbnails(greys)
-        steadied = [self._step(state, greys[i : i + 1], out[i : i + 1], thumbnails[i : i + 1])
-                    for i, state in enumerate(states)]
+        out = out.float()
+        shape = (1, *out.shape[1:])
+        # From half the input's size, nearest suffices; from a reduced inference size (the
+        # input is the small frame, the output the full one) it would draw blocks.
+        mode = "bilinear" if out.shape[-1] > 2 * x.shape[-1] else "nearest"
+        steadied = []
+        for i, state in enumerate(states):  # in order: a batch may hold a stream's next frames
+            steady = out[i : i + 1]
+            weight = self.blend_weight(x[i : i + 1], state, shape)
+            if weight is not None and state.output is not None:
+                weight = F.interpolate(weight, size=out.shape[-2:], mode=mode)
+                steady = torch.lerp(state.output, steady, weight)
+            state.output = steady
+            steadied.append(steady)
         if count == out.shape[0] == 1:
             return steadied[0]  # no copy of a full frame for nothing
         return torch.cat([*steadied, out[count:]])
 
-    def _step(self, state: StabiliserState, grey: torch.Tensor, out: torch.Tensor,
-              thumbnail: torch.Tensor) -> torch.Tensor:
+    def blend_weight(self, x: torch.Tensor, state: StabiliserState,
+                     output_shape: tuple[int, ...]) -> torch.Tensor | None:
+        """How much of a frame's new output to take, for its input ``x`` (1×3×h×w): 1×1 at
+        half ``x``'s size, 1 where the input moved or on a scene cut, down to
+        ``static_weight`` where it stood still; None where the stream holds no earlier output
+        of ``output_shape`` to lean on. Remembers the frame's grey and thumbnail; the caller
+        blends and stores the output (a tensor of ``output_shape``) before the next frame."""
+        grey = dcp.grey(x.float())
+        return self._weight(state, grey, _thumbnails(grey), output_shape)
+
+    def _weight(self, state: StabiliserState, grey: torch.Tensor, thumbnail: torch.Tensor,
+                output_shape: tuple[int, ...]) -> torch.Tensor | None:
         p = self.params
         cut = _is_cut(state.thumbnail, thumbnail, p.scene_cut)
-        if state.grey is None or state.output is None or state.output.shape != out.shape:
-            steady = out
-        else:
+        weight = None
+        if (state.grey is not None and state.grey.shape == grey.shape
+                and state.output is not None and tuple(state.output.shape) == output_shape):
             change = (grey - state.grey) * 255
             local = F.avg_pool2d(F.avg_pool2d(change, 2, ceil_mode=True), _CHANGE_WINDOW,
                                  stride=1, padding=_CHANGE_WINDOW // 2, count_include_pad=False)
@@ -293,11 +312,6 @@ class OutputStabiliser:
                 (local.abs() - p.noise_levels) / (p.motion_levels - p.noise_levels),
                 peak / (p.pixel_levels / 2) - 1,
             ).clamp(p.static_weight, 1.0)
-            # From half the input's size, nearest suffices; from a reduced inference size
-            # (the input is the small frame, the output the full one) it would draw blocks.
-            coarse = out.shape[-1] > 2 * grey.shape[-1]
-            weight = F.interpolate(torch.where(cut, 1.0, moving), size=out.shape[-2:],
-                                   mode="bilinear" if coarse else "nearest")
-            steady = torch.lerp(state.output, out, weight)
-        state.grey, state.output, state.thumbnail = grey, steady, thumbnail
-        return steady
+            weight = torch.where(cut, 1.0, moving)
+        state.grey, state.thumbnail = grey, thumbnail
+        return weight

@@ -38,6 +38,11 @@ class PendingBatch:
     done: torch.cuda.Event | None = None
     _images: list[np.ndarray] = field(default_factory=list)
 
+    @classmethod
+    def ready(cls, images: list[np.ndarray], layout: Layout) -> PendingBatch:
+        """A batch already on the host (the CPU's planes path)."""
+        return cls(torch.empty(0, dtype=torch.uint8), layout, _images=images)
+
     def result(self) -> list[np.ndarray]:
         if not self._images and self.host.numel():
             if self.done is not None:

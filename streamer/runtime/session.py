@@ -124,7 +124,9 @@ class StreamSession:
         try:
             if info.width and info.height:
                 engine.check_size(info.height, info.width)  # before anything is written
-            self.in_layouts = negotiate(info.layouts, engine.accepts)
+            # An engine that takes planes only to give planes back hears the outputs first.
+            through = [s.accepts for s in self.sinks] if engine.planes_only_through else []
+            self.in_layouts = negotiate(info.layouts, engine.accepts, *through)
             self.out_layouts = negotiate(self.in_layouts, *(s.accepts for s in self.sinks))
             meter = _Meter(self.stats, self.live, self.progress, self.progress_every_s)
             workers = [SinkWorker(sink, self.batching.queue_frames, self.stopping.abort,
