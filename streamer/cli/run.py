@@ -79,6 +79,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    "H.264, HEVC for HDR, VP9 into .webm)")
     p.add_argument("--pix-fmt", help="output pixel format, e.g. yuv420p, yuv444p, "
                    "yuv420p10le (default auto: the input's chroma and bit depth)")
+    p.add_argument("--audio-codec", metavar="copy|aac|...",
+                   help="copy (default: each audio track as it is, or G.711/ADPCM the "
+                        "container refuses as PCM of the same samples) or an audio encoder "
+                        "for every track, e.g. aac")
     p.add_argument("--encoder-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="an FFmpeg encoder option, e.g. g=48 or x264-params=keyint=60 "
                         "(repeatable; checked by FFmpeg)")
@@ -148,7 +152,7 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
         smoothing={"enabled": False if args.no_smoothing else None},
         stabiliser={"enabled": False if args.no_stabiliser else None},
         encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
-                "pix_fmt": args.pix_fmt,
+                "pix_fmt": args.pix_fmt, "audio_codec": args.audio_codec,
                 "encoder_options": _key_values("--encoder-opt", args.encoder_opt),
                 "muxer_options": _key_values("--muxer-opt", args.muxer_opt),
                 "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},

@@ -30,6 +30,7 @@ from streamer.frames import (
     is_interlaced,
 )
 from streamer.media.convert import rgb_image, stamp, to_video_frame
+from streamer.sinks.audio import COPY
 from streamer.sinks.formats import (
     AUTO,
     check_encoder_options,
@@ -57,7 +58,9 @@ class EncodeSettings:
     (x264/x265 default veryfast). ``encoder_options`` / ``muxer_options``: passed to FFmpeg,
     which checks them: a bad value or an option that does not apply is refused. ``fragmented``:
     write MP4/MOV files as fragments, playable after a crash (see file.py). ``side_by_side``:
-    write input | enhanced (see compose.py)."""
+    write input | enhanced (see compose.py). ``audio_codec``: ``copy`` (the input's audio as
+    it is, where the container holds it) or an audio encoder for every track (see audio.py).
+    """
 
     codec: str = AUTO
     crf: int | None = None
@@ -68,8 +71,10 @@ class EncodeSettings:
     muxer_options: dict[str, str] = field(default_factory=dict)
     side_by_side: bool = False
     fragmented: bool = True
+    audio_codec: str = COPY
 
     def __post_init__(self) -> None:
+        _check_audio_codec(self.audio_codec)
         if self.codec != AUTO:
             try:
                 codec = av.codec.Codec(self.codec, "w")
@@ -126,6 +131,17 @@ class EncodeSettings:
         if self.preset is not None or self.encoder_options:
             check_encoder_options(codec, pix_fmt, self.options_for(codec))
 
+
+def _check_audio_codec(name: str) -> None:
+    if name == COPY:
+        return
+    try:
+        codec = av.codec.Codec(name, "w")
+    except av.codec.codec.UnknownCodecError:
+        raise ConfigError(f"audio_codec {name!r} is not an encoder of this FFmpeg build; "
+                          "e.g. copy (the default), aac, libopus, flac") from None
+    if codec.type != "audio":
+        raise ConfigError(f"audio_codec {name!r} encodes {codec.type}, not audio; e.g. aac")
 
 
 class Encoder:

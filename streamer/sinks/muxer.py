@@ -4,19 +4,19 @@ the :class:`Muxer` copies the input's other streams, chapters and attachments in
 the header (refusing muxer options FFmpeg did not take), muxes packets and writes the trailer.
 
 Packets of the passthrough streams are muxed as they arrive (held until the header is
-written), and FFmpeg's interleaving muxer orders them by time.
+written), each through its track (tracks.py: copied, or audio encoded again: audio.py), and
+FFmpeg's interleaving muxer orders them by time.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
-import io
 import logging
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import Protocol
 
 import av
 import av.container
@@ -24,16 +24,15 @@ import av.stream
 
 from streamer.errors import ConfigError, SinkError
 from streamer.frames import Passthrough, StreamInfo
-from streamer.media.convert import content_tags
+from streamer.sinks.audio import audio_track, codec_name, containers_holding
 from streamer.sinks.encoder import EncodeSettings
+from streamer.sinks.tracks import CopiedTrack, Packets, Track, holds
 
-__all__ = ["Muxer", "Target"]
+__all__ = ["Muxer", "Packets", "Target"]
 
 log = logging.getLogger(__name__)
 _TIMECODE_MUXERS = {"mov", "mp4", "ipod", "ismv", "3gp", "3g2", "matroska", "webm", "mxf",
                     "mxf_d10", "mxf_opatom"}
-Packets: TypeAlias = "list[av.Packet[av.stream.Stream]]"  # noqa: UP040 (PyAV's Packet is not
-# subscriptable at run time)
 
 
 class Target(Protocol):
@@ -81,7 +80,7 @@ class Muxer:
 
     def _reset(self) -> None:
         self.started = False  # the header is written (with the first frame)
-        self._stream_map: dict[int, av.stream.Stream] = {}
+        self._tracks: dict[int, Track] = {}  # by input stream index
         self._pending_packets: Packets = []
 
     def open(self, info: StreamInfo | None) -> av.container.OutputContainer:
@@ -101,23 +100,22 @@ class Muxer:
         self._copy_extras(info)
 
     def _copy_stream(self, stream: av.stream.Stream) -> None:
-        """Copy a passthrough stream's parameters (it belongs to the open input). Audio the
-        container cannot hold is an error (AAC into WebM); subtitles and data it cannot hold
-        are left out, saying so."""
+        """Copy a passthrough stream's parameters (it belongs to the open input). Audio is
+        copied, decoded to the same samples or transcoded as audio.py decides, or refused
+        (AAC into WebM); subtitles and data the container cannot hold are left out, saying
+        so."""
         assert self.container is not None
         label, muxer = self.target.label, self.container.format.name
-        if holds(muxer, stream):
-            copy = self.container.add_stream_from_template(stream)
-            copy.metadata.update(content_tags(stream.metadata))
-            self._stream_map[stream.index] = copy
-            return
-        what = f"the input's {stream.type} {_codec_name(stream)} (stream #{stream.index})"
-        others = [f".{extension}" for extension, other in _OTHER_CONTAINERS
-                  if other != muxer and holds(other, stream)]
-        where = f"{' or '.join(others[:2])} can hold it" if others else "no container here can"
         if stream.type == "audio":
-            raise ConfigError(f"{label}: a {muxer} file cannot hold {what}; {where}")
-        log.warning("%s: a %s file cannot hold %s: left out (%s)", label, muxer, what, where)
+            self._tracks[stream.index] = audio_track(self.container, stream,
+                                                     self.settings.audio_codec, label)
+            return
+        if holds(muxer, lambda c: CopiedTrack.add(c, stream)):
+            self._tracks[stream.index] = CopiedTrack(self.container, stream)
+            return
+        what = f"the input's {stream.type} {codec_name(stream)} (stream #{stream.index})"
+        log.warning("%s: a %s file cannot hold %s: left out (%s)", label, muxer, what,
+                    containers_holding(stream, muxer))
 
     def _copy_extras(self, info: StreamInfo) -> None:
         """Chapters (where the muxer writes them) and attachments (Matroska only); the
@@ -147,6 +145,8 @@ class Muxer:
         was held. ``refuse_unused``: a muxer option FFmpeg did not take is a ConfigError."""
         assert self.container is not None
         label = self.target.label
+        for track in self._tracks.values():
+            track.before_header()
         unused = _UnusedOptions()
         logging.getLogger("av.container.output").addHandler(unused)
         try:
@@ -169,15 +169,19 @@ class Muxer:
         self.mux(pending)
 
     def write_packet(self, packet: Passthrough) -> None:
-        """Copy one audio or subtitle packet of the input stream it came from."""
-        target = self._stream_map.get(packet.stream_index)
-        if target is None:
+        """Copy one audio or subtitle packet of the input stream it came from (or encode its
+        sound again)."""
+        track = self._tracks.get(packet.stream_index)
+        if track is None:
             return
-        packet.packet.stream = target
+        try:
+            packets = track.packets(packet.packet)
+        except (av.error.FFmpegError, OSError) as error:
+            raise SinkError(f"cannot write {self.target.label}: {error}") from error
         if not self.started:
-            self._pending_packets.append(packet.packet)  # the header comes with the first frame
+            self._pending_packets.extend(packets)  # the header comes with the first frame
             return
-        self.mux([packet.packet])
+        self.mux(packets)
 
     def mux(self, packets: Packets) -> None:
         assert self.container is not None
@@ -188,10 +192,10 @@ class Muxer:
 
     def close(self, error: BaseException | None = None,
               last: Callable[[], Packets] | None = None) -> None:
-        """Mux ``last`` (what an encoder still holds) and write the trailer (safe to call
-        twice). After a failure elsewhere (``error``) the container is still finished, so
-        what was written plays, and a failure to finish it is logged rather than raised over
-        the first one."""
+        """Mux ``last`` (what an encoder still holds) and what the tracks hold, and write the
+        trailer (safe to call twice). After a failure elsewhere (``error``) the container is
+        still finished, so what was written plays, and a failure to finish it is logged
+        rather than raised over the first one."""
         container, self.container = self.container, None
         if container is None:
             return
@@ -200,6 +204,9 @@ class Muxer:
             try:
                 if last is not None and self.started:
                     container.mux(last())
+                if self.started:
+                    for track in self._tracks.values():
+                        container.mux(track.flush())
             finally:
                 container.close()  # the trailer
         except (av.error.FFmpegError, OSError) as failure:
@@ -215,36 +222,6 @@ class Muxer:
                 container.close()
             except (av.error.FFmpegError, OSError):
                 pass  # the connection is already broken
-
-
-_OTHER_CONTAINERS = (("mkv", "matroska"), ("mov", "mov"), ("mp4", "mp4"), ("ts", "mpegts"),
-                     ("avi", "avi"))
-
-
-def _codec_name(stream: av.stream.Stream) -> str:
-    if stream.codec_context is not None:
-        return str(stream.codec_context.name)
-    return str(getattr(stream, "name", None) or "data")
-
-
-def holds(muxer: str, stream: av.stream.Stream) -> bool:
-    """A ``muxer`` file can take a copy of ``stream``: PyAV's check of the codec, then a
-    header written in memory with it (MOV refuses FLAC and Opus only there, Matroska a
-    GoPro gpmd track), so that one stream a container cannot hold is named, rather than the
-    whole file refused with FFmpeg's "Invalid argument"."""
-    try:
-        trial = av.open(io.BytesIO(), "w", format=muxer)
-    except (av.error.FFmpegError, ValueError, OSError):
-        return False
-    try:
-        trial.add_stream_from_template(stream)
-        trial.start_encoding()
-    except (av.error.FFmpegError, ValueError, OSError):
-        return False
-    finally:
-        with contextlib.suppress(av.error.FFmpegError, ValueError, OSError):
-            trial.close()  # a trailer with no packet may fail: the header is what counts
-    return True
 
 
 class _UnusedOptions(logging.Handler):
