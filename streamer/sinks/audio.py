@@ -64,6 +64,9 @@ def audio_track(container: av.container.OutputContainer, stream: av.stream.Strea
     muxer = container.format.name
     what = f"the input's audio {codec_name(stream)} (stream #{stream.index})"
     if codec != COPY:
+        if not isinstance(stream.codec_context, av.AudioCodecContext):
+            raise ConfigError(f"{label}: this FFmpeg cannot decode {what}, so it cannot be "
+                              f"transcoded to {codec}")
         if not holds(muxer, functools.partial(encoder_stream, stream=stream, codec=codec)):
             raise ConfigError(f"{label}: a {muxer} file cannot hold {codec} audio (for "
                               f"{what}): choose another --audio-codec or container")
@@ -96,7 +99,8 @@ def _same_samples(stream: av.stream.Stream) -> list[str]:
     perceptual codec (AAC, Opus, AC-3 ...), whose PCM would be ten times its size."""
     name = codec_name(stream)
     context = stream.codec_context
-    if not name.startswith(("pcm_", "adpcm_")) or not isinstance(context, av.AudioCodecContext):
+    if (not name.startswith(("pcm_", "adpcm_")) or not isinstance(context, av.AudioCodecContext)
+            or context.format is None):
         return []
     packed = context.format.packed.name
     own = "pcm_s24le" if "24" in name else _PCM.get(packed)

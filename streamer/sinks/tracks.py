@@ -161,11 +161,10 @@ def encoder_stream(container: av.container.OutputContainer, stream: av.stream.St
     audio.layout = layout if layout.name != f"{layout.nb_channels} channels" else (
         f"{layout.nb_channels}c")  # an unspecified order: the usual layout of that many
     formats = [f.name for f in encoder.audio_formats or ()]
-    packed = source.format.packed.name
-    if packed in formats or source.format.name in formats:
-        audio.format = source.format.name if source.format.name in formats else packed
-    elif formats:
-        audio.format = formats[0]
+    own = [] if source.format is None else [source.format.name, source.format.packed.name]
+    chosen = next((f for f in own if f in formats), formats[0] if formats else None)
+    if chosen is not None:
+        audio.format = chosen
     audio.time_base = Fraction(1, rate)
     return audio
 
