@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, SinkError
 from streamer.jobs.lock import LOCK_NAME
 from streamer.jobs.segments import Segment, SegmentResult, file_sha256
 
@@ -116,11 +116,15 @@ class Manifest:
                 "finished": {str(i): dataclasses.asdict(r)
                              for i, r in sorted(self.finished.items())}}
         temporary = self.path.with_suffix(".tmp")
-        with temporary.open("w") as file:
-            json.dump(data, file, indent=1)
-            file.flush()
-            os.fsync(file.fileno())
-        temporary.replace(self.path)
+        try:
+            with temporary.open("w") as file:
+                json.dump(data, file, indent=1)
+                file.flush()
+                os.fsync(file.fileno())
+            temporary.replace(self.path)
+        except OSError as error:  # a full disk, say: one line, the old manifest still whole
+            raise SinkError(f"cannot write the job's manifest {self.path}: "
+                            f"{error.strerror or error}") from error
 
 
 def _ours(folder: Path) -> bool:

@@ -16,11 +16,12 @@ import time
 from collections.abc import Sequence
 from typing import Never
 
+import av
 import numpy as np
 from tqdm import tqdm
 
 from streamer.engine import Engine, TemporalState
-from streamer.errors import SourceError
+from streamer.errors import SinkError, SourceError
 from streamer.frames import ANY, RGB, Frame, Layout, StreamInfo, negotiate
 from streamer.queues import END, Closed, Doorbell, Policy, StageQueue, Stopping
 from streamer.runtime.batcher import BatchSettings
@@ -130,7 +131,7 @@ class StreamSession:
             self.out_layouts = negotiate(self.in_layouts, *(s.accepts for s in self.sinks))
             meter = _Meter(self.stats, self.live, self.progress, self.progress_every_s)
             workers = [SinkWorker(sink, self.batching.queue_frames, self.stopping.abort,
-                                  self.abort) for sink in [meter, *self.sinks]]
+                                  self._output_failed) for sink in [meter, *self.sinks]]
             for worker in workers:
                 worker.open(info)
                 opened.append(worker)
@@ -168,6 +169,15 @@ class StreamSession:
         self.frames.wake()
         for worker in self._all_workers():
             worker.queue.wake()
+
+    def _output_failed(self, error: BaseException) -> None:
+        """An output's failure aborts the session; an OS or FFmpeg error there (a full disk,
+        a connection reset) is the SinkError it means, so it reads as one line."""
+        if isinstance(error, OSError | av.error.FFmpegError):
+            wrapped = SinkError(f"an output cannot be written: {error}")
+            wrapped.__cause__ = error
+            error = wrapped
+        self.abort(error)
 
     def _all_workers(self) -> list[SinkWorker]:
         return [*self._workers, *([self._meter] if self._meter is not None else [])]

@@ -17,7 +17,7 @@ from streamer.engine import Engine
 from streamer.errors import ConfigError, JobError, SinkError, StreamerError
 from streamer.jobs.job import JobSettings, run_job
 from streamer.jobs.lock import JobLock, JobLockedError
-from streamer.jobs.manifest import check_folder
+from streamer.jobs.manifest import Manifest, check_folder
 from streamer.jobs.ray_workers import _check_reachable
 from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.encoder import EncodeSettings
@@ -57,6 +57,8 @@ CASES: list[tuple[str, Callable[[Path, Engine], object], type[StreamerError]]] =
     ("Ray out of reach", lambda tmp, engine: _check_reachable("127.0.0.1:1"), JobError),
     ("job folder cannot be made",
      lambda tmp, engine: JobLock(tmp / "a_file" / "x.hdm-job").acquire(), SinkError),
+    ("manifest cannot be written", lambda tmp, engine: Manifest(tmp / "no-folder", {}, "").save(),
+     SinkError),
 ]
 
 
