@@ -159,6 +159,7 @@ def main() -> None:
               f"{args.segment_seconds:g}"]
     runs: list[Run] = []
     comparisons: list[dict[str, object]] = []
+    load = [os.getloadavg()[0]]  # a shared machine: what else ran shows here
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         source = args.input or folder / "in.mp4"
@@ -186,6 +187,7 @@ def main() -> None:
                 comparisons.append(entry)
                 print(f"  {NAMES[variant]} run {index}: rc {run.rc}, {run.seconds:.1f} s, "
                       f"{entry.get('vs_variant_run_0', run.error)}", flush=True)
+    load.append(os.getloadavg()[0])
     table = summary(runs, comparisons, variants)
     print("\n| variant | runs ok | distinct decoded outputs | runs differing from its run 0 "
           "| worst difference | same video packets | matches the first variant |\n"
@@ -201,7 +203,8 @@ def main() -> None:
               f"fog_city first {args.frames} frames, 24 fps, keyframe every {args.gop}, AAC",
               "frames": plan.frames, "segments": [s.frames for s in plan.segments],
               "segment_seconds": args.segment_seconds, "runs_per_variant": args.runs,
-              "fresh_cache": args.fresh_cache, "summary": table, "comparisons": comparisons,
+              "fresh_cache": args.fresh_cache, "load_average_1min_start_end": load,
+              "summary": table, "comparisons": comparisons,
               "runs": [vars(r) for r in runs]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
