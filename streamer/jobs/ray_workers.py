@@ -2,8 +2,9 @@
 on one machine, ``ray start --address HEAD:6379`` on the others; ``auto`` finds the local
 one), ``--ray local`` starts a private one on this machine for the job.
 
-Each actor builds its engine once and takes segment after segment (Ray's ActorPool), with a GPU
-of its own where the job runs on CUDA (``num_gpus=1``). Only paths and manifest entries travel
+Each actor builds its engine once and is given segment after segment, one at a time (by hand,
+not Ray's ActorPool: a dead actor's segment must be known to be retried), with a GPU of its
+own where the job runs on CUDA (``num_gpus=1``). Only paths and manifest entries travel
 through Ray: the input and the job folder must be on storage every node sees (NFS, a shared
 volume) at the same path. Ray comes from the optional extra ``hdm-stream[ray]``.
 """
