@@ -110,11 +110,16 @@ class RayWorkers:
                 worker, config, segment = running.pop(task)
                 try:
                     result = ray.get(task)
-                except ray.exceptions.RayActorError as error:
+                except ray.exceptions.ActorDiedError as error:
+                    if error.actor_init_failed:  # not ours (those come from enhance): a node
+                        last = str(error).strip().splitlines()[-1]  # without hdm-stream?
+                        raise JobError(f"a Ray worker cannot start: {last}") from None
                     _died(error, segment, retried, folder)
                     give(start(config), config, segment)
                     continue
-                except ray.exceptions.RayTaskError as error:
+                except (ray.exceptions.RayTaskError, ray.exceptions.RayActorError) as error:
+                    # an error of the segment's, or an actor out of reach that may still be
+                    # writing its segment: not retried beside it
                     cause = getattr(error, "cause", None) or error
                     raise JobError(f"a Ray worker failed: {str(cause).splitlines()[0]}"
                                    ) from None
