@@ -23,6 +23,7 @@ import torch
 
 from hdm.upsample import AffineField
 from streamer.engine.colour import split_planes
+from streamer.engine.motion import Motion, warp
 from streamer.engine.temporal import OutputStabiliser, StabiliserState
 
 __all__ = ["expand_planes", "quantise_planes", "shrink_planes"]
@@ -66,17 +67,32 @@ def expand_planes(field: AffineField, frames: Sequence[np.ndarray]) -> list[torc
     return results
 
 
+def _warped(planes: torch.Tensor, motion: Motion) -> torch.Tensor:
+    """Float planes in I420 layout brought forward by the camera's ``motion``, plane by
+    plane."""
+    out = torch.empty_like(planes)
+    for source, target in zip(split_planes(planes[None]), split_planes(out[None]), strict=True):
+        target[0, 0] = warp(source[0], motion.for_size(*source.shape[-2:]),
+                            interpolation="cubic")[0]
+    return out
+
+
 def quantise_planes(stabiliser: OutputStabiliser, small: torch.Tensor,
-                    planes: Sequence[torch.Tensor], states: Sequence[StabiliserState]
-                    ) -> list[np.ndarray]:
-    """Each frame's float planes steadied against its stream's last output (motion judged on
-    ``small``, its RGB input at the inference size) and rounded to uint8 I420."""
+                    planes: Sequence[torch.Tensor], states: Sequence[StabiliserState],
+                    motions: Sequence[Motion | None]) -> list[np.ndarray]:
+    """Each frame's float planes steadied against its stream's last output (brought forward
+    by the camera's motion; change judged on ``small``, its RGB input at the inference size)
+    and rounded to uint8 I420."""
     results = []
-    for i, (out, state) in enumerate(zip(planes, states, strict=True)):
+    if not stabiliser.params.follow_camera:
+        motions = [None] * len(planes)
+    for i, (out, state, motion) in enumerate(zip(planes, states, motions, strict=True)):
         if stabiliser.params.enabled:
             shape = (1, *out.shape)
-            weight = stabiliser.blend_weight(small[i : i + 1], state, shape)
+            weight = stabiliser.blend_weight(small[i : i + 1], state, shape, motion)
             if weight is not None and state.output is not None:
+                if motion is not None:
+                    state.output = _warped(state.output[0], motion)[None]
                 coarse = weight[0, 0].numpy()
                 out = torch.lerp(state.output[0], out,
                                  torch.from_numpy(_upsampled([coarse] * 3, out.shape)))

@@ -30,11 +30,12 @@ import hdm
 from hdm import dcp
 from hdm.dcp import MaskMode
 from hdm.fusion import fuse_head
-from hdm.model import HDM, pad_input
+from hdm.model import BORDER, HDM, SCALE, pad_input
 from hdm.upsample import Fit, fit_field, reduced_size
 from hdm.weights import REDUCED_WEIGHTS, Weights
 from streamer.engine.colour import rgb_to_yuv, yuv_to_rgb
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
+from streamer.engine.motion import Motion, analysis_grey
 from streamer.engine.planes import expand_planes, quantise_planes, shrink_planes
 from streamer.engine.reduce import expand, shrink
 from streamer.engine.resolution import ChoiceCache, choose_size, machine_name, timer
@@ -224,13 +225,13 @@ class ModelRunner:
         # The small frame stays NCHW for the masks and the fit (torch's reflection padding of
         # a channels_last tensor took 2.4 ms at 171x96); the network gets it channels_last.
         small = x if short_side is None else shrink(x, reduced_size(height, width, short_side))
-        small, out = self._small(small, states)
+        small, out, motions = self._small(small, states)
         if short_side is not None:
             # Steadied at full resolution, where the input's own noise (multiplied by the
             # fitted gain) would flicker, with motion judged on the small frame.
             field = fit_field(small, out, fit=self.fit)
             out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
-        return self.stabiliser(small, out, [s.output for s in states])
+        return self.stabiliser(small, out, [s.output for s in states], motions)
 
     @torch.inference_mode()
     def enhance_planes(self, frames: Sequence[np.ndarray], codings: Sequence[YuvCoding],
@@ -245,12 +246,21 @@ class ModelRunner:
         yuv = shrink_planes(frames, reduced_size(height, width, short_side))
         rgb = torch.cat([yuv_to_rgb(yuv[i : i + 1], *coding)
                          for i, coding in enumerate(codings)]).clamp_(0.0, 1.0)
-        small, out = self._small(rgb, states)
+        small, out, motions = self._small(rgb, states)
         target = torch.cat([rgb_to_yuv(out[i : i + 1], *coding)
                             for i, coding in enumerate(codings)])
         field = fit_field(yuv / 255.0, target / 255.0, fit="channel")
         planes = expand_planes(field, frames)
-        return quantise_planes(self.stabiliser, small, planes, [s.output for s in states])
+        return quantise_planes(self.stabiliser, small, planes, [s.output for s in states],
+                               motions)
+
+    @property
+    def follows_camera(self) -> bool:
+        """Whether a temporal filter wants the camera's motion (estimated once per frame)."""
+        smoothing = self.smoother is not None and self.smoother.params.enabled \
+            and self.smoother.params.follow_camera
+        stabiliser = self.stabiliser.params
+        return smoothing or (stabiliser.enabled and stabiliser.follow_camera)
 
     @property
     def takes_planes(self) -> bool:
@@ -258,11 +268,14 @@ class ModelRunner:
         return self.device.type == "cpu" and self.fit == "channel"
 
     def _small(self, small: torch.Tensor, states: Sequence[TemporalState]
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               ) -> tuple[torch.Tensor, torch.Tensor, list[Motion | None]]:
         """The network's output (clamped, blended by the strength) for the first len(states)
-        frames of ``small``, with them: the masks and the network, padded to the compiled
-        batch size."""
+        frames of ``small``, with them and the camera's motion since each one's previous frame:
+        the masks (their history moved with the camera) and the network, padded to the
+        compiled batch size."""
         count = len(states)
+        motions = [state.camera.step(analysis_grey(small[i : i + 1])) if self.follows_camera
+                   else None for i, state in enumerate(states)]
         if self.backend != "eager" and count < self.batch_size:
             small = torch.cat([small, small[-1:].expand(self.batch_size - count, -1, -1, -1)])
         network_input = small
@@ -270,7 +283,8 @@ class ModelRunner:
             network_input = small.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             if self.smoother is not None:
-                masks = self.smoother(pad_input(small), [s.masks for s in states])
+                masks = self.smoother(pad_input(small), [s.masks for s in states],
+                                      [_in_mask_pixels(m, small.shape[-2]) for m in motions])
                 if small.shape[0] > count:  # padding repeats the last real frame's masks
                     masks = torch.cat([masks, masks[-1:].expand(small.shape[0] - count, -1, -1,
                                                                 -1)])
@@ -282,12 +296,21 @@ class ModelRunner:
         small = small[:count]
         if self.strength < 1:
             out = torch.lerp(small.float(), out, self.strength)
-        return small, out
+        return small, out, motions
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is torch.float32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+
+def _in_mask_pixels(motion: Motion | None, height: int) -> np.ndarray | None:
+    """The camera's motion in the DCP masks' pixels: a quarter of the network's input, which
+    is the picture (``height`` rows) with a reflected border of BORDER pixels."""
+    if motion is None:
+        return None
+    scale = height / motion.size[0] / SCALE
+    return motion.at(scale, scale, BORDER / SCALE, BORDER / SCALE)
 
 
 def _mask_mode(settings: EngineSettings) -> MaskMode | None:

@@ -25,11 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hdm import dcp
 from hdm.dcp import DCPParams, MaskMode
+from streamer.engine.motion import CameraTrack, Motion, warp
 from streamer.errors import ConfigError
 
 __all__ = [
@@ -90,6 +92,7 @@ class TemporalState:
 
     masks: MaskState = field(default_factory=MaskState)
     output: StabiliserState = field(default_factory=StabiliserState)
+    camera: CameraTrack = field(default_factory=CameraTrack)
 
     @property
     def scene_cuts(self) -> int:
@@ -112,12 +115,15 @@ class SmoothingParams:
     hysteresis: a hard-mask pixel changes bin only once it is this far (in normalised
         transmission) past the bin edge.
     scene_cut: mean absolute difference of grey thumbnails above which state resets.
+    follow_camera: move the averaged masks with the camera (pan, tilt, zoom, roll; see
+        motion.py) before averaging (off: they stay put, and trail on a moving camera).
     """
 
     enabled: bool = True
     alpha: float = 0.1
     hysteresis: float = 0.04
     scene_cut: float = 0.12
+    follow_camera: bool = True
 
     def __post_init__(self) -> None:
         _check_unit("alpha", self.alpha, zero=False)
@@ -144,6 +150,10 @@ class StabiliserParams:
     pixel_levels: change of one pixel from which it counts as moving whatever its neighbours
         do (fine texture moving cancels in the window mean); half of it still counts as noise.
     scene_cut: mean absolute difference of grey thumbnails above which the history is dropped.
+    follow_camera: move the previous input and output with the camera before comparing and
+        blending (see motion.py; off: a pan over flat regions leaves trails).
+    camera_weight: ``static_weight`` while the camera moves: each frame's resampling of the
+        history softens it a little, so it is leant on less (benchmarks/bench_ghosting.py).
     """
 
     enabled: bool = True
@@ -152,9 +162,12 @@ class StabiliserParams:
     motion_levels: float = 4.0
     pixel_levels: float = 8.0
     scene_cut: float = 0.12
+    follow_camera: bool = True
+    camera_weight: float = 0.2
 
     def __post_init__(self) -> None:
         _check_unit("static_weight", self.static_weight, zero=False)
+        _check_unit("camera_weight", self.camera_weight, zero=False)
         _check_unit("scene_cut", self.scene_cut, zero=False)
         if not 0 <= self.noise_levels < self.motion_levels <= 255:
             raise ConfigError("need 0 <= noise_levels < motion_levels <= 255, got "
@@ -183,11 +196,14 @@ class MaskSmoother:
         self.dcp_params = dcp_params
         self.estimate = estimate
 
-    def __call__(self, x: torch.Tensor, states: Sequence[MaskState]) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, states: Sequence[MaskState],
+                 motions: Sequence[np.ndarray | None] = ()) -> torch.Tensor:
         """Masks len(states)×R×H/4×W/4 for the first len(states) frames of the batch ``x``
         (B×3×H×W, H and W multiples of 4); frame i is smoothed with ``states[i]`` (frames of one
-        stream in order). Frames past them (padding for a compiled batch size) are estimated
-        with the rest but neither returned nor remembered."""
+        stream in order), its history first brought forward by ``motions[i]`` (the camera's
+        motion in mask pixels, see motion.py; none: a still camera). Frames past them (padding
+        for a compiled batch size) are estimated with the rest but neither returned nor
+        remembered."""
         count = len(states)
         refined, measured = self.estimate(x, lowlight=self.lowlight, params=self.dcp_params)
         if not self.params.enabled:
@@ -196,13 +212,16 @@ class MaskSmoother:
                                      mode=self.mode)
             return masks[:count]
         thumbnails = _thumbnails(dcp.grey(x.float()))
-        out = [self._step(state, refined[i : i + 1], measured[i], thumbnails[i : i + 1])
+        moved = list(motions) if self.params.follow_camera else []
+        moved += [None] * (count - len(moved))
+        out = [self._step(state, refined[i : i + 1], measured[i], thumbnails[i : i + 1],
+                          moved[i])
                for i, state in enumerate(states)]
         return torch.cat(out)
 
     def _step(
         self, state: MaskState, refined: torch.Tensor, measured: dcp.DCPStats,
-        thumbnail: torch.Tensor,
+        thumbnail: torch.Tensor, motion: np.ndarray | None = None,
     ) -> torch.Tensor:
         alpha = self.params.alpha
         resized = state.thumbnail is None or state.thumbnail.shape != thumbnail.shape
@@ -226,6 +245,9 @@ class MaskSmoother:
 
         masks = dcp.region_masks(t, low, high, regions=self.regions, mode=self.mode)
         if state.masks is not None and state.masks.shape == masks.shape:
+            if motion is not None:
+                state.masks = warp(state.masks, motion,
+                                   interpolation="nearest" if self.mode == "hard" else "linear")
             if self.mode == "hard":
                 masks = self._hold_bins(state.masks, t, low, high, masks, cut)
             else:
@@ -259,13 +281,14 @@ class OutputStabiliser:
     def __init__(self, params: StabiliserParams = StabiliserParams()) -> None:
         self.params = params
 
-    def __call__(self, x: torch.Tensor, out: torch.Tensor, states: Sequence[StabiliserState]
-                 ) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, out: torch.Tensor, states: Sequence[StabiliserState],
+                 motions: Sequence[Motion | None] = ()) -> torch.Tensor:
         """Stabilised ``out`` (B×3×H×W float in [0, 1]) for the inputs ``x`` (same shape, or
         the small frame of a reduced inference size: motion is judged there, cheaply, and the
         full output steadied with the judgement upsampled);
-        frame i is steadied with ``states[i]``; frames past len(states) (padding) pass
-        through, unremembered."""
+        frame i is steadied with ``states[i]``, its history first brought forward by
+        ``motions[i]`` (the camera's, see motion.py; none: a still camera); frames past
+        len(states) (padding) pass through, unremembered."""
         count = len(states)
         if not self.params.enabled or count == 0:
             return out
@@ -275,9 +298,15 @@ class OutputStabiliser:
         # input is the small frame, the output the full one) it would draw blocks.
         mode = "bilinear" if out.shape[-1] > 2 * x.shape[-1] else "nearest"
         steadied = []
+        moved = list(motions) if self.params.follow_camera else []
+        moved += [None] * (count - len(moved))
         for i, state in enumerate(states):  # in order: a batch may hold a stream's next frames
             steady = out[i : i + 1]
-            weight = self.blend_weight(x[i : i + 1], state, shape)
+            motion = moved[i]
+            weight = self.blend_weight(x[i : i + 1], state, shape, motion)
+            if weight is not None and state.output is not None and motion is not None:
+                state.output = warp(state.output, motion.for_size(*out.shape[-2:]),
+                                    interpolation="cubic")
             if weight is not None and state.output is not None:
                 weight = F.interpolate(weight, size=out.shape[-2:], mode=mode)
                 steady = torch.lerp(state.output, steady, weight)
@@ -288,30 +317,42 @@ class OutputStabiliser:
         return torch.cat([*steadied, out[count:]])
 
     def blend_weight(self, x: torch.Tensor, state: StabiliserState,
-                     output_shape: tuple[int, ...]) -> torch.Tensor | None:
+                     output_shape: tuple[int, ...], motion: Motion | None = None
+                     ) -> torch.Tensor | None:
         """How much of a frame's new output to take, for its input ``x`` (1×3×h×w): 1×1 at
         half ``x``'s size, 1 where the input moved or on a scene cut, down to
         ``static_weight`` where it stood still; None where the stream holds no earlier output
-        of ``output_shape`` to lean on. Remembers the frame's grey and thumbnail; the caller
-        blends and stores the output (a tensor of ``output_shape``) before the next frame."""
+        of ``output_shape`` to lean on. With ``motion``, the previous input is compared where
+        the camera brought it, and what came into view is taken new (weight 1). Remembers the
+        frame's grey and thumbnail; the caller brings its stored output forward by the same
+        motion, blends, and stores the output (a tensor of ``output_shape``) before the next
+        frame."""
         grey = dcp.grey(x.float())
-        return self._weight(state, grey, _thumbnails(grey), output_shape)
+        return self._weight(state, grey, _thumbnails(grey), output_shape, motion)
 
     def _weight(self, state: StabiliserState, grey: torch.Tensor, thumbnail: torch.Tensor,
-                output_shape: tuple[int, ...]) -> torch.Tensor | None:
+                output_shape: tuple[int, ...], motion: Motion | None) -> torch.Tensor | None:
         p = self.params
         cut = _is_cut(state.thumbnail, thumbnail, p.scene_cut)
         weight = None
         if (state.grey is not None and state.grey.shape == grey.shape
                 and state.output is not None and tuple(state.output.shape) == output_shape):
-            change = (grey - state.grey) * 255
+            previous, unseen = state.grey, None
+            if motion is not None:
+                matrix = motion.for_size(*grey.shape[-2:])
+                previous = warp(state.grey, matrix)
+                seen = warp(torch.ones_like(grey), matrix, border="zeros")
+                unseen = F.max_pool2d(1 - seen, 2, ceil_mode=True) > 0.01
+            change = (grey - previous) * 255
             local = F.avg_pool2d(F.avg_pool2d(change, 2, ceil_mode=True), _CHANGE_WINDOW,
                                  stride=1, padding=_CHANGE_WINDOW // 2, count_include_pad=False)
             peak = F.max_pool2d(change.abs(), 2, ceil_mode=True)
             moving = torch.maximum(
                 (local.abs() - p.noise_levels) / (p.motion_levels - p.noise_levels),
                 peak / (p.pixel_levels / 2) - 1,
-            ).clamp(p.static_weight, 1.0)
+            ).clamp(p.static_weight if motion is None else p.camera_weight, 1.0)
             weight = torch.where(cut, 1.0, moving)
+            if unseen is not None:
+                weight = torch.where(unseen, 1.0, weight)
         state.grey, state.thumbnail = grey, thumbnail
         return weight
