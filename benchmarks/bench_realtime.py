@@ -50,7 +50,7 @@ from hdm.evaluate import PAIRED_SETS, UNPAIRED_SETS
 from hdm.metrics import psnr, ssim
 from hdm.photo_stats import fidelity
 from streamer.engine import Engine, EngineSettings, TemporalState
-from streamer.engine.settings import Backend, ModelName, Task
+from streamer.engine.settings import Backend, Colour, ModelName, Task
 from streamer.runtime.batcher import BatchSettings
 from streamer.stats import FlickerMeter
 
@@ -66,10 +66,11 @@ QUALITY_BACKEND = "eager"
 
 
 def _engine(task: str, model: str, inference: str | int, device: str,
-            backend: str = "auto", weights: str = "default") -> Engine:
+            backend: str = "auto", weights: str = "default", colour: str = "auto") -> Engine:
     return Engine.build(EngineSettings(model=cast(ModelName, model), task=cast(Task, task),
                                        device=device, inference_size=inference,
                                        backend=cast(Backend, backend),
+                                       colour=cast(Colour, colour),
                                        weights=weights if model != "dcp" else "default"))
 
 
@@ -159,15 +160,18 @@ def clip_flicker(task: str, engine_for: EngineFor, data: Path) -> dict[str, floa
 
 
 def speed(task: str, model: str, inference: str, size: tuple[int, ...], clip: Path,
-          args: argparse.Namespace) -> dict[str, Any]:
+          args: argparse.Namespace, colour: str = "auto") -> dict[str, Any]:
+    """File and live speed of one row. ``colour``: ``auto`` lets a CPU enhance the decoded
+    planes themselves where the outputs take them (the file's do, ZeroMQ's do not);
+    ``host``: RGB by swscale, the path before 7 December."""
     width, height = size
-    engine = _engine(task, model, inference, args.device)
+    engine = _engine(task, model, inference, args.device, colour=colour)
     with tempfile.TemporaryDirectory() as tmp:
         run_file(engine, clip, Path(tmp) / "warm.mp4", BatchSettings(size=args.batch), PRESET)
         file = run_file(engine, clip, Path(tmp) / "out.mp4", BatchSettings(size=args.batch),
                         PRESET)
     side = engine.runner.short_side(height, width)
-    live_engine = _engine(task, model, inference, args.device)
+    live_engine = _engine(task, model, inference, args.device, colour=colour)
     run_live(live_engine, width, height, 25, 2.0)  # exports, compiles and timing paid here
     live: dict[str, Any] = run_live(live_engine, width, height, 25, args.live_seconds)
     live_side = live_engine.runner.short_side(height, width)
@@ -187,7 +191,8 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     reference = full["paired"].get(first, {}) if first else {}
     return {
         "task": row["task"], "model": row["model"], "size": row["size"],
-        "inference": row["file_inference"], "file fps": file["fps"],
+        "colour": row.get("colour", "auto"), "inference": row["file_inference"],
+        "file fps": file["fps"],
         "x transcode": file["fps"] / row["transcode_fps"],
         "live p50 ms": live["latency_ms"]["p50"], "live p99 ms": live["latency_ms"]["p99"],
         "live drops %": row["live_drop_percent"], "set": first or "-",
@@ -220,6 +225,9 @@ def main() -> None:
     parser.add_argument("--models", default="hdm-s,dcp")
     parser.add_argument("--sizes", default="640x360,1280x720,1920x1080")
     parser.add_argument("--inference", default="auto", help="comma-separated: auto, full, N")
+    parser.add_argument("--colour", default="auto",
+                        help="comma-separated: auto (a CPU may enhance the decoded planes), "
+                             "host (RGB by swscale)")
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--live-seconds", type=float, default=8.0)
@@ -276,18 +284,20 @@ def main() -> None:
                 make_clip(clip, args.frames, width, height)
                 baseline = baselines[f"{width}x{height}"] = transcode_fps(
                     clip, Path(tmp) / "transcode.mp4", PRESET)
-                for task, model, inference in itertools.product(
+                for task, model, inference, colour in itertools.product(
                         args.tasks.split(","), args.models.split(","),
-                        args.inference.split(",")):
+                        args.inference.split(","), args.colour.split(",")):
                     started = time.perf_counter()
                     row: dict[str, Any] = {"task": task, "model": model,
                                            "size": f"{width}x{height}", "inference": inference,
-                                           "transcode_fps": baseline}
-                    row.update(speed(task, model, inference, (width, height), clip, args))
+                                           "colour": colour, "transcode_fps": baseline}
+                    row.update(speed(task, model, inference, (width, height), clip, args,
+                                     colour))
                     row["seconds"] = time.perf_counter() - started
                     rows.append(row)
                     save()
-                    print(f"{row['task']} {row['model']} {row['size']}: {row['file_inference']}, "
+                    print(f"{row['task']} {row['model']} {row['size']} {colour}: "
+                          f"{row['file_inference']}, "
                           f"file {row['file']['fps']:.1f} fps, live p99 "
                           f"{row['live']['latency_ms']['p99']} ms, drops "
                           f"{row['live_drop_percent']:.1f}%", flush=True)
