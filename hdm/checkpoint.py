@@ -162,7 +162,7 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     # The weights-only unpickler meets garbage with whatever its parser hits first (KeyError,
     # IndexError, ValueError, ...), so every failure to read counts as "not a checkpoint".
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise CheckpointError(
             f"{path} cannot be read as a weights-only torch checkpoint ({first_line}); "
@@ -185,7 +185,7 @@ def _infer_config(state: dict[str, torch.Tensor], path: Path) -> HDMConfig:
 def _check_preset(path: Path, preset: str | None, config: HDMConfig) -> None:
     if preset is None:
         return
-    wanted = PRESETS[preset] if preset in PRESETS else None
+    wanted = PRESETS.get(preset)
     if wanted is None:
         raise CheckpointError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     same_shape = (wanted.width, wanted.groups, wanted.blocks, wanted.regions) == (

@@ -6,6 +6,7 @@ read the input and write segment files on storage they all see.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -140,10 +141,9 @@ class ProcessWorkers:
 
         def give(worker: _Process, segment: Segment | None) -> None:
             worker.segment = segment
-            try:
+            # It may have died between segments: the next wait finds it, with this segment.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 worker.tasks.send(None if segment is None else (input, segment, folder))
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # it died between segments: the next wait finds it, with this segment
 
         try:
             for config in self.configs[:len(todo)]:

@@ -151,10 +151,8 @@ def from_video_frame(
                      stream_id, rotation=int(frame.rotation))
     possible = offered_layouts(frame.format.name, frame.width, frame.height)
     layout = preferred(negotiate(possible, layouts))
-    if layout is Layout.I420:
-        image = frame.to_ndarray()  # no reformat: yuvj420p must keep its full-range codes
-    else:
-        image = _to_rgb(frame, tags, layout)
+    # I420: no reformat, so that yuvj420p keeps its full-range codes.
+    image = frame.to_ndarray() if layout is Layout.I420 else _to_rgb(frame, tags, layout)
     return Frame(image, layout, frame.pts, time_base, seq, capture_time, tags, stream_id,
                  rotation=int(frame.rotation), hdr=hdr)
 

@@ -13,6 +13,7 @@ shutdown) until a consumer takes them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import threading
@@ -204,10 +205,8 @@ class Publisher:
         self.socket.close()
 
     def _try_send(self, parts: Sequence[bytes | memoryview]) -> None:
-        try:
+        with contextlib.suppress(zmq.Again):  # push: nobody to take it now
             self.socket.send_multipart(parts, flags=zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # push: nobody to take it now
 
     def _send(self, parts: Sequence[bytes | memoryview]) -> bool:
         if self.settings.mode == "pub":  # never blocks: PUB drops for full subscribers

@@ -179,7 +179,7 @@ class Server:
                     return
         except StreamerError as error:
             self.abort(error)
-        except Exception as error:  # noqa: BLE001 - a CUDA or kernel failure, raised from join()
+        except Exception as error:  # a CUDA or kernel failure, raised from join()
             log.debug("engine worker failed", exc_info=error)
             failure = EngineError(f"inference failed: {type(error).__name__}: {error}")
             failure.__cause__ = error

@@ -224,7 +224,7 @@ def judge(spec: StreamSpec, bound: dict[str, str]) -> None:
             raise Refused(f"stream.weights: no such file: {spec.weights}")
         try:
             load_checkpoint(spec.weights)
-        except Exception as error:  # noqa: BLE001 - any failure to load is the answer
+        except Exception as error:  # any failure to load is the answer
             raise Refused(f"stream.weights: {spec.weights} does not load as a checkpoint: "
                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
                           ) from error

@@ -193,7 +193,7 @@ class ApiServer:
             return _error(error.status, message, headers)
         except (ConnectionResetError, asyncio.CancelledError):
             raise  # the client hung up: nothing to answer
-        except Exception as error:  # noqa: BLE001 - logged here, one line to the client
+        except Exception as error:  # logged here, one line to the client
             log.exception("http: %s %s failed", request.method, request.path)
             return _error(500, f"internal error: {type(error).__name__}")
 
@@ -224,10 +224,10 @@ class ApiServer:
                 return (f"Host {host!r} is not a name of this server (the operator's "
                         "http.allowed_hosts adds names)")
         origin = request.headers.get("Origin")
-        if origin is not None and origin not in self.settings.allowed_origins:
-            if origin == "null" or urlsplit(origin).netloc.lower() != host:
-                return (f"cross-site request from {origin!r} refused (the operator's "
-                        "http.allowed_origins adds origins)")
+        if origin is not None and origin not in self.settings.allowed_origins and (
+                origin == "null" or urlsplit(origin).netloc.lower() != host):
+            return (f"cross-site request from {origin!r} refused (the operator's "
+                    "http.allowed_origins adds origins)")
         if request.headers.get("Sec-Fetch-Site") == "cross-site" and origin is None:
             return "cross-site request refused"
         return None

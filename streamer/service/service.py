@@ -359,7 +359,7 @@ class Service:
             engine = self._build_engine(spec)
         except ConfigError:
             raise
-        except Exception as error:  # noqa: BLE001 - weights for another task, say: one line
+        except Exception as error:  # weights for another task, say: one line
             raise ConfigError(f"the engine for {spec.task}/{spec.model} with weights "
                               f"{spec.weights!r} cannot be built: {error}") from error
         server = Server(engine, self.config.batch, stay_open=True)

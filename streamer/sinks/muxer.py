@@ -218,10 +218,8 @@ class Muxer:
         """Close a broken connection's container, unfinished."""
         container, self.container = self.container, None
         if container is not None:
-            try:
+            with contextlib.suppress(av.error.FFmpegError, OSError):  # already broken
                 container.close()
-            except (av.error.FFmpegError, OSError):
-                pass  # the connection is already broken
 
 
 class _UnusedOptions(logging.Handler):

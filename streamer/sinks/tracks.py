@@ -30,8 +30,8 @@ __all__ = ["CopiedTrack", "EncodedTrack", "Packets", "Track", "encoder_stream", 
            "keep_labels"]
 
 log = logging.getLogger(__name__)
-Packets: TypeAlias = "list[av.Packet[av.stream.Stream]]"  # noqa: UP040 (PyAV's Packet is not
-# subscriptable at run time)
+# A string, not a `type` statement: PyAV's Packet is not subscriptable at run time.
+Packets: TypeAlias = "list[av.Packet[av.stream.Stream]]"
 _ADTS_AS_IT_IS = {"mpegts", "adts"}
 _ADTS_AVI_TAG = "\x10\x16\x00\x00"  # WAVE_FORMAT_MPEG_HEAAC (0x1610): FFmpeg's for ADTS in AVI
 _NEW_EXTRADATA: Final = "new_extradata"

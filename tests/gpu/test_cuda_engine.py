@@ -10,15 +10,15 @@ import torch
 pytest.importorskip("av", reason="PyAV is not installed (carry .whl, see gpu_suite.sh)")
 pytest.importorskip("zmq", reason="pyzmq is not installed (carry .whl, see gpu_suite.sh)")
 
-from streamer.engine import (  # noqa: E402
+from streamer.engine import (
     Engine,
     EngineBatch,
     EngineSettings,
     SmoothingParams,
     TemporalState,
 )
-from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb  # noqa: E402
-from streamer.frames import Layout, YuvCoding  # noqa: E402
+from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
+from streamer.frames import Layout, YuvCoding
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CUDA = torch.device("cuda")

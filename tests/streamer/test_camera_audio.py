@@ -53,7 +53,7 @@ def _lines(err: str, word: str) -> list[str]:
     return [line for line in err.splitlines() if word in line]
 
 
-@pytest.mark.parametrize("into, more", [
+@pytest.mark.parametrize(("into", "more"), [
     ("mp4", ["--muxer-opt", "movflags=+frag_keyframe+empty_moov"]),  # the bug as reported
     ("mp4", []), ("mov", []), ("mkv", [])])
 def test_adts_aac_from_mpegts_is_copied_into_mp4_mov_and_matroska(
@@ -79,7 +79,7 @@ def test_adts_aac_survives_segments_and_their_join(tmp_path: Path) -> None:
     assert np.array_equal(_audio(dst)[1], _audio(src)[1])
 
 
-@pytest.mark.parametrize("codec, rate", [("pcm_alaw", 8000), ("pcm_mulaw", 8000),
+@pytest.mark.parametrize(("codec", "rate"), [("pcm_alaw", 8000), ("pcm_mulaw", 8000),
                                          ("adpcm_ms", 16_000), ("adpcm_g722", 16_000)])
 def test_g711_and_adpcm_into_matroska_are_the_same_samples_in_pcm(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], codec: str, rate: int) -> None:
@@ -120,7 +120,7 @@ def test_block_adpcm_into_avi_is_pcm_not_a_mistimed_copy(tmp_path: Path) -> None
     assert np.array_equal(samples, _audio(src)[1])
 
 
-@pytest.mark.parametrize("codec, into", [("pcm_s16le", "ts"), ("pcm_alaw", "ts"),
+@pytest.mark.parametrize(("codec", "into"), [("pcm_s16le", "ts"), ("pcm_alaw", "ts"),
                                          ("flac", "ts"), ("aac", "webm")])
 def test_audio_a_container_cannot_hold_is_one_line_naming_those_that_can(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], codec: str, into: str) -> None:

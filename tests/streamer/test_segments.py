@@ -382,9 +382,8 @@ def test_the_job_lock_is_one_holder_at_a_time(tmp_path: Path) -> None:
     from streamer.jobs.lock import JobLock, JobLockedError
 
     folder = tmp_path / "out.mp4.hdm-job"
-    with JobLock(folder):
-        with pytest.raises(JobLockedError, match=f"process {os.getpid()}"):
-            JobLock(folder).acquire()
+    with JobLock(folder), pytest.raises(JobLockedError, match=f"process {os.getpid()}"):
+        JobLock(folder).acquire()
     with JobLock(folder):  # released: taken again
         pass
 
