@@ -154,6 +154,8 @@ class RunStats:
     output_incomplete: str | None = None  # a file output read back lacked packets/its trailer
     reconnects: int = 0
     scene_cuts: int = 0
+    tasks: dict[str, int] = field(default_factory=dict)  # task auto: frames each task took
+    task_switches: int = 0
     interrupted: bool = False
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
@@ -188,6 +190,8 @@ class RunStats:
             "output_incomplete": self.output_incomplete,
             "reconnects": self.reconnects,
             "scene_cuts": self.scene_cuts,
+            "tasks": dict(self.tasks),
+            "task_switches": self.task_switches,
             "interrupted": self.interrupted,
             "elapsed_s": round(elapsed, 3),
             "fps": round(self.frames_out / elapsed, 2) if elapsed > 0 else 0.0,
@@ -229,6 +233,9 @@ class RunStats:
             lines.append(f"not published: {d['unsent']} frames (the push consumer went away)")
         if d["reconnects"] or d["scene_cuts"]:
             lines.append(f"reconnects: {d['reconnects']}, scene cuts: {d['scene_cuts']}")
+        if d["tasks"]:
+            counts = ", ".join(f"{task} {n}" for task, n in d["tasks"].items())
+            lines.append(f"task auto: frames by task: {counts}; {d['task_switches']} switches")
         return "\n".join(lines)
 
 

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hdm.model import TASKS
 from hdm.upsample import FITS
 from streamer.cli.common import interrupted_code, sigterm_as_interrupt, write_json
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
+from streamer.engine.settings import TASK_CHOICES
 from streamer.errors import ConfigError, OutputIncompleteError
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
@@ -50,7 +50,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    "whose public key files are in DIR")
     p.add_argument("--config", help="a YAML file, or a preset by name: file-dehaze, "
                    "camera-lowlight, publish")
-    p.add_argument("--task", choices=TASKS)
+    p.add_argument("--task", choices=TASK_CHOICES,
+                   help="what to enhance (default dehaze); auto: chosen per scene, or none "
+                        "where the picture needs nothing (hdm/scene.py)")
     p.add_argument("--model", choices=MODELS)
     p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto); a list "

@@ -73,6 +73,12 @@ class Engine:
         stabiliser: StabiliserParams = StabiliserParams(),
         optimisations: Optimisations = Optimisations(),
     ) -> Engine:
+        """The engine the settings ask for: ``task: auto`` gives one engine per task behind
+        one submit (scene.py)."""
+        if settings.task == "auto":
+            from streamer.engine.scene import SceneEngine  # scene.py builds on this module
+
+            return SceneEngine.build_all(settings, smoothing, stabiliser, optimisations)
         runner = ModelRunner.build(settings, smoothing, stabiliser, optimisations)
         transfer = Transfer(runner.device, channels_last=optimisations.channels_last)
         return cls(runner, transfer, settings)

@@ -14,7 +14,8 @@ from streamer.errors import ConfigError
 __all__ = [
     "BACKENDS", "COLOUR", "COMPILE_MODES", "MODELS", "PRECISIONS", "TASKS", "Backend", "Colour",
     "CompileMode", "EngineSettings", "FIT_BY_TASK", "InferenceSize", "MIN_INFERENCE_SIZE",
-    "ModelName", "Optimisations", "Precision", "Task", "parse_inference_size",
+    "ModelName", "Optimisations", "Precision", "TASK_CHOICES", "Task", "TaskChoice",
+    "parse_inference_size",
 ]
 
 Backend = Literal["auto", "eager", "compile", "tensorrt", "openvino", "onnxruntime"]
@@ -23,12 +24,15 @@ Colour = Literal["auto", "device", "host"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ModelName = Literal["auto", "hdm", "hdm-s", "dcp"]
 Task = Literal["dehaze", "derain", "lowlight"]
+TaskChoice = Literal["auto", "dehaze", "derain", "lowlight"]
+"""A setting's task: one of the three, or ``auto``: chosen per scene (engine/scene.py)."""
 
 BACKENDS: tuple[str, ...] = get_args(Backend)
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 COLOUR: tuple[str, ...] = get_args(Colour)
 MODELS: tuple[str, ...] = get_args(ModelName)
 TASKS: tuple[str, ...] = get_args(Task)
+TASK_CHOICES: tuple[str, ...] = get_args(TaskChoice)
 PRECISIONS: dict[str, torch.dtype | None] = {"auto": None, "fp32": torch.float32,
                                              "bf16": torch.bfloat16, "fp16": torch.float16}
 InferenceSize = int | Literal["full", "auto"]
@@ -67,7 +71,7 @@ class EngineSettings:
     """
 
     model: ModelName = "auto"
-    task: Task = "dehaze"
+    task: TaskChoice = "dehaze"
     weights: str = "default"
     device: str = "auto"
     backend: Backend = "auto"
@@ -81,7 +85,7 @@ class EngineSettings:
     fit: str = "auto"
 
     def __post_init__(self) -> None:
-        choices = {"model": MODELS, "task": TASKS, "backend": BACKENDS,
+        choices = {"model": MODELS, "task": TASK_CHOICES, "backend": BACKENDS,
                    "compile_mode": COMPILE_MODES, "precision": tuple(PRECISIONS),
                    "colour": COLOUR}
         for name, allowed in choices.items():
@@ -103,7 +107,9 @@ class EngineSettings:
     def resolved_fit(self) -> Fit:
         """The fit that carries a reduced-size result to the full frame (``auto``: the
         task's)."""
-        return FIT_BY_TASK[self.task] if self.fit == "auto" else cast(Fit, self.fit)
+        if self.fit != "auto":
+            return cast(Fit, self.fit)
+        return FIT_BY_TASK.get(self.task, "channel")  # auto: each task's engine has its own
 
 
 @dataclass(frozen=True)

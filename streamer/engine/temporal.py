@@ -36,7 +36,7 @@ from streamer.errors import ConfigError
 
 __all__ = [
     "Estimate", "MaskSmoother", "MaskState", "OutputStabiliser", "SmoothingParams",
-    "StabiliserParams", "StabiliserState", "TemporalState",
+    "StabiliserParams", "StabiliserState", "TaskMemory", "TemporalState",
 ]
 
 _THUMBNAIL = (18, 32)
@@ -87,17 +87,32 @@ class StabiliserState:
 
 
 @dataclass
+class TaskMemory:
+    """What ``--task auto`` remembers of a stream (engine/scene.py): the task it runs, the one
+    its pictures have asked for instead and for how many frames in a row, the frames each task
+    enhanced, and a temporal state per task (each model's masks and output are its own)."""
+
+    current: str | None = None
+    asked: str | None = None
+    asked_frames: int = 0
+    switches: int = 0
+    frames: dict[str, int] = field(default_factory=dict)
+    states: dict[str, TemporalState] = field(default_factory=dict)
+
+
+@dataclass
 class TemporalState:
     """One stream's temporal memory; consecutive frames of a stream share one."""
 
     masks: MaskState = field(default_factory=MaskState)
     output: StabiliserState = field(default_factory=StabiliserState)
     camera: CameraTrack = field(default_factory=CameraTrack)
+    task: TaskMemory = field(default_factory=TaskMemory)
 
     @property
     def scene_cuts(self) -> int:
         """Scene cuts seen so far (reads the device: call it at the end, not per frame)."""
-        return int(self.masks.cuts)
+        return int(self.masks.cuts) + sum(s.scene_cuts for s in self.task.states.values())
 
 def _is_cut(previous: torch.Tensor | None, thumbnail: torch.Tensor, threshold: float
             ) -> torch.Tensor:

@@ -276,6 +276,7 @@ class StreamSession:
         stats.corrupt_packets = self.source.corrupt_packets
         stats.ended_early = self.source.ended_early
         stats.scene_cuts = self.state.scene_cuts
+        stats.tasks, stats.task_switches = dict(self.state.task.frames), self.state.task.switches
         for worker in self._workers:
             stats.stages[worker.sink.name] = worker.timer
             stats.latency[worker.sink.name] = worker.latency
