@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from streamer.config import build, read_yaml
 from streamer.engine import EngineSettings, SmoothingParams, StabiliserParams
-from streamer.engine.settings import ModelName, Task
+from streamer.engine.settings import ModelName, TaskChoice
 from streamer.errors import ConfigError
 from streamer.publish.publisher import Mode, Payload
 from streamer.runtime.batcher import BatchSettings
@@ -123,7 +123,7 @@ class StreamSpec:
 
     id: str
     source: str
-    task: Task = "dehaze"
+    task: TaskChoice = "dehaze"
     model: ModelName = "auto"
     weights: str = "default"
     options: dict[str, str] = field(default_factory=dict)
