@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 import torch
 
+from hdm.data import read_rgb
 from streamer.engine import Engine, EngineSettings, TemporalState
 from streamer.engine.motion import estimate_motion
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
@@ -164,7 +165,7 @@ def sharpness(outs: list[np.ndarray], per_frame: list[np.ndarray]) -> float:
 def clips(data: Path, frames: int, size: tuple[int, int]
           ) -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray]]]:
     for name in PHOTOS:
-        photo = cv2.imread(str(data / name))[..., ::-1].copy()
+        photo = read_rgb(data / name)
         for camera_name, camera in CAMERAS.items():
             images, maps = synthetic(photo, camera, frames, size)
             yield f"{Path(name).stem} {camera_name}", images, maps

@@ -16,7 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hdm.data import read_rgb
 from streamer.engine import EngineBatch
+from streamer.engine.settings import Task
 from streamer.engine.temporal import TemporalState
 from streamer.enhancer import Enhancer
 from streamer.frames import HLG, PQ, Layout
@@ -31,8 +33,11 @@ from streamer.media.hdr import (
 
 _TO_BT2020 = np.linalg.inv(BT2020_TO_BT709).astype(np.float32)
 _A, _B, _C = HLG_ABC
-SETS = {"dehaze": ("dehaze/ohaze_subset", "hazy", "gt", "_hazy", "_GT"),
-        "lowlight": ("lowlight/lol_eval10", "low", "high", "", "")}
+# task: (folder, input subfolder, target subfolder, input suffix, target suffix)
+SETS: dict[Task, tuple[str, str, str, str, str]] = {
+    "dehaze": ("dehaze/ohaze_subset", "hazy", "gt", "_hazy", "_GT"),
+    "lowlight": ("lowlight/lol_eval10", "low", "high", "", ""),
+}
 
 
 def _display(rgb8: np.ndarray) -> np.ndarray:
@@ -70,12 +75,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-9)))
 
 
-def pairs(data: Path, task: str, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def pairs(data: Path, task: Task, limit: int) -> list[tuple[np.ndarray, np.ndarray]]:
     folder, low, high, low_suffix, high_suffix = SETS[task]
     found = []
     for path in sorted((data / folder / low).iterdir())[:limit]:
         target = data / folder / high / path.name.replace(low_suffix, high_suffix)
-        x, y = cv2.imread(str(path))[..., ::-1], cv2.imread(str(target))[..., ::-1]
+        x, y = read_rgb(path), read_rgb(target)
         scale = min(1.0, 800 / max(x.shape[:2]))
         x = cv2.resize(x, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         y = cv2.resize(y, (x.shape[1], x.shape[0]), interpolation=cv2.INTER_AREA)

@@ -38,16 +38,19 @@ import hdm
 from benchmarks.release_masks import release_masks
 from hdm.model import pad_input
 from streamer.engine import Engine, EngineSettings, Optimisations, TemporalState
+from streamer.engine.settings import Backend, CompileMode, ModelName, Precision
 
 SIZES = {"360p": (360, 640), "720p": (720, 1280), "1080p": (1080, 1920), "2160p": (2160, 3840)}
 # Backend labels -> (engine backend, torch.compile mode).
-BACKENDS = {
+BACKENDS: dict[str, tuple[Backend, CompileMode]] = {
     "eager": ("eager", "default"),
     "compile": ("compile", "default"),
     "max-autotune": ("compile", "max-autotune-no-cudagraphs"),
     "cudagraphs": ("compile", "reduce-overhead"),
     "tensorrt": ("tensorrt", "default"),
 }
+NETWORKS: tuple[ModelName, ...] = ("hdm", "hdm-s")
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
 ABLATIONS = {
     "unfused head": Optimisations(fuse_head=False),
     "NCHW": Optimisations(channels_last=False),
@@ -57,10 +60,10 @@ ABLATIONS = {
 
 @dataclass(frozen=True)
 class Case:
-    model: str
+    model: ModelName
     size: str
     batch: int
-    precision: str
+    precision: Precision
     backend: str
     ablation: str = ""
 
@@ -68,7 +71,8 @@ class Case:
 def plan_cases(plan: str) -> Iterator[Case]:
     """The rows of a plan, most important first (a lease run may be cut short by its budget)."""
     if plan == "cpu":
-        for model, batch in (("hdm-s", 1), ("hdm-s", 4), ("hdm", 1)):
+        rows: tuple[tuple[ModelName, int], ...] = (("hdm-s", 1), ("hdm-s", 4), ("hdm", 1))
+        for model, batch in rows:
             yield Case(model, "360p", batch, "fp32", "eager")
         for name in ("unfused head", "NCHW"):
             yield Case("hdm", "360p", 1, "fp32", "eager", name)
@@ -80,8 +84,9 @@ def plan_cases(plan: str) -> Iterator[Case]:
         # optimisations' ablations and the other compiled rows; a short lease stops early.
         yield Case("hdm", "1080p", 4, "bf16", "compile")
         yield Case("hdm-s", "2160p", 4, "bf16", "compile")
-        for model, size in (("hdm", "1080p"), ("hdm-s", "2160p")):
-            for precision in ("fp32", "bf16"):
+        targets: tuple[tuple[ModelName, str], ...] = (("hdm", "1080p"), ("hdm-s", "2160p"))
+        for model, size in targets:
+            for precision in PRECISIONS[:2]:  # fp32, bf16
                 yield Case(model, size, 4, precision, "eager")
         for name in ABLATIONS:
             yield Case("hdm", "1080p", 4, "bf16", "compile", name)
@@ -90,22 +95,21 @@ def plan_cases(plan: str) -> Iterator[Case]:
         yield Case("hdm", "1080p", 8, "bf16", "compile")
         yield Case("hdm", "1080p", 4, "fp16", "compile")
         yield Case("hdm", "1080p", 4, "bf16", "tensorrt")
-        early = {("hdm", "1080p"), ("hdm-s", "2160p")}
-        for model in ("hdm", "hdm-s"):
+        for model in NETWORKS:
             for size in ("720p", "1080p", "2160p"):
-                for precision in ("fp32", "bf16", "fp16"):
+                for precision in PRECISIONS:
                     for batch in (1, 4, 8):
-                        if (model, size) in early and batch == 4 and precision != "fp16":
+                        if (model, size) in targets and batch == 4 and precision != "fp16":
                             continue
                         yield Case(model, size, batch, precision, "eager")
         yield Case("hdm", "720p", 4, "bf16", "compile")
         yield Case("hdm", "2160p", 4, "bf16", "compile")
         yield Case("hdm", "1080p", 4, "bf16", "max-autotune")
         return
-    for model in ("hdm", "hdm-s"):
+    for model in NETWORKS:
         for size in ("720p", "1080p", "2160p"):
             for batch in (1, 4, 8):
-                for precision in ("fp32", "bf16", "fp16"):
+                for precision in PRECISIONS:
                     for backend in BACKENDS:
                         yield Case(model, size, batch, precision, backend)
     for name in ABLATIONS:

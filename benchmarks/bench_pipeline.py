@@ -24,12 +24,14 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import torch
 
 from streamer.engine import Engine, EngineSettings
+from streamer.engine.settings import Colour
 from streamer.frames import ANY
 from streamer.publish.publisher import PublishSettings
 from streamer.runtime.batcher import BatchSettings
@@ -131,10 +133,10 @@ def main() -> None:
     device = torch.device(args.device)
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
-    rows: list[dict[str, object]] = []
-    report = {"card": card, "size": [width, height], "rows": rows}
+    rows: list[dict[str, Any]] = []  # JSON records
+    report: dict[str, object] = {"card": card, "size": [width, height], "rows": rows}
 
-    def record(row: dict[str, object]) -> None:
+    def record(row: dict[str, Any]) -> None:
         """Keep the row and rewrite the JSON, so a run cut short keeps what it measured."""
         rows.append(row)
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,7 @@ def main() -> None:
             record(row)
             if not args.ablations or name != first_hdm:
                 continue
-            side = "host" if engine.colour_on_device else "device"
+            side: Colour = "host" if engine.colour_on_device else "device"
             other = Engine(engine.runner, engine.transfer,  # the same compiled runner
                            replace(engine.settings, colour=side))
             record({"model": f"{name} colour={side}", "engine": engine.description,
@@ -175,14 +177,14 @@ def main() -> None:
     print(f"{'model':<26}{'file fps':>9}{'vs x264':>9}{'decode':>8}{'infer':>8}{'encode':>8}"
           f"{'live p50':>10}{'p95':>8}{'p99':>8}{'drops':>7}")
     for row in rows:
-        f: dict = row["file"]  # type: ignore[assignment]
+        f = row["file"]
         stage = f["stage_fps"]
         line = (f"{row['model']:<26}{f['fps']:>9.1f}{f['fps'] / encode_only:>8.2f}x"
                 f"{stage['decode']:>8.0f}{stage['infer']:>8.1f}{stage['file']:>8.0f}")
         if "live" in row:
             live = row["live"]
-            lat = live["latency_ms"]  # type: ignore[index]
-            drops = sum(live["dropped"].values())  # type: ignore[index, union-attr]
+            lat = live["latency_ms"]
+            drops = sum(live["dropped"].values())
             line += (f"{lat['p50'] or 0:>10.1f}{lat['p95'] or 0:>8.1f}{lat['p99'] or 0:>8.1f}"
                      f"{drops:>7}")
         print(line)

@@ -23,6 +23,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -123,7 +124,7 @@ def main() -> None:
         seg = ["--segment-seconds", f"{args.segment_seconds:g}"]
         runs = {"plain": [], "segments, this process": seg, "2 workers": [*seg, "--workers", "2"],
                 "Ray local, 2 workers": [*seg, "--workers", "2", "--ray", "local"]}
-        results = {}
+        results: dict[str, dict[str, Any]] = {}  # run -> its seconds and output file
         for name, flags in runs.items():
             out = folder / f"{name.split(',')[0].replace(' ', '_')}.mp4"
             results[name] = {"seconds": round(timed([*tool, str(source), "-o", str(out),

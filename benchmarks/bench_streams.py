@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -116,8 +117,8 @@ def child(model: str, count: int, size: str, fps: int, seconds: float) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        model, count, size, fps, seconds = sys.argv[2:7]
-        child(model, int(count), size, int(fps), float(seconds))
+        model, streams, size, fps, seconds = sys.argv[2:7]
+        child(model, int(streams), size, int(fps), float(seconds))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="dcp,hdm-s")
@@ -128,7 +129,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("out/bench_streams.json"))
     args = parser.parse_args()
     card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []  # JSON records
     report = {"card": card, "cpus": os.cpu_count(), "size": args.size, "fps": args.fps,
               "seconds": args.seconds, "rows": rows}
     for model in args.models.split(","):
@@ -148,7 +149,7 @@ def main() -> None:
     for row in rows:
         one, many = row["one_engine"], row["processes"]
         cells = [f"{d['fps']:>7.1f}{d['worst_p99_ms']:>9.0f}{d['dropped']:>7}{d['rss_mib']:>7.0f}"
-                 for d in (one, many)]  # type: ignore[index]
+                 for d in (one, many)]
         print(f"{row['model']:<7}{row['streams']:>8} | {cells[0]} | {cells[1]}")
     print(f"wrote {args.json}")
 

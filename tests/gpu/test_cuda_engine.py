@@ -18,6 +18,7 @@ from streamer.engine import (
     TemporalState,
 )
 from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
+from streamer.engine.settings import Backend
 from streamer.frames import Layout, YuvCoding
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -36,7 +37,7 @@ def test_device_colour_on_cuda_equals_the_cpu() -> None:
 
 
 @pytest.mark.parametrize("backend", ["eager", "compile"])
-def test_engine_on_cuda_matches_the_cpu_engine(backend: str) -> None:
+def test_engine_on_cuda_matches_the_cpu_engine(backend: Backend) -> None:
     images = [np.random.default_rng(i).integers(0, 256, (96, 128, 3), dtype=np.uint8)
               for i in range(3)]
     smoothing = SmoothingParams(enabled=False)

@@ -10,6 +10,7 @@ import torch
 import hdm
 from hdm.deform import modulated_deform_conv2d
 from hdm.fusion import fuse_head
+from tests.hdm.parts import as_hdm
 from tests.hdm.test_deform import random_case, reference_deform_conv
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -35,12 +36,13 @@ def test_hdm_on_cuda_matches_the_cpu_in_fp32() -> None:
 
 
 def test_fused_head_and_channels_last_on_cuda_match_the_plain_model() -> None:
-    model = hdm.build_model("hdm", task="dehaze", weights="random").eval().to(CUDA)
+    model = as_hdm(hdm.build_model("hdm", task="dehaze", weights="random")).eval().to(CUDA)
     x = torch.rand(1, 3, 120, 200, device=CUDA)
     with torch.inference_mode():
         expected = model(x)
         fuse_head(model)
-        model = model.to(memory_format=torch.channels_last)
+        # torch's stubs lack Module.to(memory_format=...), which it has.
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         got = model(x.contiguous(memory_format=torch.channels_last))
     assert (got - expected).abs().max() < 1e-3
 

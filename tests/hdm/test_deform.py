@@ -47,9 +47,13 @@ def reference_deform_conv(
     return out
 
 
+Case = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 def random_case(
     batch: int = 2, channels: int = 4, out_channels: int = 5, size: tuple[int, int] = (7, 9)
-) -> tuple[torch.Tensor, ...]:
+) -> Case:
+    """x, offset, mask, weight, bias."""
     h, w = size
     x = torch.randn(batch, channels, h, w)
     # Offsets up to ±6 px on a 7×9 map: many taps sample partly or wholly outside the image.
@@ -97,6 +101,7 @@ def test_low_precision_dtypes_stay_close_to_float64(dtype: torch.dtype, toleranc
 
 def test_module_starts_as_half_a_plain_conv() -> None:
     layer = ModulatedDeformConv2d(4, 6)
+    assert layer.bias is not None
     x = torch.randn(1, 4, 8, 8)
     plain = torch.nn.functional.conv2d(x, layer.weight, None, padding=1) * 0.5 + layer.bias.view(
         1, -1, 1, 1

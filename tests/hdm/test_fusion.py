@@ -7,14 +7,15 @@ import torch
 
 from hdm.fusion import FusedHead, fuse_head
 from hdm.model import HDM, HDMConfig
+from tests.hdm.parts import bias_of, conv_at
 
 
 @pytest.mark.parametrize("size", [(40, 52), (21, 33), (12, 9)])
 def test_fused_head_equals_the_original_everywhere(size: tuple[int, int]) -> None:
     model = HDM(HDMConfig(width=8, groups=1, blocks=1)).double()
-    for conv in list(model.head)[:3]:
+    for conv in (conv_at(model.head, i) for i in range(3)):
         torch.nn.init.normal_(conv.weight, std=0.2)
-        torch.nn.init.normal_(conv.bias, std=0.2)
+        torch.nn.init.normal_(bias_of(conv), std=0.2)
     features = torch.randn(2, 8, *size, dtype=torch.float64)
     with torch.no_grad():
         expected = model.head(features)

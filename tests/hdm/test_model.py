@@ -7,7 +7,9 @@ import torch
 
 import hdm
 from hdm.errors import InputError, ModelConfigError
+from hdm.layers import AttentionGroup
 from hdm.model import GAIN_RANGE, HDM, HDMConfig
+from tests.hdm.parts import as_hdm, bias_of, conv_at
 
 TINY = HDMConfig(width=8, groups=1, blocks=1, regions=5)
 
@@ -17,10 +19,12 @@ def used_parameters(model: torch.nn.Module) -> int:
 
 
 def test_paper_preset_has_the_release_parameter_count() -> None:
-    model = hdm.build_model("hdm", weights="random")
+    model = as_hdm(hdm.build_model("hdm", weights="random"))
     assert used_parameters(model) == 2_819_292
     # 3 groups (+ReLU), 9 blocks (+conv)
-    assert len(model.body) == 4 and len(model.body[0].gp) == 10
+    group = model.body[0]
+    assert isinstance(group, AttentionGroup)
+    assert len(model.body) == 4 and len(group.gp) == 10
 
 
 def test_small_preset_is_much_smaller() -> None:
@@ -29,7 +33,7 @@ def test_small_preset_is_much_smaller() -> None:
 
 
 def test_initial_values_of_the_mix_blends() -> None:
-    model = hdm.build_model("hdm-s", weights="random")
+    model = as_hdm(hdm.build_model("hdm-s", weights="random"))
     assert torch.sigmoid(model.mix1.w).item() == pytest.approx(0.2689, abs=1e-4)
     assert torch.sigmoid(model.mix2.w).item() == pytest.approx(0.3543, abs=1e-4)
 
@@ -72,7 +76,8 @@ def test_channels_last_matches_contiguous() -> None:
     x = torch.rand(2, 3, 36, 40)
     with torch.no_grad():
         expected = model(x)
-        model = model.to(memory_format=torch.channels_last)
+        # torch's stubs lack Module.to(memory_format=...), which it has.
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         got = model(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -88,11 +93,11 @@ def test_batch_members_do_not_interact() -> None:
 
 def test_training_mode_returns_the_raw_tanh_output() -> None:
     model = HDM(TINY).train()
-    torch.nn.init.constant_(model.head[2].bias, -3.0)
+    torch.nn.init.constant_(bias_of(conv_at(model.head, 2)), -3.0)
     y = model(torch.rand(1, 3, 16, 16))
     assert y.min() < 0
     y.mean().backward()
-    assert model.conv0[0].weight.grad is not None
+    assert conv_at(model.conv0, 0).weight.grad is not None
 
 
 def test_bfloat16_autocast_stays_close_to_float32() -> None:
@@ -129,7 +134,7 @@ def test_compiles_with_fullgraph_and_exports() -> None:
 )
 def test_bad_input_raises_one_clear_error(bad: object, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        HDM(TINY)(bad)  # type: ignore[arg-type]
+        HDM(TINY)(bad)
 
 
 def test_builder_refuses_unknown_names_and_tasks() -> None:
@@ -142,8 +147,10 @@ def test_builder_refuses_unknown_names_and_tasks() -> None:
 
 
 def test_lowlight_task_uses_brightened_masks() -> None:
-    assert hdm.build_model("hdm-s", task="lowlight", weights="random").config.lowlight_masks
-    assert not hdm.build_model("hdm-s", task="dehaze", weights="random").config.lowlight_masks
+    assert as_hdm(hdm.build_model("hdm-s", task="lowlight", weights="random")
+                  ).config.lowlight_masks
+    assert not as_hdm(hdm.build_model("hdm-s", task="dehaze", weights="random")
+                      ).config.lowlight_masks
 
 
 def test_residual_variant_starts_near_the_identity() -> None:
@@ -161,7 +168,7 @@ def test_gain_output_starts_at_the_identity_and_keeps_hue() -> None:
     x = torch.rand(1, 3, 40, 44) * 0.4 + 0.01
     with torch.no_grad():
         assert torch.allclose(model(x), x, atol=1e-6)
-        model.head[2].bias.copy_(torch.tensor([0.2, 0.0, 0.0, 0.0]))  # a common gain only
+        bias_of(conv_at(model.head, 2)).copy_(torch.tensor([0.2, 0.0, 0.0, 0.0]))  # one gain
         y = model(x)
     expected = torch.exp(GAIN_RANGE * torch.tanh(torch.tensor(0.2)))
     assert torch.allclose(y, x * expected, rtol=1e-5)  # every channel scaled alike: same hue

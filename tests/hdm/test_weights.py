@@ -10,6 +10,7 @@ import torch
 import hdm
 from hdm.errors import CheckpointError, ModelConfigError
 from hdm.weights import DEFAULT_WEIGHTS, Weights, WeightsInfo, default_weights
+from tests.hdm.parts import as_hdm, conv_at
 
 ENTRIES = list(Weights)
 
@@ -59,17 +60,17 @@ def test_a_preset_without_shipped_weights_is_refused_never_random() -> None:
         hdm.build_model("hdm", task="dehaze")  # the README's example; no hdm weights ship yet
     with pytest.raises(ModelConfigError, match="ambiguous"):
         hdm.build_model("hdm-s", task="dehaze", weights=None)  # type: ignore[arg-type]
-    untrained = hdm.build_model("hdm-s", task="dehaze", weights="random")
-    shipped = hdm.build_model("hdm-s", task="dehaze")
-    assert not torch.equal(untrained.conv0[0].weight, shipped.conv0[0].weight)
+    untrained = as_hdm(hdm.build_model("hdm-s", task="dehaze", weights="random"))
+    shipped = as_hdm(hdm.build_model("hdm-s", task="dehaze"))
+    assert not torch.equal(conv_at(untrained.conv0, 0).weight, conv_at(shipped.conv0, 0).weight)
 
 
 def test_weights_members_and_the_resolver_agree_with_the_shipped_defaults() -> None:
     member = hdm.Weights.LOWLIGHT_LOL_SYNTH_GAIN_V2
-    by_member = hdm.build_model(member.value.preset, weights=member)
+    by_member = as_hdm(hdm.build_model(member.value.preset, weights=member))
     by_default = hdm.resolve("lowlight")
     assert isinstance(by_default, hdm.HDM)
-    assert torch.equal(by_member.conv0[0].weight, by_default.conv0[0].weight)
+    assert torch.equal(conv_at(by_member.conv0, 0).weight, conv_at(by_default.conv0, 0).weight)
     with pytest.raises(ModelConfigError, match="not 'dehaze'"):
         hdm.build_model(member.value.preset, task="dehaze", weights=member)
     soft = hdm.resolve("dehaze", mask_mode="soft")

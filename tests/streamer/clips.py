@@ -54,9 +54,9 @@ def write_clip(
 ) -> list[int]:
     """Encode a clip; returns the video pts written. ``pts`` (in ``time_base``) makes it VFR."""
     height, width = size
-    written = []
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=fps, options=options or {})
+        assert isinstance(video, av.VideoStream), f"{codec} is not a video encoder"
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         if time_base is not None:
             video.time_base = time_base
@@ -97,14 +97,18 @@ def write_clip(
                 chunk.time_base = Fraction(1, SAMPLE_RATE)
                 container.mux(audio_stream.encode(chunk))
             container.mux(audio_stream.encode())
-    with av.open(str(path)) as container:
-        written = [f.pts for f in container.decode(video=0)]
-    return written
+    return decoded_pts(path)
 
 
 def decoded_pts(path: Path) -> list[int]:
+    """The pts of every decoded video frame (each must have one: a frame without is a bug)."""
     with av.open(str(path)) as container:
-        return [frame.pts for frame in container.decode(video=0)]
+        return [_pts(frame) for frame in container.decode(video=0)]
+
+
+def _pts(frame: av.VideoFrame) -> int:
+    assert frame.pts is not None, f"a decoded frame without pts: {frame}"
+    return frame.pts
 
 
 def audio_packets(path: Path) -> list[bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -14,8 +15,11 @@ import pytest
 from tests.streamer.clips import decoded_pts, moving_square
 from tests.streamer.commands import run
 
+if TYPE_CHECKING:
+    from av.container.core import Chapter
+
 FONT = b"\x00\x01\x00\x00 not really a font, but bytes to keep"
-CHAPTERS = [{"id": 1, "start": 0, "end": 12, "time_base": Fraction(1, 24),
+CHAPTERS: list[Chapter] = [{"id": 1, "start": 0, "end": 12, "time_base": Fraction(1, 24),
              "metadata": {"title": "Intro"}},
             {"id": 2, "start": 12, "end": 24, "time_base": Fraction(1, 24),
              "metadata": {"title": "Main"}}]
@@ -46,8 +50,13 @@ def write_with_font_and_chapters(path: Path) -> None:
     with av.open(str(path), "w") as container:
         video = encode(container)
         container.add_attachment("font.ttf", "font/ttf", FONT)
-        container.set_chapters(CHAPTERS)  # type: ignore[arg-type]
+        container.set_chapters(CHAPTERS)
         frames_into(container, video, 24)
+
+
+def _start_s(chapter: Chapter) -> float:
+    assert chapter["time_base"] is not None, chapter
+    return float(chapter["start"] * chapter["time_base"])
 
 
 def test_chapters_and_attachments_are_kept_in_matroska(tmp_path: Path) -> None:
@@ -60,7 +69,7 @@ def test_chapters_and_attachments_are_kept_in_matroska(tmp_path: Path) -> None:
                        if isinstance(s, av.stream.AttachmentStream)]
         assert out.streams.video[0].index == 0
     assert [c["metadata"]["title"] for c in chapters] == ["Intro", "Main"]
-    assert [float(c["start"] * c["time_base"]) for c in chapters] == [0.0, 0.5]
+    assert [_start_s(c) for c in chapters] == [0.0, 0.5]
     assert attachments == [("font.ttf", "font/ttf", FONT)]
 
 

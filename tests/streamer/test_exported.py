@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from streamer.engine import Engine, EngineSettings, TemporalState
+from streamer.engine.settings import Backend, Precision
 from streamer.errors import EngineError
 
 pytestmark = pytest.mark.slow
@@ -26,15 +28,15 @@ def _enhance(settings: EngineSettings) -> np.ndarray:
 
 @pytest.mark.parametrize(("backend", "precision", "tolerance"), [
     ("openvino", "fp32", 1), ("onnxruntime", "fp32", 1), ("openvino", "bf16", 8)])
-def test_exported_backends_match_eager(tmp_path: Path, backend: str, precision: str,
+def test_exported_backends_match_eager(tmp_path: Path, backend: Backend, precision: Precision,
                                        tolerance: int) -> None:
     """fp32: rounding only (at most one level, measured 1); bf16: 8 mantissa bits inside the
     network (measured at most 3 levels on 720p frames; the quality guard bounds its PSNR)."""
     pytest.importorskip(backend)
-    common = {"model": "hdm-s", "task": "dehaze", "device": "cpu", "cache_dir": str(tmp_path),
-              "inference_size": "full"}
-    eager = _enhance(EngineSettings(backend="eager", **common))  # type: ignore[arg-type]
-    got = _enhance(EngineSettings(backend=backend, precision=precision, **common))  # type: ignore[arg-type]
+    reference = EngineSettings(model="hdm-s", task="dehaze", device="cpu", backend="eager",
+                               cache_dir=str(tmp_path), inference_size="full")
+    eager = _enhance(reference)
+    got = _enhance(replace(reference, backend=backend, precision=precision))
     assert np.abs(got - eager).max() <= tolerance
 
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,8 @@ FFPROBE = shutil.which("ffprobe")
 pytestmark = pytest.mark.skipif(FFPROBE is None, reason="needs ffprobe (apt-get install ffmpeg)")
 
 
-def probe(path: Path, *extra: str) -> dict[str, object]:
+def probe(path: Path, *extra: str) -> dict[str, Any]:
+    """ffprobe's JSON for ``path``."""
     assert FFPROBE is not None
     result = subprocess.run([FFPROBE, "-v", "error", "-print_format", "json", "-show_streams",
                              "-show_chapters", "-show_format", *extra, str(path)],
@@ -34,11 +36,11 @@ def test_hdr10_as_ffprobe_sees_it(tmp_path: Path) -> None:
     write_hdr10(src)
     assert run(src, "-o", dst) == 0
     info = probe(dst, "-show_frames", "-read_intervals", "%+#1")
-    video = info["streams"][0]  # type: ignore[index]
+    video = info["streams"][0]
     assert (video["codec_name"], video["pix_fmt"]) == ("hevc", "yuv420p10le")
     assert (video["color_transfer"], video["color_primaries"], video["color_space"]) == (
         "smpte2084", "bt2020", "bt2020nc")
-    side = {d["side_data_type"]: d for d in info["frames"][0]["side_data_list"]}  # type: ignore[index]
+    side = {d["side_data_type"]: d for d in info["frames"][0]["side_data_list"]}
     assert side["Content light level metadata"]["max_content"] == 1000
     assert side["Mastering display metadata"]["max_luminance"] == "10000000/10000"
 
@@ -51,11 +53,11 @@ def test_rotation_aspect_chapters_and_tags_as_ffprobe_sees_them(tmp_path: Path) 
                           "metadata": {"title": "Start"}}])
     assert run(src, "-o", dst) == 0
     info = probe(dst)
-    video, audio = info["streams"]  # type: ignore[misc]
+    video, audio = info["streams"]
     assert video["codec_type"] == "video" and audio["codec_type"] == "audio"
     assert video["sample_aspect_ratio"] == "32:27"
     rotation = [d for d in video.get("side_data_list", []) if "rotation" in d]
     assert rotation and abs(int(rotation[0]["rotation"])) == 90
     assert audio["tags"]["language"] == "fra"
-    assert info["format"]["tags"]["title"] == "Harbour"  # type: ignore[index]
-    assert [c["tags"]["title"] for c in info["chapters"]] == ["Start"]  # type: ignore[union-attr]
+    assert info["format"]["tags"]["title"] == "Harbour"
+    assert [c["tags"]["title"] for c in info["chapters"]] == ["Start"]

@@ -147,7 +147,7 @@ def test_sockets_do_not_leak(tmp_path: Path, classical_engine: Engine) -> None:
     endpoint = free_endpoint()
     publish_file(classical_engine, clip, PublishSettings(endpoint)).join()
     # The port is released (ZeroMQ unbinds in its I/O thread, so allow it a moment).
-    check = zmq.Context.instance().socket(zmq.PUB)
+    check: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
     try:
         deadline = time.monotonic() + 3.0
         while True:

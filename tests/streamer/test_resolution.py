@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from streamer.engine.settings import EngineSettings
 from streamer.errors import ConfigError
 
 
-def _linear_cost(height: int, width: int, fixed_ms: float, per_megapixel_ms: float):  # type: ignore[no-untyped-def]
+def _linear_cost(height: int, width: int, fixed_ms: float, per_megapixel_ms: float
+                 ) -> tuple[Callable[[int | None], float], list[int | None]]:
+    """A cost model of ``fixed_ms`` plus ``per_megapixel_ms`` a megapixel, and the sides it
+    was asked about."""
     asked: list[int | None] = []
 
     def cost(side: int | None) -> float:

@@ -89,7 +89,7 @@ def test_each_kind_of_malformed_message_is_refused_fast(kind: str) -> None:
 
 def test_a_subscriber_counts_malformed_messages_and_goes_on() -> None:
     endpoint = free_endpoint()
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     pub = context.socket(zmq.PUB)
     pub.bind(endpoint)
     try:
@@ -111,7 +111,7 @@ def test_frames_lost_after_the_last_one_received_count_as_missed() -> None:
     """A lossy link: of 120 frames announced by the end message, 3 in the middle and the last
     3 never arrive. Counting from the highest seq received said 3; the end message says 6."""
     endpoint = free_endpoint()
-    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
     pub.bind(endpoint)
     lost = {40, 41, 42, 117, 118, 119}
     try:
@@ -131,7 +131,7 @@ def test_frames_lost_after_the_last_one_received_count_as_missed() -> None:
 
 def test_a_heartbeat_tells_a_subscriber_what_it_missed_before_the_end() -> None:
     endpoint = free_endpoint()
-    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUB)
     pub.bind(endpoint)
     try:
         with Subscriber(endpoint, hwm=1000) as sub:
@@ -192,9 +192,13 @@ def test_the_end_message_reaches_a_slow_subscriber_behind_a_full_queue() -> None
     image = np.zeros((240, 320, 3), np.uint8)
     with Subscriber(endpoint, hwm=2, silence_s=5.0) as sub:
         time.sleep(0.3)
-        closer = threading.Thread(target=lambda: ([publisher.send(frame(i, image))
-                                                   for i in range(50)],
-                                                  publisher.close("cam")))
+
+        def send_then_close() -> None:
+            for i in range(50):
+                publisher.send(frame(i, image))
+            publisher.close("cam")
+
+        closer = threading.Thread(target=send_then_close)
         closer.start()
         time.sleep(0.5)  # the subscriber's queue is full and the end message was dropped once
         seen = []

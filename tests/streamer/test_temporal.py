@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from hdm import dcp
+from hdm.dcp import MaskMode
 from hdm.fusion import FusedHead
 from streamer.engine import Engine, EngineSettings
 from streamer.engine.temporal import (
@@ -20,6 +21,7 @@ from streamer.engine.temporal import (
 )
 from streamer.sources.video import VideoSource
 from streamer.stats import FlickerMeter
+from tests.hdm.parts import as_hdm, bias_of, conv_at
 from tests.streamer.clips import write_clip
 
 # Large enough that the object's footprint in the dark channel (its 60-pixel min filter) is
@@ -80,11 +82,12 @@ def test_smoothing_cuts_output_flicker_against_per_frame_masks(
     smoothed = Engine.build(settings, SmoothingParams(), stabiliser=steady_off)
     # An untrained HDM outputs almost 0 everywhere (clamped tanh); centre its output so that
     # what its region conv does with the masks shows in the pixels.
-    torch.nn.init.constant_(smoothed.model.head[2].bias, 0.5)
+    torch.nn.init.constant_(bias_of(conv_at(as_hdm(smoothed.model).head, 2)), 0.5)
     per_frame = Engine.build(settings, SmoothingParams(enabled=False), stabiliser=steady_off)
     per_frame.model.load_state_dict(smoothed.model.state_dict())
     for engine in (smoothed, per_frame):  # the fused head was composed from the old bias
-        engine.model.head = FusedHead(engine.model.head)
+        network = as_hdm(engine.model)
+        network.head = FusedHead(network.head)
     with_smoothing = flicker_of(smoothed, decoded_clip)
     without = flicker_of(per_frame, decoded_clip)
     print(f"flicker: per-frame masks {without:.3f}, smoothed {with_smoothing:.3f}")
@@ -95,13 +98,13 @@ def test_smoothing_cuts_output_flicker_against_per_frame_masks(
 
 @pytest.mark.parametrize("mode", ["hard", "soft"])
 def test_smoothed_masks_move_much_less_than_per_frame_masks(
-    decoded_clip: list[np.ndarray], mode: str
+    decoded_clip: list[np.ndarray], mode: MaskMode
 ) -> None:
     frames = [torch.from_numpy(i).permute(2, 0, 1)[None].float() / 255 for i in decoded_clip]
-    smoother = MaskSmoother(regions=5, mode=mode, lowlight=False)  # type: ignore[arg-type]
+    smoother = MaskSmoother(regions=5, mode=mode, lowlight=False)
     video = [MaskState()]
     smoothed = [smoother(f, video) for f in frames]
-    per_frame = [dcp.dcp_masks(f, mode=mode)[0] for f in frames]  # type: ignore[arg-type]
+    per_frame = [dcp.dcp_masks(f, mode=mode)[0] for f in frames]
     print(f"{mode} mask change: per-frame {mask_change(per_frame):.4f}, "
           f"smoothed {mask_change(smoothed):.4f}")
     assert mask_change(smoothed) < 0.6 * mask_change(per_frame)

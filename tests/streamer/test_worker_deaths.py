@@ -130,7 +130,7 @@ def test_a_segment_whose_worker_dies_twice_ends_the_job_in_one_line_then_resume(
     victim = min(first)
     os.kill(victim, signal.SIGKILL)
     assert job.stderr is not None
-    said = []
+    said: list[str] = []
     while not said or "retrying the segment once" not in said[-1]:
         said.append(job.stderr.readline())
         assert said[-1], "the job ended without retrying the segment"
