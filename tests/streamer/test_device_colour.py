@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from streamer.engine import Engine, EngineBatch, EngineSettings, PendingBatch, TemporalState
+from streamer.engine import Engine, EngineSettings
 from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
+from streamer.engine.settings import Colour
 from streamer.frames import Layout
 from streamer.media.convert import swscale_matrix
 from streamer.runtime.batcher import BatchSettings
@@ -21,6 +21,7 @@ from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
+from tests.streamer.engines import RecordingEngine
 from tests.streamer.test_colour import ONE_TRIP, bar_centres, colour_bars
 
 I420, RGB24 = Layout.I420, Layout.RGB24
@@ -92,30 +93,15 @@ def test_uneven_batches_keep_their_planes_apart() -> None:
     assert torch.equal(batch[1:], single)
 
 
-class Recorder:
-    """Wraps Engine.submit to record how one session's frames travel: (layout in, layout out)
-    of every batch holding its frames (the warm-up's are not its)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.calls: list[tuple[Layout, Layout]] = []
-        self.state: TemporalState | None = None
-        self._submit = engine.submit
-
-    def __call__(self, batch: EngineBatch, states: Sequence[TemporalState]) -> PendingBatch:
-        if any(state is self.state for state in states):
-            self.calls.append((batch.layout, batch.result_layout))
-        return self._submit(batch, states)
-
-
-def run_file(src: Path, dst: Path, colour: str, **sink: Any) -> Recorder:
-    engine = Engine.build(EngineSettings(model="dcp", device="cpu", colour=colour))  # type: ignore[arg-type]
-    recorder = Recorder(engine)
-    engine.submit = recorder  # type: ignore[method-assign]
+def run_file(src: Path, dst: Path, colour: Colour, **sink: Any) -> set[tuple[Layout, Layout]]:
+    """Run a file; how its frames travelled: (layout in, layout out) of the batches that held
+    them (not the warm-up's)."""
+    engine = RecordingEngine(Engine.build(EngineSettings(model="dcp", device="cpu",
+                                                         colour=colour)))
     pipeline = Pipeline(VideoSource(str(src)), engine, output=(dst, EncodeSettings(**sink)),
                         batching=BatchSettings(size=3), progress=False)
-    recorder.state = pipeline.session.state
     pipeline.run()
-    return recorder
+    return engine.travelled(pipeline.session.state)
 
 
 def decoded_rgb(path: Path) -> list[np.ndarray]:
@@ -128,8 +114,8 @@ def test_file_through_device_colour_matches_host_colour(tmp_path: Path) -> None:
     written = write_clip(src, frames=12)
     host = run_file(src, tmp_path / "host.mp4", "host", crf=0)
     device = run_file(src, tmp_path / "device.mp4", "device", crf=0)
-    assert set(host.calls) == {(RGB24, RGB24)}
-    assert set(device.calls) == {(I420, I420)}  # planes in, planes out
+    assert host == {(RGB24, RGB24)}
+    assert device == {(I420, I420)}  # planes in, planes out
     assert decoded_pts(tmp_path / "device.mp4") == written
     assert audio_packets(tmp_path / "device.mp4") == audio_packets(src)
     a, b = decoded_rgb(tmp_path / "host.mp4"), decoded_rgb(tmp_path / "device.mp4")
@@ -143,20 +129,18 @@ def test_side_by_side_takes_rgb_back_and_odd_sizes_travel_as_rgb(tmp_path: Path)
     src = tmp_path / "in.mkv"
     write_clip(src, frames=4, audio=False)
     side = run_file(src, tmp_path / "side.mp4", "device", side_by_side=True)
-    assert set(side.calls) == {(I420, RGB24)}
+    assert side == {(I420, RGB24)}
     with av.open(str(tmp_path / "side.mp4")) as container:
         assert container.streams.video[0].codec_context.width == 2 * 128
     odd = tmp_path / "odd.mkv"
     write_clip(odd, frames=4, size=(97, 130), pix_fmt="yuv444p", audio=False)
-    recorder = run_file(odd, tmp_path / "odd.mp4", "device")
-    assert set(recorder.calls) == {(RGB24, RGB24)}
+    assert run_file(odd, tmp_path / "odd.mp4", "device") == {(RGB24, RGB24)}
     assert len(decoded_rgb(tmp_path / "odd.mp4")) == 4
 
 
 def test_planes_in_rgb_out_for_other_pixel_formats(tmp_path: Path) -> None:
     src = tmp_path / "in.mkv"
     write_clip(src, frames=4, audio=False)
-    recorder = run_file(src, tmp_path / "out.mkv", "device", pix_fmt="yuv444p")
-    assert set(recorder.calls) == {(I420, RGB24)}
+    assert run_file(src, tmp_path / "out.mkv", "device", pix_fmt="yuv444p") == {(I420, RGB24)}
     with av.open(str(tmp_path / "out.mkv")) as container:
         assert container.streams.video[0].codec_context.pix_fmt == "yuv444p"

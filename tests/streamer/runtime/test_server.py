@@ -5,27 +5,27 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from streamer.engine import Engine, EngineBatch, PendingBatch, TemporalState
+from streamer.engine import Engine
 from streamer.errors import RunErrors, SinkError, StreamerError
-from streamer.frames import ANY, RGB, Layout, Passthrough, StreamInfo, negotiate
+from streamer.frames import RGB, Passthrough, StreamInfo
 from streamer.publish.publisher import PublishSettings
 from streamer.queues import Policy
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks.base import Output
+from streamer.sinks.base import Output, Sink
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileSink
 from streamer.sources.video import VideoSource
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
+from tests.streamer.engines import RecordingEngine
 
 FRAMES = 16
 
@@ -75,15 +75,8 @@ def clip(path: Path, seed: int) -> list[int]:
     return write_clip(path, frames=FRAMES, images=images)
 
 
-def test_layouts_are_negotiated_once_and_rgb_always_survives() -> None:
-    planes = frozenset({Layout.I420, Layout.RGB24})
-    assert negotiate(planes, ANY, ANY) == planes
-    assert negotiate(planes, RGB) == {Layout.RGB24}
-    assert negotiate(frozenset({Layout.RGB48}), frozenset({Layout.I420})) == {Layout.RGB48}
-
-
 def test_two_files_share_batches_and_each_comes_out_as_if_run_alone(
-    tmp_path: Path, classical_engine: Engine
+    tmp_path: Path, classical_engine: Engine, recording_engine: RecordingEngine
 ) -> None:
     sources = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
     written = [clip(path, seed) for seed, path in enumerate(sources)]
@@ -95,25 +88,15 @@ def test_two_files_share_batches_and_each_comes_out_as_if_run_alone(
                  progress=False).run()
         alone.append(decoded(out))
 
-    mixed: list[int] = []
-    submit = classical_engine.submit
-
-    def recording(batch: EngineBatch, states: Sequence[TemporalState]) -> PendingBatch:
-        mixed.append(len({id(s) for s in states}))
-        return submit(batch, states)
-
-    server = Server(classical_engine, BatchSettings(size=4, max_delay_ms=200))
+    server = Server(recording_engine, BatchSettings(size=4, max_delay_ms=200))
     outputs = [path.with_name(f"together-{path.name}") for path in sources]
     for index, (path, out) in enumerate(zip(sources, outputs, strict=True)):
         source = VideoSource(str(path), stream_id=f"cam{index}")
         server.add(StreamSession(source, [FileSink(out)], batching=server.batching))
-    classical_engine.submit = recording  # type: ignore[method-assign]
-    try:
-        server.start()
-        server.join()
-    finally:
-        del classical_engine.submit
-    assert max(mixed) == 2, "no batch held frames of both streams"
+    server.start()
+    server.join()
+    assert max(s.streams for s in recording_engine.submitted) == 2, \
+        "no batch held frames of both streams"
     for out, src, pts, reference in zip(outputs, sources, written, alone, strict=True):
         assert decoded_pts(out) == pts
         assert audio_packets(out) == audio_packets(src)
@@ -125,13 +108,14 @@ def test_every_stage_error_surfaces_and_the_other_outputs_are_finished(
     tmp_path: Path, classical_engine: Engine
 ) -> None:
     server = Server(classical_engine, BatchSettings(size=2))
-    files, broken = [], []
+    files: list[Path] = []
+    broken: list[BrokenSink] = []
     for index in range(2):
         src = tmp_path / f"in{index}.mkv"
         write_clip(src, frames=FRAMES, audio=False)
         files.append(tmp_path / f"out{index}.mkv")
         broken.append(BrokenSink(f"disk {index} is full", fail_at=4 + index))
-        sinks = [FileSink(files[-1]), broken[-1]]
+        sinks: list[Sink] = [FileSink(files[-1]), broken[-1]]
         server.add(StreamSession(VideoSource(str(src)), sinks, batching=server.batching))
     server.start()
     with pytest.raises(RunErrors) as caught:
