@@ -23,11 +23,12 @@ import torch
 from torch import nn
 
 from hdm.data import IMAGE_SUFFIXES, find_pairs, is_paired_folder, read_rgb, to_tensor
+from hdm.defects import defects
 from hdm.errors import ModelConfigError
 from hdm.metrics import psnr, psnr_y, ssim
 from hdm.photo_stats import describe, fidelity
 
-__all__ = ["PAIRED_SETS", "UNPAIRED_SETS", "evaluate_task", "find_sets"]
+__all__ = ["CLEAR_SETS", "PAIRED_SETS", "UNPAIRED_SETS", "evaluate_task", "find_sets"]
 
 # (label, folder under the data root) per task.
 PAIRED_SETS: dict[str, list[tuple[str, str]]] = {
@@ -45,6 +46,14 @@ UNPAIRED_SETS: dict[str, list[tuple[str, str]]] = {
     "derain": [("real rainy photos (SIRR)", "derain/real_rainy_sirr")],
     "lowlight": [("DICM", "lowlight/dicm_subset"), ("LIME", "lowlight/lime_subset")],
 }
+CLEAR_SETS: list[tuple[str, str]] = [  # clean targets: pictures no task should change much
+    ("O-HAZE #35 clear", "dehaze/ohaze_subset/gt"),
+    ("Rain100L clean (PReNet subset)", "derain/rain100l_prenet_subset/gt"),
+    ("LOL normal light", "lowlight/lol_eval10/high"),
+]
+CLEAR_BOUND_DB = 30.0
+"""Do no harm: a clear picture's output within this PSNR of the picture itself."""
+_CLEAR_LIMIT = 10  # pictures per clear set
 _SHEET_WIDTH = 320
 _SEARCH_DEPTH = 3
 Sets = list[tuple[str, Path]]
@@ -146,7 +155,8 @@ def evaluate_task(
             x = to_tensor(read_rgb(path)).unsqueeze(0)
             outputs = {"input": x, **{n: _run(m, x) for n, m in methods.items()}}
             for name, out in outputs.items():
-                stats[name].append({"photo": path.name, **describe(out), **fidelity(x, out)})
+                stats[name].append({"photo": path.name, **describe(out), **fidelity(x, out),
+                                    **defects(x, out)})
             if len(sheet) < 6:
                 sheet.append(_sheet_row([_image(o) for o in outputs.values()]))
         if not stats["input"]:
@@ -157,9 +167,56 @@ def evaluate_task(
         _write_sheet(sheet, names, out_dir / f"{task}_{_slug(label)}.jpg")
     report["unpaired"] = unpaired
     report["photos"] = photos
+    clear = _clear(task, methods, data_root, out_dir)
+    report["clear"] = clear
     (out_dir / f"{task}.json").write_text(json.dumps(report, indent=2))
-    (out_dir / f"{task}.md").write_text(_markdown(task, names, paired, unpaired, photos))
+    (out_dir / f"{task}.md").write_text(_markdown(task, names, paired, unpaired, photos)
+                                        + _clear_markdown(task, clear))
     return report
+
+
+def _clear(task: str, methods: dict[str, nn.Module], data_root: Path, out_dir: Path
+           ) -> dict[str, dict[str, dict[str, float]]]:
+    """Each method on clear pictures (the clean targets of every task's paired sets): how far
+    from the picture it stays, and the defects it adds; a contact sheet per set."""
+    clear: dict[str, dict[str, dict[str, float]]] = {}
+    for label, folder in CLEAR_SETS:
+        root = data_root / folder
+        if not root.is_dir():
+            continue
+        paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        rows: dict[str, list[dict[str, float]]] = {name: [] for name in methods}
+        sheet: list[np.ndarray] = []
+        for path in paths[:_CLEAR_LIMIT]:
+            x = to_tensor(read_rgb(path)).unsqueeze(0)
+            outputs = {n: _run(m, x) for n, m in methods.items()}
+            for name, out in outputs.items():
+                rows[name].append(defects(x, out))
+            if len(sheet) < 4:
+                sheet.append(_sheet_row([_image(x)] + [_image(o) for o in outputs.values()]))
+        if sheet:
+            clear[label] = {n: {k: float(np.nanmean([r[k] for r in v])) for k in v[0]}
+                            for n, v in rows.items()}
+            _write_sheet(sheet, ["clear input", *methods], out_dir / f"{task}_{_slug(label)}.jpg")
+    return clear
+
+
+def _clear_markdown(task: str, clear: dict[str, dict[str, dict[str, float]]]) -> str:
+    if not clear:
+        return ""
+    lines = ["", f"### {task} on clear pictures (do no harm: PSNR to the input of at least "
+             f"{CLEAR_BOUND_DB:.0f} dB)", "",
+             "PSNR to input: how far the output strayed (dB); crushed: % of pixels above 5% "
+             "grey put below 2%; blotches: % of flat pixels made 12 levels darker than their "
+             "61×61 neighbourhood; neutral cast: colour added where the input is grey, levels.",
+             "", "| set | method | PSNR to input | crushed % | blotches % | neutral cast |",
+             "|---|---|---|---|---|---|"]
+    for label, by_method in clear.items():
+        for name, m in by_method.items():
+            lines.append(f"| {label} | {name} | {m['psnr_to_input']:.2f} | "
+                         f"{m['shadows_crushed']:.2f} | {m['blotches']:.2f} | "
+                         f"{m['neutral_cast']:.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 @torch.no_grad()
@@ -199,14 +256,19 @@ def _markdown(task: str, names: list[str], paired: dict[str, dict[str, dict[str,
                   "clipped to white / crushed below 10 grey levels; cast: shift of the mean "
                   "CIELAB a*b*; worst white: the largest per-photo excess of white pixels over "
                   "the classical enhancer, in points.", "",
+                  "Neutral cast: colour added where the input is grey, in levels; blotches: % of "
+                  "flat pixels made 12 levels darker than their neighbourhood; streaks left: "
+                  "rain-streak energy, % of the input's (hdm/defects.py).", "",
                   "| set | method | brightness | contrast | dark channel | colourfulness | "
-                  "hue kept % | white % | black % | cast | worst white |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "hue kept % | white % | black % | cast | worst white | neutral cast | "
+                  "blotches % | streaks left % |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for label, by_method in unpaired.items():
             for name, s in by_method.items():
                 lines.append(
                     f"| {label} | {name} | {s['brightness']:.3f} | {s['contrast']:.3f} "
                     f"| {s['dark_channel']:.3f} | {s['colourfulness']:.1f} | "
                     f"{s['hue_kept']:.1f} | {s['white']:.1f} | {s['black']:.1f} | "
-                    f"{s['cast']:.1f} | {_worst_white_excess(photos[label], name)} |")
+                    f"{s['cast']:.1f} | {_worst_white_excess(photos[label], name)} | "
+                    f"{s['neutral_cast']:.1f} | {s['blotches']:.2f} | {s['streaks_left']:.0f} |")
     return "\n".join(lines) + "\n"

@@ -25,7 +25,8 @@ from typing import Literal, get_args
 import cv2
 import numpy as np
 
-__all__ = ["SCENE_TASKS", "SceneStats", "SceneTask", "classify", "scene_stats"]
+__all__ = ["SCENE_TASKS", "SceneStats", "SceneTask", "classify", "bright_residual", "scene_stats",
+           "streak_gradients"]
 
 SceneTask = Literal["dehaze", "derain", "lowlight", "none"]
 SCENE_TASKS: tuple[SceneTask, ...] = get_args(SceneTask)
@@ -46,6 +47,20 @@ class SceneStats:
     residual: float
 
 
+def bright_residual(grey: np.ndarray) -> np.ndarray:
+    """A float grey picture's bright thin structures: luma above its 5×5 median (rain
+    streaks, specks, fine highlights)."""
+    median = cv2.medianBlur(np.clip(grey * 255, 0, 255).astype(np.uint8), 5)
+    return np.clip(grey - median.astype(np.float32) / 255, 0, None)
+
+
+def streak_gradients(bright: np.ndarray) -> tuple[float, float]:
+    """Mean horizontal and vertical gradients of :func:`bright_residual`: rain streaks,
+    falling near vertically, give much more of the first."""
+    return (float(np.abs(cv2.Sobel(bright, cv2.CV_32F, 1, 0)).mean()),
+            float(np.abs(cv2.Sobel(bright, cv2.CV_32F, 0, 1)).mean()))
+
+
 def scene_stats(rgb: np.ndarray) -> SceneStats:
     """Statistics of an H×W×3 RGB picture (uint8, uint16 or float in [0, 1])."""
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(rgb.dtype, 1.0)
@@ -53,10 +68,8 @@ def scene_stats(rgb: np.ndarray) -> SceneStats:
     size = (_WIDTH, max(1, round(height * _WIDTH / width)))
     small = cv2.resize(rgb.astype(np.float32) / scale, size, interpolation=cv2.INTER_AREA)
     grey = small @ np.array([0.299, 0.587, 0.114], np.float32)
-    median = cv2.medianBlur(np.clip(grey * 255, 0, 255).astype(np.uint8), 5)
-    bright = np.clip(grey - median.astype(np.float32) / 255, 0, None)
-    across = float(np.abs(cv2.Sobel(bright, cv2.CV_32F, 1, 0)).mean())
-    along = float(np.abs(cv2.Sobel(bright, cv2.CV_32F, 0, 1)).mean())
+    bright = bright_residual(grey)
+    across, along = streak_gradients(bright)
     return SceneStats(brightness=float(grey.mean()), black=float(np.percentile(grey, 1)),
                       colourfulness=float((small.max(2) - small.min(2)).mean()),
                       streaks=across / (along + 1e-6), residual=float(bright.mean()) * 100)

@@ -81,6 +81,10 @@ def test_evaluation_reports_every_method_and_writes_sheets(tmp_path: Path, lol_l
     table = (out / "lowlight.md").read_text()
     assert "| LOL eval (10) |" in table and "PSNR Y" in table
     assert (out / "lowlight_lol_eval.jpg").is_file()
+    # The clean targets as clear pictures: what each method does to what needs nothing.
+    clear = report["clear"]["LOL normal light"]["classical"]  # type: ignore[index]
+    assert 0 < clear["psnr_to_input"] < 60 and clear["shadows_crushed"] >= 0
+    assert "on clear pictures" in table and (out / "lowlight_lol_normal_light.jpg").is_file()
 
 
 def test_any_folder_of_paired_sets_is_evaluated(tmp_path: Path, lol_like: Path) -> None:
