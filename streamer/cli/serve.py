@@ -1,5 +1,7 @@
 """``hdm-stream serve CONFIG``: start the service and its HTTP API, run until SIGTERM or
-Ctrl-C, then drain every stream and exit 0 (a service asked to stop has done its job)."""
+Ctrl-C, then drain every stream and exit 0 (a service asked to stop has done its job). With
+``workers`` > 1 (or ``auto`` deciding so) the streams run in worker processes under a
+supervisor that owns the API; with 1, in this process."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ import logging
 import signal
 import threading
 
+from streamer.service.backend import Backend, LocalBackend
 from streamer.service.config import ServeConfig, load_serve_config
 from streamer.service.http import TOKEN_ENV, ApiServer
+from streamer.service.placement import resolve_workers
 from streamer.service.service import Service
+from streamer.service.supervisor import Supervisor
 
 __all__ = ["add_parser", "command", "serve"]
 
@@ -39,13 +44,16 @@ def serve(config: ServeConfig, *, ready: threading.Event | None = None) -> int:
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()
 
+    workers = resolve_workers(config)
+    backend: Backend = (LocalBackend(Service(config)) if workers == 1
+                        else Supervisor(config, workers))
+    api = ApiServer(backend, config.http.host, config.http.port)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    service = Service(config)
-    api = ApiServer(service, config.http.host, config.http.port)
     try:
         api.start()
-        log.info("serving %d streams; API, metrics and preview on http://%s:%d/",
-                 len(config.streams), config.http.host, api.port)
+        where = "" if workers == 1 else f" in {workers} worker processes"
+        log.info("serving %d streams%s; API, metrics and preview on http://%s:%d/",
+                 len(config.streams), where, config.http.host, api.port)
         if api.token_generated:  # shown once: the operator copies it
             log.warning("API token (generated; set http.token or $%s to choose one): %s",
                         TOKEN_ENV, api.token)
@@ -53,17 +61,16 @@ def serve(config: ServeConfig, *, ready: threading.Event | None = None) -> int:
             log.warning("http.auth is none: anyone on this host can add and remove streams")
         if ready is not None:
             ready.set()
-        service.start()
+        backend.start()
         while not stop.wait(0.5):
             pass
         log.info("stopping: draining every stream")
-        service.drain()
     finally:
+        backend.drain()  # also when a start failed: the streams and workers started end
         api.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    for stream in service.all_streams():
-        totals = stream.counts().totals
-        log.info("%s: %s, %d frames in, %d out", stream.spec.id, stream.state.value,
-                 totals["frames_in"], totals["frames_out"])
+    for stream in backend.summary():
+        log.info("%s: %s, %d frames in, %d out", stream["id"], stream["state"],
+                 stream["frames_in"], stream["frames_out"])
     return 0

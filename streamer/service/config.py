@@ -20,10 +20,23 @@ from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.network import default_format
 from streamer.sources.video import ReconnectPolicy
 
-__all__ = ["Auth", "HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec", "is_loopback",
-           "load_serve_config"]
+__all__ = ["MAX_WORKERS", "Auth", "HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec",
+           "Workers", "is_loopback", "load_serve_config", "parse_workers"]
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_WORKERS = 64  # a typo such as 1000 is refused rather than a thousand processes started
+Workers = int | Literal["auto"]
+
+
+def parse_workers(value: int | str) -> Workers:
+    """``auto`` or a number of worker processes (1: every stream in this process); ConfigError
+    naming the key otherwise."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WORKERS:
+        return value
+    raise ConfigError(f"workers must be auto or a number of processes from 1 to {MAX_WORKERS} "
+                      f"(1: every stream in this process), got {value!r}")
 
 
 Auth = Literal["writes", "all", "none"]
@@ -143,7 +156,9 @@ class StreamSpec:
 class ServeConfig:
     """Everything ``serve`` runs: the streams and the settings they share. ``model`` gives the
     device, backend and precision of every engine (each stream's task, model and weights pick
-    its engine: streams that agree share one)."""
+    its engine: streams that agree share one). ``workers``: the processes the streams are
+    sharded over (``auto``: decided from the cores and the streams, see placement.py; 1: all
+    in this process, as before)."""
 
     http: HttpSettings = HttpSettings()
     model: EngineSettings = EngineSettings()
@@ -153,9 +168,11 @@ class ServeConfig:
     encode: EncodeSettings = EncodeSettings()
     reconnect: ReconnectPolicy = ReconnectPolicy()
     preview_fps: float = 5.0
+    workers: int | str = "auto"
     streams: tuple[StreamSpec, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "workers", parse_workers(self.workers))
         ids = [s.id for s in self.streams]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

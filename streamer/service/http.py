@@ -8,13 +8,15 @@
     GET    /streams/ID/view         the live preview page (input | enhanced, with a slider)
     GET    /streams/ID/preview.jpg  the latest preview picture (header X-Seq: its frame)
     GET    /metrics                 Prometheus text format
-    GET    /healthz                 200 while the process serves and its engines run
+    GET    /healthz                 200 while the service serves and its engines (and worker
+                                    processes) run
     GET    /readyz                  200 once every stream is up (or ended); 503 naming the
                                     streams connecting, down or failed
 
 An aiohttp server on its own event loop and thread: requests never wait on the pipeline (they
 read what it publishes); what blocks (adding a stream builds its engine, removing one drains
-it) runs in a worker thread. Every error is JSON ``{"error": ...}`` (a method a path does not
+it) runs in a worker thread. What it serves is a backend (backend.py): the service in this
+process, or the supervisor of worker processes (supervisor.py), the same API either way. Every error is JSON ``{"error": ...}`` (a method a path does not
 take: 405 with ``Allow``); a client that hangs up is not an error; one access log line per
 request (logger ``streamer.service.access``).
 
@@ -42,12 +44,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from streamer.errors import ConfigError, StreamExists
+from streamer.service.backend import Backend, LocalBackend, NoStream
 from streamer.service.config import HttpSettings, stream_spec
-from streamer.service.guard import Refused, check_types, confine, judge
-from streamer.service.metrics import registry_for
+from streamer.service.guard import Refused, check_types, confine
+from streamer.service.rpc import WorkerError
 from streamer.service.service import Service
 
 __all__ = ["TOKEN_ENV", "ApiServer", "resolve_token"]
@@ -106,14 +109,15 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 class ApiServer:
-    """Serves a :class:`Service` over HTTP at ``host:port`` (port 0: any free one), with the
-    service's ``http`` settings; ``token``: the token in force (None: ``auth: none``)."""
+    """Serves a :class:`Service` (or any :class:`~streamer.service.backend.Backend`: the
+    supervisor of worker processes) over HTTP at ``host:port`` (port 0: any free one), with
+    its ``http`` settings; ``token``: the token in force (None: ``auth: none``)."""
 
-    def __init__(self, service: Service, host: str, port: int) -> None:
+    def __init__(self, service: Service | Backend, host: str, port: int) -> None:
         self.service = service
-        self.settings = service.config.http
+        self.backend = LocalBackend(service) if isinstance(service, Service) else service
+        self.settings = self.backend.config.http
         self.token, self.token_generated = resolve_token(self.settings)
-        self.registry = registry_for(service)
         self.pages = {"index.html": _page("index.html"), "stream.html": _page("stream.html")}
         self.host = host
         self._hosts = self._allowed_hosts(host)
@@ -191,6 +195,10 @@ class ApiServer:
                            413: f"the body is over {_MAX_BODY} bytes"}.get(error.status,
                                                                             message)
             return _error(error.status, message, headers)
+        except NoStream as error:
+            return _error(404, str(error))
+        except WorkerError as error:  # its worker process is restarting
+            return _error(503, str(error))
         except (ConnectionResetError, asyncio.CancelledError):
             raise  # the client hung up: nothing to answer
         except Exception as error:  # logged here, one line to the client
@@ -237,38 +245,37 @@ class ApiServer:
         return _html(self.pages["index.html"])
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.registry)
+        body = await self.backend.metrics()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST,
                                                 "Cache-Control": "no-store"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        stopped = [f"{task}/{model} ({weights})" for (model, task, weights), server
-                   in self.service.engines() if not server.running]
-        if stopped:
-            return _error(503, f"engines stopped: {stopped}")
+        problems = await self.backend.problems()
+        if problems:
+            return _error(503, "; ".join(problems))
         return _text("ok")
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        if not self.service.ready.is_set():
+        waiting = await self.backend.waiting()
+        if waiting is None:
             return _error(503, "starting")
-        waiting = self.service.not_ready()
         if waiting:
             return web.json_response({"error": "streams not up", "streams": waiting},
                                      status=503)
         return _text("ready")
 
     async def _streams(self, request: web.Request) -> web.Response:
-        return _json([s.describe() for s in self.service.all_streams()])
+        return _json(await self.backend.streams())
 
     async def _stream(self, request: web.Request) -> web.Response:
-        return _json(self._find(request).describe())
+        return _json(await self.backend.stream(request.match_info["id"]))
 
     async def _view(self, request: web.Request) -> web.Response:
-        self._find(request)
+        await self.backend.stream(request.match_info["id"])
         return _html(self.pages["stream.html"])
 
     async def _preview(self, request: web.Request) -> web.Response:
-        snapshot = self._find(request).preview.latest
+        snapshot = await self.backend.preview(request.match_info["id"])
         if snapshot is None:
             return _error(404, "no picture yet")
         return web.Response(body=snapshot.jpeg, content_type="image/jpeg",
@@ -281,34 +288,22 @@ class ApiServer:
             data = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError) as error:
             return _error(400, f"the body is not JSON: {error}")
-        loop = asyncio.get_running_loop()
         try:
             check_types(data)
             spec = confine(stream_spec(data), self.settings)
-            judge(spec, self.service.bound_endpoints())
-            stream = await loop.run_in_executor(None, self.service.add, spec)
+            described = await self.backend.add(spec)
         except Refused as error:
             return _error(error.status, str(error))
         except StreamExists as error:
             return _error(409, str(error))
         except ConfigError as error:
             return _error(400, str(error))
-        return _json(stream.describe(), 201)
+        return _json(described, 201)
 
     async def _remove(self, request: web.Request) -> web.Response:
         stream_id = request.match_info["id"]
-        removed = await asyncio.get_running_loop().run_in_executor(
-            None, self.service.remove, stream_id)
-        if not removed:
-            return _error(404, f"no stream {stream_id!r}")
+        await self.backend.remove(stream_id)
         return _json({"removed": stream_id})
-
-    def _find(self, request: web.Request) -> Any:
-        stream_id = request.match_info["id"]
-        stream = self.service.streams.get(stream_id)
-        if stream is None:
-            raise web.HTTPNotFound(reason=f"no stream {stream_id!r}")
-        return stream
 
 
 def _bearer(request: web.Request) -> str | None:

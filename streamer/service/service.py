@@ -41,7 +41,7 @@ from streamer.sources.video import VideoSource
 from streamer.stats import LatencyHistogram, RunStats
 from streamer.threads import StageThread
 
-__all__ = ["Counts", "Service", "ServedStream", "StreamState"]
+__all__ = ["Counts", "Service", "ServedStream", "StreamState", "describe_absent"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class ServedStream:
 
     @property
     def output_labels(self) -> list[str]:
-        return [f"{i}:{_kind(o)}" for i, o in enumerate(self.spec.outputs)]
+        return _labels(self.spec)
 
     @property
     def up(self) -> bool:
@@ -219,6 +219,24 @@ class ServedStream:
                               live=source.live, stopping=stopping, side_by_side=False)
         sinks: list[Sink] = [self.preview, *outputs]
         return StreamSession(source, sinks, batching=config.batch, stopping=stopping)
+
+
+def describe_absent(spec: StreamSpec, why: str) -> dict[str, Any]:
+    """A stream as the API shows it while the worker process that runs it starts or restarts:
+    connecting, ``why`` as its last error, nothing counted yet (the keys of describe())."""
+    return {
+        "id": spec.id, "source": spec.source, "task": spec.task, "model": spec.model,
+        "engine": None, "state": StreamState.CONNECTING.value, "up": False, "last_error": why,
+        "outputs": [o.label for o in spec.outputs], **dict.fromkeys(_TOTALS, 0),
+        "latency_ms": {"p50": None, "p99": None,
+                       "outputs": {label: {"p50": None, "p99": None}
+                                   for label in _labels(spec)}},
+        "preview": False,
+    }
+
+
+def _labels(spec: StreamSpec) -> list[str]:
+    return [f"{i}:{_kind(o)}" for i, o in enumerate(spec.outputs)]
 
 
 def _target(spec: OutputSpec) -> OutputTarget:

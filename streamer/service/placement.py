@@ -1,0 +1,94 @@
+"""Which worker process runs which stream when ``serve`` shards its streams (``workers`` > 1).
+
+Two wishes pull apart: streams that share an engine key (model, task, weights) batch together
+only inside one process, and the point of several processes is to spread the streams over the
+cores. So a key's streams stay together up to a worker's fair share (the streams over the
+workers, rounded up) and are split only beyond it: four streams of one key on two workers run
+two and two, each pair batching.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from streamer.service.config import ServeConfig, StreamSpec
+from streamer.service.service import EngineKey
+
+__all__ = ["CORES_PER_WORKER", "Load", "choose", "engine_key", "plan", "resolve_workers"]
+
+CORES_PER_WORKER = 2
+"""``auto`` gives each worker two cores: a worker's engine keeps its inference threads busy
+while its decode, encode and the Python work of its streams take the other (the README's
+bench_streams table). On a 2-core machine that is one worker: every stream in this process."""
+
+
+def engine_key(spec: StreamSpec) -> EngineKey:
+    return (spec.model, spec.task, spec.weights)
+
+
+def resolve_workers(config: ServeConfig, cores: int | None = None,
+                    gpu: bool | None = None) -> int:
+    """The number of worker processes ``config`` asks for; 1 is the in-process service.
+    ``auto``: one per CORES_PER_WORKER cores, no more than the configured streams, and one on
+    a GPU (one engine there batches every stream; each process would hold its own CUDA context
+    and weights)."""
+    if config.workers != "auto":
+        return int(config.workers)
+    if gpu is None:
+        gpu = _on_gpu(config.model.device)
+    if gpu:
+        return 1
+    cores = cores or len(os.sched_getaffinity(0))
+    return max(1, min(cores // CORES_PER_WORKER, len(config.streams)))
+
+
+def _on_gpu(device: str) -> bool:
+    if device.startswith("cuda"):
+        return True
+    return device == "auto" and bool(torch.cuda.is_available())
+
+
+def plan(specs: Sequence[StreamSpec], workers: int) -> list[list[StreamSpec]]:
+    """The configured streams dealt to ``workers`` processes: the largest engine key first,
+    each into the least-loaded worker up to the fair share, the rest into the next."""
+    fair = math.ceil(len(specs) / workers) if specs else 0
+    groups: dict[EngineKey, list[StreamSpec]] = {}
+    for spec in specs:
+        groups.setdefault(engine_key(spec), []).append(spec)
+    dealt: list[list[StreamSpec]] = [[] for _ in range(workers)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        rest = list(group)
+        while rest:
+            target = min(range(workers), key=lambda w: (len(dealt[w]), w))
+            room = fair - len(dealt[target])
+            dealt[target].extend(rest[:room])
+            rest = rest[room:]
+    return dealt
+
+
+@dataclass(frozen=True)
+class Load:
+    """What placement knows of a worker: whether it runs now, how many streams it carries
+    (those not ended, failed or stopped) and their engine keys."""
+
+    index: int
+    running: bool
+    streams: int
+    keys: frozenset[EngineKey]
+
+
+def choose(key: EngineKey, loads: Sequence[Load]) -> int | None:
+    """The worker for a stream added at run time: a running worker that already has its
+    engine and is under the fair share (the least loaded of them), else the least-loaded
+    running worker; None when none runs."""
+    running = [load for load in loads if load.running]
+    if not running:
+        return None
+    fair = math.ceil((sum(load.streams for load in loads) + 1) / len(loads))
+    sharing = [load for load in running if key in load.keys and load.streams < fair]
+    return min(sharing or running, key=lambda load: (load.streams, load.index)).index
