@@ -6,6 +6,8 @@
 #                       # cp312 wheels of av and pyzmq into .whl/, the first pairs of each paired
 #                       # set into device_data/
 #   bash benchmarks/gpu_suite.sh run              # there (carry .whl and device_data); results in $OUT
+#   bash benchmarks/gpu_suite.sh scale            # a second lease: the reduced inference size at
+#                       # 1080p and 4K, 4/8/16 live 1080p25 cameras in one serve, segments of hdm
 #   PYTHON=.venv/bin/python PLAN=cpu OUT=/tmp/suite bash benchmarks/gpu_suite.sh run
 #                                                 # a dry run of the script on a CPU (~9 min)
 #   SMOKE=1 PYTHON=... PLAN=cpu DATA=../shared/data OUT=... bash benchmarks/gpu_suite.sh run
@@ -49,10 +51,10 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, log under $OUT, neve
     echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - started)) s" | tee -a "$OUT/summary.txt"
 }
 
-run() {
+setup() {  # the wheels installed where needed, the machine described: sets $python
     : "${OUT:?set OUT to a folder for the results}"
     mkdir -p "$OUT"
-    local python=${PYTHON:-python3}
+    python=${PYTHON:-python3}
     if ! "$python" -c "import av, zmq" 2>/dev/null; then
         "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
             --target /tmp/site .whl/*.whl || exit 1
@@ -62,6 +64,11 @@ run() {
     "$python" -c "import torch, av, zmq, cv2; print('torch', torch.__version__, 'av', av.__version__,
         'zmq', zmq.__version__, 'cv2', cv2.__version__, 'cuda', torch.cuda.is_available() and
         torch.cuda.get_device_name())" | tee "$OUT/summary.txt"
+}
+
+run() {
+    local python
+    setup
     # 550 s of steps in all: one device command may run 600 s. Compiling HDM for one shape
     # takes tens of seconds, so each step is sized by the compiles it needs.
     # SMOKE=1: the same steps on tiny sizes, so a CPU test can run all of them (the script
@@ -80,8 +87,31 @@ run() {
         "${limit[@]}" --json "$OUT/quality_guard.json"
 }
 
+scale() {  # issue 23, lease 3: what the CPU work added since the suite was written
+    local python
+    setup
+    # 540 s of steps. bench_realtime: the engine as run builds it (auto backend, bf16,
+    # torch.compile), reduced (auto) against full, file fps and live p99; bench_streams: one
+    # serve against separate processes; bench_segments: hdm through segments and workers.
+    local sizes=1920x1080,3840x2160 frames=120 live_s=6 counts=4,8,16 size=1920x1080 fps=25
+    local seconds=8 segment_s=20 model=hdm segment_model=hdm
+    if [ -n "${SMOKE:-}" ]; then  # one of everything, the fastest of each
+        sizes=160x96 frames=8 live_s=1 counts=1 size=160x96 fps=10 seconds=1 segment_s=2
+        model=hdm-s segment_model=dcp
+    fi
+    step bench_realtime 260 "$python" -m benchmarks.bench_realtime --device "${DEVICE:-cuda}" \
+        --no-quality --tasks dehaze --models "$model" --sizes "$sizes" --inference auto,full \
+        --frames "$frames" --live-seconds "$live_s" --json "$OUT/bench_realtime.json"
+    step bench_streams 180 "$python" -m benchmarks.bench_streams --models hdm-s \
+        --counts "$counts" --size "$size" --fps "$fps" --seconds "$seconds" \
+        --json "$OUT/bench_streams.json"
+    step bench_segments 100 "$python" -m benchmarks.bench_segments --model "$segment_model" \
+        --seconds "$segment_s" --json "$OUT/bench_segments.json"
+}
+
 case ${1:-} in
     prepare) shift; prepare "$@" ;;
     run) run ;;
-    *) echo "usage: $0 prepare [DATA] | run" >&2; exit 2 ;;
+    scale) scale ;;
+    *) echo "usage: $0 prepare [DATA] | run | scale" >&2; exit 2 ;;
 esac

@@ -31,3 +31,18 @@ def test_gpu_suite_script_dry_run(tmp_path: Path) -> None:
             step == "gpu_tests" and f"== {step}: exit 5" in summary), summary  # 5: all skipped
     for name in ("bench_matrix", "bench_pipeline", "quality_guard"):
         assert json.loads((out / f"{name}.json").read_text())
+
+
+@pytest.mark.slow
+def test_gpu_scale_lease_dry_run(tmp_path: Path) -> None:
+    """Lease 3 (``scale``): the reduced size at 1080p/4K, many cameras, hdm segments."""
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "SMOKE": "1",
+           "DEVICE": "cpu"}
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_suite.sh"), "scale"],
+                            env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = (out / "summary.txt").read_text()
+    for name in ("bench_realtime", "bench_streams", "bench_segments"):
+        assert f"== {name}: exit 0" in summary, summary
+        assert json.loads((out / f"{name}.json").read_text())
