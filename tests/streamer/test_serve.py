@@ -90,6 +90,12 @@ def wait_for(condition: Any, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def in_process(api: ApiServer) -> Service:
+    """The service ``api`` serves in this process (not worker processes behind it)."""
+    assert isinstance(api.service, Service), type(api.service).__name__
+    return api.service
+
+
 def streams(api: ApiServer) -> dict[str, dict[str, Any]]:
     return {s["id"]: s for s in request(api, "/streams")[1]}
 
@@ -111,8 +117,8 @@ def test_streams_share_an_engine_and_a_dead_one_stalls_nobody(api: ApiServer) ->
     assert now["cam1"]["state"] == "up" and now["cam1"]["up"]
     assert now["dead"]["state"] == "down" and not now["dead"]["up"]
     assert now["dead"]["last_error"]
-    assert len(api.service.servers) == 1  # one engine for the two dcp/dehaze streams and more
-    engine = next(iter(api.service.servers.values()))
+    assert len(in_process(api).servers) == 1  # one engine for the two dcp/dehaze streams and more
+    engine = next(iter(in_process(api).servers.values()))
     assert max(engine.stats.batch_sizes) >= 2  # frames of both streams ran together
 
     first = samples(api)

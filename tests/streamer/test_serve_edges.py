@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from streamer.service.config import ServeConfig, StreamSpec
 from streamer.service.http import ApiServer
 from streamer.service.metrics import ServiceCollector
 from streamer.service.service import Service, StreamState
-from tests.streamer.test_serve import LIVE, free_udp_port, request, wait_for
+from tests.streamer.test_serve import LIVE, free_udp_port, in_process, request, wait_for
 
 WEIGHTS = Path(__file__).parents[2] / "hdm" / "weights"
 
@@ -80,7 +81,7 @@ def test_a_taken_id_is_stream_exists_and_409_and_other_errors_are_400_whatever_t
 
 def test_engines_apart_only_by_weights_are_apart_in_the_metrics() -> None:
     with Serving(make([dead("a"), dead("b", weights="random")])) as api:
-        assert len(api.service.servers) == 2
+        assert len(in_process(api).servers) == 2
         status, text = request(api, "/metrics")
         assert status == 200
         series = Counter(
@@ -158,7 +159,7 @@ def test_a_stream_removed_while_it_connects_stops_at_once() -> None:
         for n in range(3):  # the remove lands while the source opens, or just after
             live = {"id": f"cam{n}", "source": LIVE, "model": "dcp"}
             assert request(api, "/streams", "POST", live)[0] == 201
-            status, _, seconds = timed(lambda n=n: request(api, f"/streams/cam{n}", "DELETE"))
+            status, _, seconds = timed(partial(request, api, f"/streams/cam{n}", "DELETE"))
             assert status == 200 and seconds < 5, seconds
 
 

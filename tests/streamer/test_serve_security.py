@@ -22,9 +22,11 @@ from streamer.config import build
 from streamer.errors import ConfigError
 from streamer.service.config import HttpSettings, ServeConfig
 from streamer.service.http import TOKEN_ENV, ApiServer
+from streamer.sinks.network import UrlTarget
 from tests.streamer.test_serve import (
     LIVE,
     free_udp_port,
+    in_process,
     request,
     samples,
     serving,
@@ -222,8 +224,10 @@ def test_url_outputs_take_network_protocols_only_with_a_whitelist(api: ApiServer
     assert status == 201
     from streamer.service.service import _target
 
-    [spec] = api.service.streams["x"].spec.outputs
-    assert _target(spec).options["protocol_whitelist"] == "udp"  # what FFmpeg is given
+    [spec] = in_process(api).streams["x"].spec.outputs
+    made = _target(spec)
+    assert isinstance(made, UrlTarget)
+    assert made.options["protocol_whitelist"] == "udp"  # what FFmpeg is given
 
 
 def test_sources_over_http_are_network_urls_and_cameras_only(api: ApiServer,
@@ -237,7 +241,7 @@ def test_sources_over_http_are_network_urls_and_cameras_only(api: ApiServer,
     status, body = post(api, options={"protocol_whitelist": "file,udp"})
     assert status == 403 and "stream.options.protocol_whitelist" in body["error"]
     assert post(api)[0] == 201
-    assert api.service.streams["x"].spec.options["protocol_whitelist"] == "udp"
+    assert in_process(api).streams["x"].spec.options["protocol_whitelist"] == "udp"
 
 
 def test_the_operator_allows_lavfi_and_local_sources(tmp_path: Path) -> None:
@@ -271,15 +275,16 @@ def test_what_cannot_work_is_refused_naming_the_key(tmp_path: Path) -> None:
             taken = f"tcp://127.0.0.1:{squatter.getsockname()[1]}"
             status, body = post(api, id="c", outputs=[{"publish": taken}])
             assert status == 409 and "in use" in body["error"]
-        assert sorted(api.service.streams) == ["a"]
+        assert sorted(in_process(api).streams) == ["a"]
 
 
 @pytest.mark.slow
 def test_an_output_that_cannot_open_fails_the_stream_instead_of_retrying(
     tmp_path: Path
 ) -> None:
-    streams = [{"id": "rec", "source": LIVE, "model": "dcp",
-                "outputs": [{"file": str(tmp_path / "missing" / "a.mkv")}]},
+    streams: list[dict[str, Any]] = [
+        {"id": "rec", "source": LIVE, "model": "dcp",
+         "outputs": [{"file": str(tmp_path / "missing" / "a.mkv")}]},
                {"id": "ok", "source": LIVE, "model": "dcp"}]
     with serving(make(streams=streams)) as api:
         wait_for(lambda: all(request(api, f"/streams/{i}")[1]["state"] != "connecting"
@@ -365,7 +370,7 @@ def test_latency_is_observed_once_per_frame_per_output_and_engines_are_released(
         wait_for(lambda: request(api, "/streams/cam")[1]["frames_out"] > 20)
         request(api, "/streams/cam", "DELETE")  # final counts
         # ... gone, so add it back to read its metrics while it runs
-        assert api.service.servers == {}  # its engine went with its last stream
+        assert in_process(api).servers == {}  # its engine went with its last stream
         found = samples(api)
         assert not [k for k in found if k[0].startswith(("hdm_stream_engine_",
                                                          "hdm_stream_latency"))]
