@@ -3,8 +3,9 @@ section) and the :class:`Encoder`, which chooses the codec and pixel format for 
 the video stream to an output's container, and turns frames into packets. Where the packets go
 is a muxer's business (muxer.py); an output is an encoder plus a muxer target (video.py).
 
-Video pts are the input's (variable frame rate survives) in the input's time base; colour tags
-are written to the stream and every frame.
+Video pts are the input's (variable frame rate survives) in the input's time base, or in the
+frame period where that cannot be written (formats.py: AVI, MPEG-4 Part 2 from 90 kHz); colour
+tags are written to the stream and every frame.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from streamer.sinks.formats import (
     check_encoder_options,
     choose_codec,
     choose_pix_fmt,
+    encoder_time_base,
+    frame_timed,
     with_params,
 )
 
@@ -166,8 +169,11 @@ class Encoder:
     def reset(self) -> None:
         """Forget the video stream (before a container is opened or reopened)."""
         self.stream: av.VideoStream | None = None
-        self._last_pts: int | None = None
-        self._time_base = Fraction(1, 90_000)  # the input's, set with the first frame
+        self._last_pts: int | None = None  # in the input's time base
+        self._last_written: int | None = None  # in the encoder's
+        self._input_time_base = Fraction(1, 90_000)  # both set with the first frame
+        self._time_base = self._input_time_base
+        self._origin = 0  # subtracted from written pts (the first frame's where AVI starts at 0)
 
     def options(self) -> dict[str, str]:
         """Codec options from the settings (CRF only for encoders that take it); x264 codes
@@ -217,16 +223,20 @@ class Encoder:
             video.bit_rate = _parse_bitrate(s.bitrate)
         self.stream = video
 
-    def start(self, first: Frame) -> None:
+    def start(self, first: Frame, muxer: str) -> None:
         """Fit the video stream to the first frame (its size, time base and colour tags), before
-        the container's header is written."""
+        the container's header is written; ``muxer``: the container's (AVI times frames by
+        the frame rate)."""
         video = self.stream
         assert video is not None
         video.width, video.height = self._even(first.width, first.height)
-        time_base = first.time_base or self._time_base
-        self._time_base = time_base
-        video.time_base = time_base
-        video.codec_context.time_base = time_base
+        self._input_time_base = first.time_base or self._input_time_base
+        self._time_base = encoder_time_base(self.codec, muxer, self._input_time_base,
+                                            self.frame_rate)
+        video.time_base = self._time_base
+        video.codec_context.time_base = self._time_base
+        if frame_timed(muxer) and first.pts is not None:
+            self._origin = self._in_encoder_ticks(first.pts)
         stamp(first.tags, video.codec_context)
         hdr_params = first.hdr.encoder_params() if first.hdr is not None else ""
         video.codec_context.options = with_params(self.codec, video.codec_context.options,
@@ -251,7 +261,7 @@ class Encoder:
         if layout.is_rgb:
             image = self._fit(image)
         video_frame = to_video_frame(image, layout, frame.tags, self.pix_fmt)
-        video_frame.pts = self._pts(frame) - offset
+        video_frame.pts = self._written_pts(self._pts(frame) - offset)
         video_frame.time_base = self._time_base
         if keyframe:
             video_frame.pict_type = av.video.frame.PictureType.I
@@ -308,7 +318,22 @@ class Encoder:
 
     def _frame_duration(self) -> int:
         rate = self.frame_rate or Fraction(25)
-        return max(1, round(1 / (rate * self._time_base)))
+        return max(1, round(1 / (rate * self._input_time_base)))
+
+    def _in_encoder_ticks(self, pts: int) -> int:
+        if self._time_base == self._input_time_base:
+            return pts
+        return round(pts * self._input_time_base / self._time_base)
+
+    def _written_pts(self, pts: int) -> int:
+        """An input pts in the encoder's time base (the same number where that is the
+        input's, else the nearest tick) from the origin, a tick after the last at least (two
+        frames never share one)."""
+        written = self._in_encoder_ticks(pts) - self._origin
+        if self._last_written is not None:
+            written = max(written, self._last_written + 1)
+        self._last_written = written
+        return written
 
 
 def _parse_bitrate(text: str) -> int:

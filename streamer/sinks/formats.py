@@ -17,10 +17,14 @@ from streamer.errors import ConfigError
 from streamer.frames import HDR_TRANSFERS
 from streamer.media.convert import pixel_shape
 
-__all__ = ["AUTO", "check_encoder_options", "choose_codec", "choose_pix_fmt", "with_params"]
+__all__ = ["AUTO", "check_encoder_options", "choose_codec", "choose_pix_fmt", "encoder_time_base",
+           "frame_timed", "with_params"]
 
 AUTO = "auto"
 _HDR_BITS = 10
+_FRAME_TIMED_MUXERS = {"avi"}  # a chunk per frame period: the time base is the frame rate
+_MPEG4_MAX_DENOMINATOR = 65535  # MPEG-4 Part 2's vop_time_increment_resolution is 16 bits
+_RATE_ONLY_CODECS = {"mpeg1video", "mpeg2video"}  # frame_rate_code: the standard rates only
 
 
 def choose_codec(codec: str, target: str, hdr: bool) -> str:
@@ -36,6 +40,24 @@ def choose_codec(codec: str, target: str, hdr: bool) -> str:
     if suffix == ".avi" and not hdr:
         return "mpeg4"
     return "libx265" if hdr else "libx264"
+
+
+def frame_timed(muxer: str) -> bool:
+    """The container stores a chunk per frame period from its first frame (AVI): no start
+    time, so a video written there starts at 0, as the ffmpeg tool's does."""
+    return muxer in _FRAME_TIMED_MUXERS
+
+
+def encoder_time_base(codec: str, muxer: str, time_base: Fraction, rate: Fraction | None
+                      ) -> Fraction:
+    """The input's time base (every pts kept exactly, variable rates too), or the frame
+    period, as the ffmpeg tool gives every encoder, where the input's cannot be written: AVI
+    stores one chunk per frame period (90 kHz MPEG-TS ticks had made 24 empty chunks between
+    frames), MPEG-4 Part 2 takes no denominator above 65535 and MPEG-1/2 only a frame rate."""
+    too_fine = codec == "mpeg4" and time_base.denominator > _MPEG4_MAX_DENOMINATOR
+    if frame_timed(muxer) or codec in _RATE_ONLY_CODECS or too_fine:
+        return 1 / (rate or Fraction(25))  # ffmpeg's guess for a rate nobody states
+    return time_base
 
 
 def _yuv_formats(codec: str) -> list[str]:

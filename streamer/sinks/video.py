@@ -107,7 +107,8 @@ class VideoOutput:
         if not self.muxer.started:
             if self.encoder.stream is None:
                 self._add_video(frame.width, frame.height)
-            self.encoder.start(frame)
+            assert self.muxer.container is not None
+            self.encoder.start(frame, self.muxer.container.format.name)
             self.muxer.start()
         cut = self.cut
         packets = self.encoder.encode(frame, keyframe=cut is not None and cut.keyframe(frame),
