@@ -2,9 +2,11 @@
 audio and subtitles remuxed untouched.
 
 Crash safety: MP4 and MOV are written fragmented by default (an empty ``moov`` up front, then a
-``moof`` + ``mdat`` fragment at every keyframe and at least every second), so after SIGKILL or a
-power cut the file plays up to its last fragment; a classic MP4 (``encode.fragmented: false``)
-would be unplayable without its index. Matroska and MPEG-TS need nothing: they play truncated.
+``moof`` + ``mdat`` fragment at every keyframe, with a keyframe at least every two seconds), so
+after SIGKILL or a power cut the file plays up to its last fragment, whole groups of pictures
+(fragments cut by duration had ended inside a B-frame group: the last one a SIGKILL left lacked
+the two frames shown before its last); a classic MP4 (``encode.fragmented: false``) would be
+unplayable without its index. Matroska and MPEG-TS need nothing: they play truncated.
 A run that wrote no frame leaves no file behind.
 """
 
@@ -29,7 +31,8 @@ _NO_PTS_MUXERS = {"avi"}  # decode timestamps only: B-frames cannot be ordered
 # B-frame delay (without it every pts came out two frames late); flush_packets: each fragment
 # reaches the disk, not an I/O buffer, before the next is made.
 _FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+delay_moov+default_base_moof",
-               "frag_duration": "1000000", "flush_packets": "1"}  # microseconds
+               "flush_packets": "1"}
+FRAGMENT_GOP_S = 2.0  # a keyframe, so a fragment, at least this often (x264's own: 10 s)
 
 
 @functools.cache
@@ -84,12 +87,17 @@ class FileTarget:
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot write {self.path}: {error}") from error
 
-    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
-                        ) -> dict[str, str]:
+    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None,
+                        settings: EncodeSettings) -> dict[str, str]:
         """No B-frames into a container that stores no presentation time (AVI: a player
-        derives pts from the decode order, and every frame had come out a frame late)."""
-        if _muxer_extensions().get(self.path.suffix.lower().lstrip(".")) in _NO_PTS_MUXERS:
-            return {"bf": "0", **options}  # the user's own bf wins
+        derives pts from the decode order, and every frame had come out a frame late); a
+        fragmented MP4 gets a keyframe every FRAGMENT_GOP_S seconds at least. The user's own
+        ``bf`` and ``g`` win."""
+        muxer = _muxer_extensions().get(self.path.suffix.lower().lstrip("."))
+        if muxer in _NO_PTS_MUXERS:
+            return {"bf": "0", **options}
+        if settings.fragmented and muxer in _FRAGMENTED_MUXERS:
+            return {"g": str(round(FRAGMENT_GOP_S * (rate or 25))), **options}
         return options
 
     def discard(self) -> None:

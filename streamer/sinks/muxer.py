@@ -56,8 +56,8 @@ class Target(Protocol):
     def open_container(self, settings: EncodeSettings) -> av.container.OutputContainer:
         """Open the container (SinkError when it cannot be, ConfigError when it never can)."""
 
-    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
-                        ) -> dict[str, str]:
+    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None,
+                        settings: EncodeSettings) -> dict[str, str]:
         """The encoder's options for this target, from the settings' own ``options``."""
 
     def discard(self) -> None:

@@ -91,8 +91,8 @@ class UrlTarget:
         except (av.error.FFmpegError, OSError) as error:
             raise SinkError(f"cannot open {self.url}: {error}") from error
 
-    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
-                        ) -> dict[str, str]:
+    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None,
+                        settings: EncodeSettings) -> dict[str, str]:
         """Latency first (x264's ``zerolatency``), a keyframe every two seconds so that a
         viewer that joins sees a picture soon."""
         options = dict(options)

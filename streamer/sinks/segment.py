@@ -92,8 +92,8 @@ class SegmentTarget:
     def open_container(self, settings: EncodeSettings) -> av.container.OutputContainer:
         return self.file.open_container(settings)
 
-    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None
-                        ) -> dict[str, str]:
+    def encoder_options(self, options: dict[str, str], codec: str, rate: Fraction | None,
+                        settings: EncodeSettings) -> dict[str, str]:
         return options
 
     def discard(self) -> None:

@@ -93,7 +93,7 @@ class VideoOutput:
     def _add_video(self, width: int, height: int) -> None:
         assert self.muxer.container is not None
         options = self.target.encoder_options(self.encoder.options(), self.encoder.codec,
-                                              self.encoder.frame_rate)
+                                              self.encoder.frame_rate, self.settings)
         if self.cut is not None:
             options = self.cut.encoder_options(options, self.encoder.codec)
         self.encoder.add_stream(self.muxer.container, width, height, options)

@@ -153,7 +153,7 @@ def test_an_mp4_killed_mid_run_plays_up_to_where_it_stopped(tmp_path: Path) -> N
         signal.SIGKILL, after_s=4.0)
     assert code == -signal.SIGKILL, err
     with av.open(str(dst)) as container:
-        # 4 s at 25 fps, fragments of 1 s, less what the encoder still held
+        # 4 s at 25 fps, a fragment at each keyframe (2 s), less what the encoder still held
         assert len(list(container.decode(video=0))) >= 25
 
 

@@ -13,6 +13,7 @@ import pytest
 from streamer.errors import ConfigError, SinkError
 from streamer.frames import Layout
 from streamer.sinks.base import Output
+from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileSink, FileTarget, check_output_path
 from tests.streamer.pictures import info_for, picture
 
@@ -70,7 +71,8 @@ def test_an_extension_no_muxer_writes_is_refused_early() -> None:
 
 
 def test_avi_gets_no_b_frames_unless_the_user_asks_for_them() -> None:
-    avi, mp4 = FileTarget(Path("out.avi")), FileTarget(Path("out.mp4"))
-    assert avi.encoder_options({}, "libx264", None) == {"bf": "0"}
-    assert avi.encoder_options({"bf": "2"}, "libx264", None) == {"bf": "2"}
-    assert mp4.encoder_options({}, "libx264", None) == {}
+    avi, mkv = FileTarget(Path("out.avi")), FileTarget(Path("out.mkv"))
+    settings = EncodeSettings()
+    assert avi.encoder_options({}, "libx264", None, settings) == {"bf": "0"}
+    assert avi.encoder_options({"bf": "2"}, "libx264", None, settings) == {"bf": "2"}
+    assert mkv.encoder_options({}, "libx264", None, settings) == {}
