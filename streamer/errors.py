@@ -12,13 +12,16 @@
     ├── EngineError                       model or backend cannot run
     ├── JobError                          a segmented job's workers or join failed
     └── RunErrors                         several of the above in one run (``errors``)
+
+    KeyboardInterrupt
+    └── StoppedAtOnce                     a second Ctrl-C or SIGTERM while a run drained
 """
 
 from __future__ import annotations
 
 __all__ = ["ConfigError", "EngineError", "FrameError", "JobError", "MessageError",
            "OutputIncompleteError", "RunErrors", "SinkError", "SourceEndedError", "SourceError",
-           "StreamExists", "StreamerError"]
+           "StoppedAtOnce", "StreamExists", "StreamerError"]
 
 
 class StreamerError(Exception):
@@ -68,6 +71,12 @@ class EngineError(StreamerError):
 class JobError(StreamerError):
     """A segmented job that cannot go on: a worker died, the Ray cluster is out of reach, or
     the joined segments do not add up to the input (the finished segments are kept)."""
+
+
+class StoppedAtOnce(KeyboardInterrupt):
+    """A run interrupted again while it drained: it stopped at once, its outputs closed with
+    what they had (files with their trailer); the message says what each holds. An interrupt
+    still, so whatever stops on Ctrl-C stops on it too."""
 
 
 class RunErrors(StreamerError):

@@ -16,7 +16,7 @@ from streamer.cli.common import interrupted_code, sigterm_as_interrupt, write_js
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.engine.settings import TASK_CHOICES
-from streamer.errors import ConfigError, OutputIncompleteError
+from streamer.errors import ConfigError, OutputIncompleteError, StoppedAtOnce
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
@@ -269,6 +269,9 @@ def run(args: argparse.Namespace) -> int:
     with sigterm_as_interrupt(terminated):
         try:
             stats = _one_file(args, config, engine, job, config.input, config.output)
+        except StoppedAtOnce as stopped:  # one line: what the outputs hold
+            print(f"hdm-stream: {stopped}", file=sys.stderr)
+            return interrupted_code(terminated)
         except KeyboardInterrupt:
             if job is None:
                 raise

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hdm.errors import HDMError
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import ConfigError, StoppedAtOnce, StreamerError
 from streamer.stats import RunStats
 
 __all__ = ["FileJob", "FileResult", "is_folder_target", "plan", "run_all", "table"]
@@ -40,10 +40,12 @@ class FileResult:
     error: str | None = None
     seconds: float = 0.0
     stopped: bool = False  # a segmented job interrupted (its finished segments are kept)
+    stopped_at_once: str | None = None  # interrupted again while it drained: what it holds
 
     @property
     def interrupted(self) -> bool:
-        return self.stopped or (self.stats is not None and self.stats.interrupted)
+        return (self.stopped or self.stopped_at_once is not None
+                or (self.stats is not None and self.stats.interrupted))
 
     @property
     def ok(self) -> bool:
@@ -93,7 +95,8 @@ def run_all(jobs: Sequence[FileJob], enhance: Callable[[FileJob], RunStats]
             ) -> list[FileResult]:
     """Each job in turn; a failed one is logged and the rest go on; Ctrl-C ends the batch
     after the file in progress is finished properly, or its segmented job stopped (its
-    result says interrupted)."""
+    result says interrupted); a second Ctrl-C stops that file at once (its result says what
+    its output holds)."""
     results = []
     for number, job in enumerate(jobs, 1):
         log.info("[%d/%d] %s -> %s", number, len(jobs), job.input, job.output)
@@ -105,6 +108,8 @@ def run_all(jobs: Sequence[FileJob], enhance: Callable[[FileJob], RunStats]
         except (StreamerError, HDMError, OSError) as error:
             result.error = str(error)
             log.error("%s: %s", job.input, error)
+        except StoppedAtOnce as stopped:
+            result.stopped_at_once = str(stopped)
         except KeyboardInterrupt:
             result.stopped = True
         result.seconds = time.monotonic() - started
@@ -123,6 +128,8 @@ def table(results: Sequence[FileResult], total: int) -> str:
         fps = f"{stats.frames_out / r.seconds:.1f}" if stats and r.seconds > 0 else "-"
         if r.error is not None:
             result = f"error: {r.error}"
+        elif r.stopped_at_once is not None:
+            result = r.stopped_at_once
         elif r.stopped:
             result = "interrupted (--resume continues its segments)"
         elif r.interrupted:

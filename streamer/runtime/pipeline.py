@@ -1,6 +1,6 @@
 """``hdm-stream run``: one source to a video output (a file, a network stream, an HLS
 playlist) and/or a ZeroMQ endpoint, as a server with one session (see server.py for how it runs
-and stops)."""
+and stops; :meth:`Pipeline.run` for Ctrl-C, once and twice)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import os
 from pathlib import Path
 
 from streamer.engine import Engine
-from streamer.errors import ConfigError, OutputIncompleteError, RunErrors
+from streamer.errors import ConfigError, OutputIncompleteError, RunErrors, StoppedAtOnce
 from streamer.publish.publisher import PublishSettings
-from streamer.queues import Stopping
+from streamer.queues import Closed, Stopping
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks.build import OutputTarget, build_sinks, video_target
+from streamer.sinks.build import OutputTarget, build_sinks, video_outputs, video_target
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileTarget
 from streamer.sources import Source
@@ -91,14 +91,39 @@ class Pipeline:
         return self.session.stats
 
     def run(self) -> RunStats:
-        """start() and join(); Ctrl-C stops reading and finishes the outputs properly."""
+        """start() and join(). Ctrl-C (SIGTERM too, as the CLI maps it) drains: reading stops
+        and what was read is finished. Another one while that drains stops at once: what is
+        still queued is given up, every output is closed with what it has (a file with its
+        trailer) and :class:`~streamer.errors.StoppedAtOnce` says what each holds. An
+        interrupt landing anywhere in this loop counts, so none escapes mid-close (that had
+        left a file cut off as a SIGKILL leaves it)."""
         self.start()
-        try:
-            return self.join()
-        except KeyboardInterrupt:
-            log.warning("interrupted: finishing the frames already read")
-            self.stop()
-            return self.join()
+        interrupts = 0
+        while True:
+            try:
+                if interrupts == 1:
+                    log.warning("interrupted: finishing the frames already read (interrupt "
+                                "again to stop at once)")
+                    self.stop()
+                elif interrupts > 1:
+                    self.session.abort(Closed("stopped at once"))
+                stats = self.join()
+                break
+            except KeyboardInterrupt:
+                interrupts += 1
+        if interrupts > 1:
+            raise StoppedAtOnce(self._stopped_state())
+        return stats
+
+    def _stopped_state(self) -> str:
+        """What a run stopped at once leaves: each video output's state, and the frames read
+        that never reached it."""
+        outputs = video_outputs(self.session.sinks)
+        held = "; ".join(output.closed_state() for output in outputs) or "nothing was written"
+        read = self.session.stats.frames_in
+        unwritten = read - min((output.frames_written for output in outputs), default=read)
+        lost = f"; {unwritten} of the {read} frames read were not written" if unwritten else ""
+        return f"stopped at once (a second interrupt): {held}{lost}"
 
 
 def _reads(source: Source, path: Path) -> bool:

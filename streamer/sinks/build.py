@@ -20,7 +20,7 @@ from streamer.sinks.segment import SegmentTarget
 from streamer.sinks.video import VideoOutput
 from streamer.sinks.zmq import ZmqSink
 
-__all__ = ["OutputTarget", "build_sinks", "video_target"]
+__all__ = ["OutputTarget", "build_sinks", "video_outputs", "video_target"]
 
 OutputTarget = FileTarget | UrlTarget | SegmentTarget | PublishSettings
 """What an output is: a file, a network URL or an HLS playlist (an :class:`HlsTarget` is a
@@ -52,6 +52,18 @@ def build_sinks(targets: Sequence[OutputTarget], encode: EncodeSettings, *, live
         video = _video(target, encode, live)
         sinks.append(SideBySide(video) if side else video)
     return sinks
+
+
+def video_outputs(sinks: Sequence[Sink]) -> list[VideoOutput]:
+    """The video outputs inside sinks :func:`build_sinks` made (unwrapped from side by side
+    and from a network output's reconnects), for what they hold once closed."""
+    found = []
+    for sink in sinks:
+        inner = sink.inner if isinstance(sink, SideBySide) else sink
+        video = inner.video if isinstance(inner, NetworkOutput) else inner
+        if isinstance(video, VideoOutput):
+            found.append(video)
+    return found
 
 
 def _video(target: FileTarget | UrlTarget | SegmentTarget, encode: EncodeSettings,

@@ -76,6 +76,7 @@ class Muxer:
         self.settings = settings
         self.container: av.container.OutputContainer | None = None
         self.format_name: str | None = None  # the muxer of the last container closed
+        self.finished = False  # the last container closed got its trailer
         self._reset()
 
     def _reset(self) -> None:
@@ -200,6 +201,7 @@ class Muxer:
         if container is None:
             return
         self.format_name = container.format.name
+        self.finished = False
         try:
             try:
                 if last is not None and self.started:
@@ -209,6 +211,7 @@ class Muxer:
                         container.mux(track.flush())
             finally:
                 container.close()  # the trailer
+            self.finished = True
         except (av.error.FFmpegError, OSError) as failure:
             if error is None:
                 raise SinkError(f"cannot finish {self.target.label}: {failure}") from failure

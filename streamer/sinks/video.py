@@ -143,6 +143,17 @@ class VideoOutput:
             if self._opened and self.frames_written == 0:
                 self.target.discard()
 
+    def closed_state(self) -> str:
+        """What the closed output holds, in words (a run stopped at once says it)."""
+        label, file = self.target.label, self.target.written is not None
+        if self.frames_written == 0:
+            return f"{label}: no frame was written" + (", so no file is left" if file else "")
+        if not self.muxer.finished:
+            return f"{label}: {self.frames_written} frames written, but it could not be finished"
+        if not file:
+            return f"{label}: {self.frames_written} frames sent, then the stream was ended"
+        return f"{label} is closed with its trailer and the {self.frames_written} frames written"
+
     def _check(self, error: BaseException | None) -> None:
         """Read the closed file back (not after a failure: that error is the one to give)."""
         path = self.target.written
