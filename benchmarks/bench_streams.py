@@ -7,6 +7,17 @@ memory of all processes together, sampled mid-run. Both sides run as child proce
 each memory figure is theirs alone.
 
     python -m benchmarks.bench_streams --models dcp,hdm-s --counts 1,2,4 --seconds 10
+
+``--workers 1,2`` compares instead ``hdm-stream serve`` with each ``workers`` setting against
+one ``hdm-stream run`` per stream, all measured alike from outside (issue 18, item 5): a
+ZeroMQ subscriber per stream counts what arrives in the same window after a warm-up (frames
+delivered; dropped: the gaps in ``seq``, frames decoded but never published; latency: capture
+to arrival), memory is the RSS (and PSS, which counts a page shared by several processes once)
+of each command's whole process tree, and the CPU the rest of the machine used meanwhile is
+recorded (other work shares the cores):
+
+    python -m benchmarks.bench_streams --workers 1,2 --model hdm-s --streams 4 \
+        --size 640x360 --fps 25 --seconds 30
 """
 
 from __future__ import annotations
@@ -14,10 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -115,6 +129,208 @@ def child(model: str, count: int, size: str, fps: int, seconds: float) -> None:
     }))
 
 
+class _Arrivals(threading.Thread):
+    """Every frame one stream publishes, as (arrival, seq, capture time), until stopped."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(daemon=True)
+        self.endpoint = endpoint
+        self.frames: list[tuple[float, int, float]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from streamer.publish.subscriber import Subscriber
+
+        with Subscriber(self.endpoint, hwm=16) as subscriber:
+            while not self.stopped.is_set():
+                message = subscriber.recv(0.2)
+                if message is not None and not message.end:
+                    header = message.header
+                    self.frames.append((time.time(), int(header["seq"]),
+                                        float(header["capture_time"])))
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a supervisor's workers and their helpers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def _memory_mib(pids: list[int]) -> tuple[float, float]:
+    """RSS and PSS of ``pids`` together, MiB."""
+    rss = pss = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(("Rss:", "Pss:")):
+                    kib = int(line.split()[1]) / 1024
+                    rss, pss = (rss + kib, pss) if line.startswith("Rss:") else (rss, pss + kib)
+        except OSError:
+            pass
+    return rss, pss
+
+
+def _cpu_ticks(pids: list[int]) -> tuple[int, int]:
+    """The machine's busy CPU ticks so far, and those of ``pids`` (user + system)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(f) for f in fields) - int(fields[3]) - int(fields[4])  # less idle, iowait
+    ours = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ours += int(stat[11]) + int(stat[12])
+        except OSError:
+            pass
+    return busy, ours
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def measure(commands: list[list[str]], endpoints: list[str], warmup: float, seconds: float
+            ) -> dict[str, Any]:
+    """Run ``commands`` (their streams publishing at ``endpoints``), wait until every stream
+    delivers and ``warmup`` more, then measure ``seconds``; SIGTERM them all at the end."""
+    arrivals = [_Arrivals(endpoint) for endpoint in endpoints]
+    for thread in arrivals:
+        thread.start()
+    launched = time.monotonic()
+    children = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for c in commands]
+    try:
+        while not all(a.frames for a in arrivals):
+            if any(c.poll() is not None for c in children):
+                raise SystemExit(f"a command ended before its streams flowed: {commands}")
+            time.sleep(0.2)
+        startup = time.monotonic() - launched
+        time.sleep(warmup)
+        pids = [pid for c in children for pid in _tree(c.pid)]
+        ticks_before, start, samples = _cpu_ticks([os.getpid(), *pids]), time.time(), []
+        load_before = os.getloadavg()[0]
+        for _ in range(3):  # memory a quarter, a half and three quarters in
+            time.sleep(seconds / 4)
+            samples.append(_memory_mib(pids))
+        time.sleep(seconds / 4)
+        end = time.time()
+        ticks_after = _cpu_ticks([os.getpid(), *pids])
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for thread in arrivals:
+            thread.stopped.set()
+    delivered = decoded = 0
+    latencies: list[float] = []
+    for thread in arrivals:
+        window = [f for f in thread.frames if start <= f[0] < end]
+        delivered += len(window)
+        decoded += window[-1][1] - window[0][1] + 1 if window else 0
+        latencies += [arrival - captured for arrival, _, captured in window]
+    tick = os.sysconf("SC_CLK_TCK")
+    machine, ours = (after - before for after, before in zip(ticks_after, ticks_before,
+                                                             strict=True))
+    p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+    return {
+        "fps": round(delivered / (end - start), 2),
+        "offered_fps": round(decoded / (end - start), 2),
+        "dropped": decoded - delivered,
+        "dropped_pct": round(100 * (decoded - delivered) / decoded, 1) if decoded else None,
+        "p50_ms": None if p50 is None else round(p50 * 1000),
+        "p99_ms": None if p99 is None else round(p99 * 1000),
+        "rss_mib": round(sum(r for r, _ in samples) / len(samples)),
+        "pss_mib": round(sum(p for _, p in samples) / len(samples)),
+        "processes": len(pids), "startup_s": round(startup, 1),
+        "cpu_cores_ours": round(ours / tick / (end - start), 2),
+        "cpu_cores_others": round(max(0, machine - ours) / tick / (end - start), 2),
+        "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def serve_command(model: str, streams: int, size: str, fps: int, workers: int, folder: Path
+                  ) -> tuple[list[str], list[str]]:
+    """``hdm-stream serve`` of ``streams`` live streams with ``workers``; its endpoints."""
+    endpoints = [f"tcp://127.0.0.1:{_port()}" for _ in range(streams)]
+    config = folder / f"serve-{workers}.json"
+    config.write_text(json.dumps({  # JSON is YAML
+        "http": {"port": _port(), "token": "bench-streams-token-0123"},
+        "model": {"device": "cpu"}, "workers": workers,
+        "streams": [{"id": f"cam{i}", "source": _source(size, fps, i), "live": True,
+                     "model": model, "outputs": [{"publish": endpoint}]}
+                    for i, endpoint in enumerate(endpoints)]}))
+    return [sys.executable, "-m", "streamer.cli", "serve", str(config)], endpoints
+
+
+def compare_workers(args: argparse.Namespace) -> None:
+    """serve with each ``--workers`` value and one ``run`` process per stream, ``--repeat``
+    rounds, every other one in reverse order (the machine's other load drifts); the table
+    gives each setup's median."""
+    setups = [f"serve, workers {w}" for w in args.workers.split(",")]
+    setups.append(f"{args.streams} run processes")
+    rows: list[dict[str, Any]] = []
+    others = subprocess.run(["ps", "-eo", "pcpu,etimes,comm", "--sort=-pcpu"],
+                            capture_output=True, text=True).stdout.splitlines()[:8]
+    report = {"cpus": os.cpu_count(), "model": args.model, "streams": args.streams,
+              "size": args.size, "fps": args.fps, "warmup_s": args.warmup,
+              "seconds": args.seconds, "busiest_processes_at_start": others, "rows": rows,
+              "median": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.repeat):
+            for setup in setups if round_ % 2 == 0 else setups[::-1]:
+                commands, endpoints = _setup(setup, args, Path(tmp))
+                rows.append({"setup": setup, "round": round_,
+                             **measure(commands, endpoints, args.warmup, args.seconds)})
+                rows[-1]["fps_per_core"] = round(rows[-1]["fps"] / rows[-1]["cpu_cores_ours"], 1)
+                print(json.dumps(rows[-1]), flush=True)
+    keys = ("fps", "offered_fps", "dropped_pct", "p50_ms", "p99_ms", "rss_mib", "pss_mib",
+            "cpu_cores_ours", "cpu_cores_others", "fps_per_core")
+    median = {setup: {key: statistics.median(r[key] for r in rows if r["setup"] == setup)
+                      for key in keys} for setup in setups}
+    report["median"] = median
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"{os.cpu_count()} CPUs, {args.streams} x {args.model} {args.size} at {args.fps} fps, "
+          f"{args.seconds:g} s after {args.warmup:g} s of warm-up, median of {args.repeat}")
+    print(f"{'setup':<18}{'fps':>7}{'offered':>9}{'drops':>7}{'p50':>6}{'p99':>6}{'RSS':>6}"
+          f"{'PSS':>6}{'cores':>7}{'others':>8}{'fps/core':>9}")
+    for setup, m in median.items():
+        print(f"{setup:<18}{m['fps']:>7.1f}{m['offered_fps']:>9.1f}{m['dropped_pct']:>6.1f}%"
+              f"{m['p50_ms']:>6.0f}{m['p99_ms']:>6.0f}{m['rss_mib']:>6.0f}{m['pss_mib']:>6.0f}"
+              f"{m['cpu_cores_ours']:>7.2f}{m['cpu_cores_others']:>8.2f}{m['fps_per_core']:>9.1f}")
+    print(f"wrote {args.json}")
+
+
+def _setup(setup: str, args: argparse.Namespace, folder: Path
+           ) -> tuple[list[list[str]], list[str]]:
+    """The commands of one setup and the endpoints its streams publish at."""
+    if setup.startswith("serve"):
+        command, endpoints = serve_command(args.model, args.streams, args.size, args.fps,
+                                           int(setup.rsplit(" ", 1)[1]), folder)
+        return [command], endpoints
+    endpoints = [f"tcp://127.0.0.1:{_port()}" for _ in range(args.streams)]
+    return [[sys.executable, "-m", "streamer.cli", "run", _source(args.size, args.fps, i),
+             "--live", "--publish", endpoint, "--payload", "jpeg", "--model", args.model,
+             "--device", "cpu", "--batch", "1", "--quiet"]
+            for i, endpoint in enumerate(endpoints)], endpoints
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         model, streams, size, fps, seconds = sys.argv[2:7]
@@ -127,7 +343,17 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, default=Path("out/bench_streams.json"))
+    parser.add_argument("--workers", help="compare serve with these workers settings (1,2) "
+                        "against one run process per stream instead")
+    parser.add_argument("--model", default="hdm-s", help="(--workers) the model")
+    parser.add_argument("--streams", type=int, default=4, help="(--workers) live streams")
+    parser.add_argument("--repeat", type=int, default=1, help="(--workers) rounds")
+    parser.add_argument("--warmup", type=float, default=10.0,
+                        help="(--workers) seconds after every stream flows, before measuring")
     args = parser.parse_args()
+    if args.workers:
+        compare_workers(args)
+        return
     card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     rows: list[dict[str, Any]] = []  # JSON records
     report = {"card": card, "cpus": os.cpu_count(), "size": args.size, "fps": args.fps,

@@ -16,9 +16,10 @@
 An aiohttp server on its own event loop and thread: requests never wait on the pipeline (they
 read what it publishes); what blocks (adding a stream builds its engine, removing one drains
 it) runs in a worker thread. What it serves is a backend (backend.py): the service in this
-process, or the supervisor of worker processes (supervisor.py), the same API either way. Every error is JSON ``{"error": ...}`` (a method a path does not
-take: 405 with ``Allow``); a client that hangs up is not an error; one access log line per
-request (logger ``streamer.service.access``).
+process, or the supervisor of worker processes (supervisor.py), the same API either way.
+Every error is JSON ``{"error": ...}`` (a method a path does not take: 405 with ``Allow``); a
+client that hangs up is not an error; one access log line per request (logger
+``streamer.service.access``).
 
 Security (``http`` settings): POST and DELETE need ``Authorization: Bearer TOKEN`` (``auth:
 all``: every request, a browser may also carry it as a cookie set by opening ``/?token=TOKEN``);

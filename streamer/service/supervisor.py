@@ -103,6 +103,8 @@ class Supervisor:
         self.ready = threading.Event()
         self._lock = threading.Lock()
         self._adding: set[str] = set()
+        # what a worker says of a stream while its add is under way (the reply may come after)
+        self._early: dict[str, tuple[str, dict[str, Any] | None]] = {}
         self._closing = False
         self._fatal: str | None = None  # a worker could not start at all
         self._threads = max(1, len(os.sched_getaffinity(0)) // workers)
@@ -265,7 +267,9 @@ class Supervisor:
                 worker.started.set()
             elif name == "state":
                 stream_id, state, final = payload
-                if stream_id in worker.specs:
+                if stream_id in self._adding:
+                    self._early[stream_id] = (state, final)
+                elif stream_id in worker.specs:
                     worker.states[stream_id] = state
                     if final is not None:
                         worker.final[stream_id] = final
@@ -368,15 +372,18 @@ class Supervisor:
             described: dict[str, Any] = await self._ask(worker, "add", spec, timeout=None,
                                                         queue=True)
             with self._lock:
-                self.placed.pop(spec.id, None)
-                self.placed[spec.id] = index  # listed where it came, as in one process
-                worker.specs.pop(spec.id, None)
-                worker.specs[spec.id] = spec
-                worker.states[spec.id] = described["state"]
-                worker.final.pop(spec.id, None)
+                self.placed[spec.id] = index  # an id added again keeps its place, as in one
+                worker.specs[spec.id] = spec  # process
+                state, final = self._early.get(spec.id, (described["state"], None))
+                worker.states[spec.id] = state
+                if final is None:
+                    worker.final.pop(spec.id, None)
+                else:
+                    worker.final[spec.id] = final
         finally:
             with self._lock:
                 self._adding.discard(spec.id)
+                self._early.pop(spec.id, None)
         log.info("stream %s added to worker %d", spec.id, index)
         return described
 

@@ -61,13 +61,16 @@ def test_an_added_stream_goes_to_its_engine_under_a_fair_share_else_the_least_lo
     assert choose(a, [Load(0, False, 0, frozenset())]) is None
 
 
-def test_workers_auto_is_one_on_two_cores_or_a_gpu_and_grows_with_cores_and_streams() -> None:
+def test_workers_auto_is_a_worker_a_core_up_to_the_streams_and_one_on_a_gpu() -> None:
     four = build(ServeConfig, {"streams": [{"id": f"c{i}", "source": LIVE} for i in range(4)]})
     assert four.workers == "auto"
-    assert resolve_workers(four, cores=2, gpu=False) == 1
-    assert resolve_workers(four, cores=8, gpu=False) == 4
+    assert resolve_workers(four, cores=2, gpu=False) == 2
+    assert resolve_workers(four, cores=1, gpu=False) == 1  # in this process
     assert resolve_workers(four, cores=16, gpu=False) == 4  # no more than the streams
     assert resolve_workers(four, cores=16, gpu=True) == 1
+    one = build(ServeConfig, {"streams": [{"id": "c", "source": LIVE}]})
+    assert resolve_workers(one, cores=2, gpu=False) == 1
+    assert resolve_workers(build(ServeConfig, {}), cores=2, gpu=False) == 1
     assert resolve_workers(build(ServeConfig, {"workers": 3}), cores=2) == 3
 
 
