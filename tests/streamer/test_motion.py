@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benchmarks.bench_ghosting import CAMERAS, ghost, synthetic
+from hdm.data import read_rgb
 from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
 from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.engine.motion import Motion, estimate_motion, warp
@@ -20,8 +21,7 @@ SETTINGS = EngineSettings(model="hdm-s", device="cpu", backend="eager", inferenc
 
 
 def _photo(shared_data: Path) -> np.ndarray:
-    bgr = cv2.imread(str(shared_data / "dehaze" / "real_hazy_classic" / "canyon.png"))
-    return np.ascontiguousarray(bgr[..., ::-1])
+    return read_rgb(shared_data / "dehaze" / "real_hazy_classic" / "canyon.png")
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -30,7 +30,7 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 def test_a_known_camera_motion_is_recovered(shared_data: Path) -> None:
     grey = cv2.resize(_grey(_photo(shared_data)), (300, 200), interpolation=cv2.INTER_AREA)
-    truth = cv2.getRotationMatrix2D((150, 100), 1.5, 1.02)
+    truth = np.asarray(cv2.getRotationMatrix2D((150, 100), 1.5, 1.02), np.float64)
     truth[:, 2] += (2.5, -1.0)
     moved = cv2.warpAffine(grey, truth, (300, 200), flags=cv2.INTER_CUBIC,
                            borderMode=cv2.BORDER_REFLECT)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from hdm.data import read_rgb
 from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
 from streamer.engine.colour import rgb_to_yuv420, yuv420_to_rgb
 from streamer.engine.temporal import StabiliserParams
@@ -26,8 +27,8 @@ SETTINGS = EngineSettings(model="hdm-s", device="cpu", backend="eager", inferenc
 
 def _hazy_planes(shared_data: Path) -> np.ndarray:
     """A real hazy photo, 256x144, as I420."""
-    bgr = cv2.imread(str(shared_data / "dehaze" / "real_hazy_classic" / "canyon.png"))
-    rgb = cv2.resize(bgr, (256, 144), interpolation=cv2.INTER_AREA)[..., ::-1].copy()
+    photo = read_rgb(shared_data / "dehaze" / "real_hazy_classic" / "canyon.png")
+    rgb = cv2.resize(photo, (256, 144), interpolation=cv2.INTER_AREA)
     x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
     return rgb_to_yuv420(x, *CODING)[0].numpy()
 
