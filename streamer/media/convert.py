@@ -178,13 +178,15 @@ def to_video_frame(image: np.ndarray, layout: Layout, tags: ColorTags, pix_fmt: 
                    ) -> av.VideoFrame:
     """RGB (8 or 16 bits) or I420 planes already in ``tags``' colours, to an encoder frame in
     ``pix_fmt``, tagged with ``tags``."""
+    # from_numpy_buffer: the frame reads the array in place (from_ndarray copied it first);
+    # the encoder copies the picture into its own buffers when it takes it.
     if layout is Layout.I420:
-        out = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p")
+        out = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), format="yuv420p")
         if pix_fmt != "yuv420p":
             out = out.reformat(format=pix_fmt)
     else:
         source = "rgb48le" if layout is Layout.RGB48 else "rgb24"
-        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=source)
+        rgb = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(image), format=source)
         out = rgb.reformat(
             format=pix_fmt,
             dst_colorspace=swscale_matrix(tags.matrix),
