@@ -74,7 +74,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.output is not None and "://" not in self.output:
-            check_output_path(self.output)
+            check_output_path(self.output, self.encode.format)
 
     def with_overrides(self, **sections: Any) -> RunConfig:
         """A copy with top-level values or section fields replaced (None values ignored)."""

@@ -1,5 +1,6 @@
 """``hdm-stream run``: its flags, the run's settings from the config file under them, the
-segment flags, and one file, a folder of files or a segmented job run to its end report."""
+segment flags, and one file, a photo, a folder of files or a segmented job run to its end
+report."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from hdm.upsample import FITS
@@ -20,8 +22,14 @@ from streamer.errors import ConfigError, OutputIncompleteError, StoppedAtOnce
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
+from streamer.jobs.photos import enhance_photo, photo_to_photo
 from streamer.jobs.segments import PREROLL_FRAMES
+from streamer.media.photo import is_photo
+from streamer.media.sequence import is_pattern
 from streamer.publish.publisher import MODES, PAYLOADS
+from streamer.sinks.build import existing_output
+from streamer.sinks.pipe import pipe_descriptor
+from streamer.sources.video import SourceKind, classify
 from streamer.stats import RunStats
 
 __all__ = ["DEMO_OUTPUT", "add_parser", "config_from_args", "run"]
@@ -32,11 +40,18 @@ DEMO_OUTPUT = "hdm-demo-enhanced.mp4"
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="enhance a file, stream or camera")
-    p.add_argument("input", nargs="*", help="file, URL, /dev/videoN or lavfi:EXPR "
-                   "(default: the bundled demo); several files or folders with -o DIR/")
-    p.add_argument("-o", "--output", help="output: a video file, a URL (udp://, srt://, "
-                   "rtmp://, rtsp://), an HLS playlist (.m3u8), or a folder (DIR/) for "
-                   "several inputs")
+    p.add_argument("input", nargs="*", help="file, photo, image sequence (frames/%%05d.png), "
+                   "- (stdin), URL, /dev/videoN or lavfi:EXPR (default: the bundled demo); "
+                   "several files or folders with -o DIR/")
+    p.add_argument("-o", "--output", help="output: a video file, a photo (.jpg, .png, .tif, "
+                   ".webp, .bmp), an image sequence (out/%%05d.png), - (stdout, with -f), a "
+                   "URL (udp://, srt://, rtmp://, rtsp://), an HLS playlist (.m3u8), or a "
+                   "folder (DIR/) for several inputs")
+    p.add_argument("-f", "--format", metavar="MUXER", help="the output's container, as "
+                   "ffmpeg's -f: matroska, mpegts, nut, mp4, ... (default: by the output's "
+                   "extension; needed for -o -)")
+    p.add_argument("--framerate", metavar="RATE", help="frames per second of an image "
+                   "sequence input, as ffmpeg's -framerate (default 25), e.g. 30000/1001")
     p.add_argument("-y", "--overwrite", action="store_true",
                    help="replace an existing output file (refused otherwise)")
     p.add_argument("--publish", metavar="ENDPOINT", help="ZeroMQ endpoint to bind, "
@@ -121,6 +136,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
                    help="when stderr is not a terminal, a progress line this often (default 10)")
+    p.add_argument("--progress", metavar="FILE|pipe:N", help="machine-readable progress as "
+                   "ffmpeg's -progress: key=value blocks every 0.5 s, ending progress=end")
 
 
 def _key_values(flag: str, items: list[str]) -> dict[str, str] | None:
@@ -141,6 +158,7 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
     if args.progress_every <= 0:
         raise ConfigError(f"--progress-every must be > 0 seconds, got {args.progress_every:g}")
     config = load_config(args.config)
+    options = _input_options(args, config.source.options)
     config = config.with_overrides(
         input=args.input[0] if args.input and not batch else None,
         output=None if batch else args.output,
@@ -157,10 +175,11 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
                 "pix_fmt": args.pix_fmt, "audio_codec": args.audio_codec,
                 "encoder_options": _key_values("--encoder-opt", args.encoder_opt),
                 "muxer_options": _key_values("--muxer-opt", args.muxer_opt),
-                "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None},
+                "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None,
+                "format": args.format},
         publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload,
                  "curve_secret": args.curve_secret, "curve_clients": args.curve_clients},
-        source={"max_frames": args.max_frames, "live": args.live,
+        source={"options": options, "max_frames": args.max_frames, "live": args.live,
                 "tone_map": True if args.tone_map else None,
                 "deinterlace": True if args.deinterlace else None},
     )
@@ -172,10 +191,38 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
     if config.output is None and config.publish.endpoint is None:
         raise ConfigError("give an output file (-o FILE) or an endpoint (--publish ENDPOINT)")
     demo = config.input == DEMO_INPUT and config.output == DEMO_OUTPUT  # ours to replace
-    if (config.output and "://" not in config.output and Path(config.output).exists()
-            and not args.overwrite and not demo):
-        raise ConfigError(f"{config.output} exists; pass -y (--overwrite) to replace it")
+    existing = existing_output(config.output) if config.output else None
+    if existing is not None and not args.overwrite and not demo:
+        raise ConfigError(f"{existing} exists; pass -y (--overwrite) to replace it")
+    one_picture = config.output and is_photo(config.output) and not is_pattern(config.output)
+    if one_picture and not photo_to_photo(config.input, config.output) \
+            and config.source.max_frames != 1:
+        raise ConfigError(f"{config.output} holds one picture: name an image sequence "
+                          "(out_%05d.png) for every frame, or give --max-frames 1")
+    shared = pipe_descriptor(args.progress) if args.progress else None
+    if shared is not None and shared == pipe_descriptor(config.output or ""):
+        raise ConfigError(f"--progress {args.progress} is the output's own pipe; give "
+                          "pipe:2 or a file")
     return config
+
+
+def _input_options(args: argparse.Namespace, options: dict[str, str]
+                   ) -> dict[str, str] | None:
+    """The demuxer options with ``--framerate`` (image2's, a camera's) among them."""
+    if args.framerate is None:
+        return None
+    try:
+        rate = Fraction(args.framerate)
+    except (ValueError, ZeroDivisionError):
+        rate = Fraction(0)
+    if rate <= 0:
+        raise ConfigError(f"--framerate takes a rate such as 25 or 30000/1001, got "
+                          f"{args.framerate!r}")
+    kinds = {classify(given) for given in args.input} or {SourceKind.FILE}
+    if not kinds <= {SourceKind.SEQUENCE, SourceKind.CAMERA, SourceKind.PIPE}:
+        raise ConfigError("--framerate sets the rate of an image sequence (frames/%05d.png) "
+                          "or a camera; a video file keeps its own timestamps")
+    return {**options, "framerate": str(rate)}
 
 
 def _batch(args: argparse.Namespace) -> bool:
@@ -213,6 +260,23 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
         job, segment_s=args.segment_seconds)
 
 
+_VIDEO_FLAGS = ("publish", "codec", "pix_fmt", "crf", "preset", "bitrate", "audio_codec",
+                "encoder_opt", "muxer_opt", "format", "segment_seconds", "ray", "resume",
+                "progress")
+
+
+def _refuse_video_flags(args: argparse.Namespace) -> None:
+    """A photo into a photo has no encoder, stream or segments: their flags are refused
+    rather than ignored."""
+    given = [name for name in _VIDEO_FLAGS if getattr(args, name) not in (None, False, [])]
+    if args.workers != 1:
+        given.append("workers")
+    if given:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
+        raise ConfigError(f"{flags}: for video; a photo is written as its extension says "
+                          f"({args.output})")
+
+
 def _engine_once(config: RunConfig) -> Callable[[], Engine]:
     """The engine of this process, built when first asked for (segment workers build their
     own; a batch shares one)."""
@@ -221,6 +285,8 @@ def _engine_once(config: RunConfig) -> Callable[[], Engine]:
 
 def _one_file(args: argparse.Namespace, config: RunConfig, engine: Callable[[], Engine],
               job: JobSettings | None, input: str, output: Path | str | None) -> RunStats:
+    if output is not None and photo_to_photo(input, str(output)):
+        return enhance_photo(config, engine(), Path(input), Path(output))
     if job is not None:
         assert output is not None
         try:
@@ -231,7 +297,7 @@ def _one_file(args: argparse.Namespace, config: RunConfig, engine: Callable[[], 
                   file=sys.stderr)
             raise
     return enhance(config, engine(), input=input, output=output, progress=not args.quiet,
-                   progress_every_s=args.progress_every)
+                   progress_every_s=args.progress_every, progress_to=args.progress)
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -261,6 +327,9 @@ def run(args: argparse.Namespace) -> int:
     if _batch(args):
         return run_batch(args)
     config = config_from_args(args)
+    photo = photo_to_photo(config.input, config.output)
+    if photo:
+        _refuse_video_flags(args)
     job = _job_settings(args, config)
     engine = _engine_once(config)
     if job is None or (job.workers == 1 and job.ray is None):
@@ -282,9 +351,11 @@ def run(args: argparse.Namespace) -> int:
                 if args.summary_json:
                     write_json(args.summary_json, error.stats.as_dict())
             raise
-    print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
+    if not photo:  # a photo's line was logged (jobs/photos.py)
+        print(stats.summary() if job is None else stats.job_summary(), file=sys.stderr)
     if config.output:
-        print(f"wrote {config.output}", file=sys.stderr)
+        print(f"wrote {'stdout' if pipe_descriptor(config.output) == 1 else config.output}",
+              file=sys.stderr)
     if args.summary_json:
         write_json(args.summary_json, stats.as_dict())
     return interrupted_code(terminated) if stats.interrupted else 0

@@ -1,5 +1,7 @@
 """Several inputs, or folders of them, into one output folder: names (and subfolders) kept,
-one engine for all, a failed file reported and the rest still done, a table at the end.
+one engine for all, a failed file reported and the rest still done, a table at the end. A
+folder's videos and photos are both taken (a photo comes out a photo of its own format,
+enhanced on its own: jobs/photos.py).
 
 Every output is planned before any work: a name two inputs would share, or an existing output
 without ``--overwrite``, is refused up front rather than found out hours later.
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from hdm.errors import HDMError
 from streamer.errors import ConfigError, StoppedAtOnce, StreamerError
+from streamer.media.photo import PHOTO_EXTENSIONS
 from streamer.stats import RunStats
 
 __all__ = ["FileJob", "FileResult", "is_folder_target", "plan", "run_all", "table"]
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".mxf", ".flv",
     ".wmv", ".mpg", ".mpeg", ".3gp", ".y4m"})
+TAKEN = VIDEO_EXTENSIONS | PHOTO_EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -58,17 +62,17 @@ def is_folder_target(output: str | None) -> bool:
 
 
 def plan(inputs: Sequence[str], output_dir: Path, *, overwrite: bool) -> list[FileJob]:
-    """One job per input file, or per video file under an input folder (its subfolders
+    """One job per input file, or per video or photo under an input folder (its subfolders
     mirrored under ``output_dir``); outputs keep the input's name and container."""
     jobs: list[FileJob] = []
     for given in inputs:
         path = Path(given)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in TAKEN
                            and p.is_file() and not _inside(p, output_dir))
             if not found:
-                raise ConfigError(f"no video files in {path} "
-                                  f"({', '.join(sorted(VIDEO_EXTENSIONS))})")
+                raise ConfigError(f"no videos or photos in {path} "
+                                  f"({', '.join(sorted(TAKEN))})")
             jobs += [FileJob(p, output_dir / p.relative_to(path)) for p in found]
         elif path.is_file():
             jobs.append(FileJob(path, output_dir / path.name))

@@ -29,13 +29,15 @@ def decoded_as_configured(config: RunConfig, input: str, **more: Any) -> VideoSo
 
 
 def enhance(config: RunConfig, engine: Engine, *, input: str, output: str | Path | None,
-            progress: bool = True, progress_every_s: float = 10.0) -> RunStats:
+            progress: bool = True, progress_every_s: float = 10.0,
+            progress_to: str | None = None) -> RunStats:
     """Enhance ``input`` into ``output`` (and/or the config's publish endpoint) with the
-    config's source, batching and encode settings; Ctrl-C finishes what was read."""
+    config's source, batching and encode settings; Ctrl-C finishes what was read.
+    ``progress_to``: where ffmpeg's ``-progress`` lines go (a file, ``pipe:N``)."""
     s = config.source
     source = decoded_as_configured(config, input, stream_id=s.stream_id, reconnect=s.reconnect,
                                    max_frames=s.max_frames, live=s.live)
     pipeline = Pipeline(source, engine, output=(output, config.encode) if output else None,
                         publish=config.publish, batching=config.batch, progress=progress,
-                        progress_every_s=progress_every_s)
+                        progress_every_s=progress_every_s, progress_to=progress_to)
     return pipeline.run()

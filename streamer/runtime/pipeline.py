@@ -18,6 +18,8 @@ from streamer.runtime.session import StreamSession
 from streamer.sinks.build import OutputTarget, build_sinks, video_outputs, video_target
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileTarget
+from streamer.sinks.pictures import PicturesTarget
+from streamer.sinks.progress import ProgressTarget
 from streamer.sources import Source
 from streamer.sources.video import SourceKind, VideoSource
 from streamer.stats import RunStats
@@ -40,20 +42,27 @@ class Pipeline:
         batching: BatchSettings = BatchSettings(),
         progress: bool = True,
         progress_every_s: float = 10.0,
+        progress_to: str | None = None,
     ) -> None:
+        """``progress_to``: a file or ``pipe:N`` for ffmpeg's ``-progress`` lines (a block
+        every half second)."""
         stopping = Stopping()
         targets: list[OutputTarget] = []
         encode = EncodeSettings()
         if output is not None:
             path, encode = output
             video = video_target(str(path))
-            if isinstance(video, FileTarget) and _reads(source, video.path):
+            written = video.path if isinstance(video, FileTarget) else (
+                Path(video.pattern) if isinstance(video, PicturesTarget) else None)
+            if written is not None and _reads(source, written):
                 raise ConfigError(f"output {path} would overwrite the input")
             targets.append(video)
         if publish is not None and publish.endpoint is not None:
             targets.append(publish)
         if not targets:
             raise ConfigError("nothing to do: give an output file or a publish endpoint")
+        if progress_to is not None:
+            targets.append(ProgressTarget(progress_to))
         sinks = build_sinks(targets, encode, live=source.live, stopping=stopping)
         self.session = StreamSession(source, sinks, batching=batching, progress=progress,
                                      progress_every_s=progress_every_s, stopping=stopping)
@@ -128,8 +137,13 @@ class Pipeline:
 
 def _reads(source: Source, path: Path) -> bool:
     """The output is the input file, by inode: symbolic and hard links included (resolved
-    paths miss the latter, and writing the output would destroy the input)."""
-    if not isinstance(source, VideoSource) or source.kind is not SourceKind.FILE:
+    paths miss the latter, and writing the output would destroy the input); or the input's
+    image sequence, by its pattern."""
+    if not isinstance(source, VideoSource):
+        return False
+    if source.kind is SourceKind.SEQUENCE:
+        return Path(source.url).resolve() == path.resolve()
+    if source.kind is not SourceKind.FILE:
         return False
     try:
         return os.path.samefile(source.url, path)

@@ -100,7 +100,7 @@ def confine(spec: StreamSpec, http: HttpSettings) -> StreamSpec:
             raise Refused(f"stream.source: {spec.source!r}: network sources over HTTP take "
                           f"{sorted(_SOURCE_PROTOCOLS)}", 403)
         options["protocol_whitelist"] = _SOURCE_PROTOCOLS[scheme]
-    if kind is SourceKind.FILE and not http.allow_local_sources:
+    if kind.local and not http.allow_local_sources:
         raise Refused("stream.source: local files are not accepted over HTTP, only network "
                       "URLs and cameras (the operator's http.allow_local_sources allows "
                       "them)", 403)

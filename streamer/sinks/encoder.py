@@ -60,9 +60,11 @@ class EncodeSettings:
     rather than ignored; a ``bitrate`` (e.g. "8M") wins over it. ``preset``: the encoder's
     (x264/x265 default veryfast). ``encoder_options`` / ``muxer_options``: passed to FFmpeg,
     which checks them: a bad value or an option that does not apply is refused. ``fragmented``:
-    write MP4/MOV files as fragments, playable after a crash (see file.py). ``side_by_side``:
-    write input | enhanced (see compose.py). ``audio_codec``: ``copy`` (the input's audio as
-    it is, where the container holds it) or an audio encoder for every track (see audio.py).
+    write MP4/MOV files as fragments, playable after a crash (see containers.py).
+    ``side_by_side``: write input | enhanced (see compose.py). ``audio_codec``: ``copy`` (the
+    input's audio as it is, where the container holds it) or an audio encoder for every track
+    (see audio.py). ``format``: the muxer (ffmpeg's ``-f``: ``matroska``, ``mpegts``, ...),
+    for a pipe, which has no extension to go by; None: by the output's extension.
     """
 
     codec: str = AUTO
@@ -75,9 +77,16 @@ class EncodeSettings:
     side_by_side: bool = False
     fragmented: bool = True
     audio_codec: str = COPY
+    format: str | None = None
 
     def __post_init__(self) -> None:
         _check_audio_codec(self.audio_codec)
+        if self.format is not None:
+            try:
+                av.format.ContainerFormat(self.format, "w")
+            except ValueError:
+                raise ConfigError(f"format {self.format!r} is not a muxer of this FFmpeg build; "
+                                  "e.g. matroska, mpegts, nut, mp4, webm") from None
         if self.codec != AUTO:
             try:
                 codec = av.codec.Codec(self.codec, "w")
@@ -192,7 +201,8 @@ class Encoder:
         self._sample_aspect_ratio = info.sample_aspect_ratio
         self.video_metadata = info.video_metadata  # language, handler name
         self._field_order = info.field_order
-        self.codec = choose_codec(self.settings.codec, named_for, info.hdr)
+        self.codec = choose_codec(self.settings.codec, named_for, info.hdr,
+                                  self.settings.format)
         self.pix_fmt = choose_pix_fmt(self.settings.pix_fmt, self.codec, info.pixel_format,
                                       info.transfer)
         if self.settings.codec == AUTO:

@@ -27,17 +27,18 @@ _MPEG4_MAX_DENOMINATOR = 65535  # MPEG-4 Part 2's vop_time_increment_resolution 
 _RATE_ONLY_CODECS = {"mpeg1video", "mpeg2video"}  # frame_rate_code: the standard rates only
 
 
-def choose_codec(codec: str, target: str, hdr: bool) -> str:
+def choose_codec(codec: str, target: str, hdr: bool, muxer: str | None = None) -> str:
     """``auto``: VP9 into WebM (the only family it holds), MPEG-4 Part 2 into AVI (H.264 in
     AVI, which stores no presentation time, reads back a frame late in FFmpeg's demuxer, even
     without B-frames; AVI's own family reads back exact), HEVC for HDR (x265 writes the
-    mastering metadata and HDR10 players expect HEVC), else H.264."""
+    mastering metadata and HDR10 players expect HEVC), else H.264. The container is
+    ``muxer`` where given (``-f``), else ``target``'s extension."""
     if codec != AUTO:
         return codec
     suffix = Path(target.split("?", 1)[0]).suffix.lower()
-    if suffix == ".webm":
+    if muxer == "webm" or (muxer is None and suffix == ".webm"):
         return "libvpx-vp9"
-    if suffix == ".avi" and not hdr:
+    if (muxer == "avi" or (muxer is None and suffix == ".avi")) and not hdr:
         return "mpeg4"
     return "libx265" if hdr else "libx264"
 

@@ -1,4 +1,5 @@
-"""Video sources: files, network streams, V4L2 cameras and FFmpeg lavfi test sources, via PyAV.
+"""Video sources: files, image sequences, standard input, network streams, V4L2 cameras and
+FFmpeg lavfi test sources, via PyAV.
 
 A source decodes frames in its session's decode thread and yields :class:`Frame` objects and
 the packets to remux untouched (audio and subtitles of a file, the audio of a live source).
@@ -39,6 +40,7 @@ from streamer.frames import (
     is_interlaced,
 )
 from streamer.media.convert import content_tags, eight_bit, from_video_frame, offered_layouts
+from streamer.media.sequence import ImageSequence, find_sequence, is_pattern
 from streamer.sources.deinterlace import Deinterlacer
 
 __all__ = ["ReconnectPolicy", "SourceKind", "VideoSource", "Window", "classify"]
@@ -47,10 +49,13 @@ log = logging.getLogger(__name__)
 
 _NETWORK_SCHEMES = ("rtsp://", "rtsps://", "udp://", "tcp://", "http://", "https://", "srt://",
                     "rtmp://", "rtp://")
+STDIN = ("-", "pipe:", "pipe:0")  # as the ffmpeg tool names its standard input
 
 
 class SourceKind(enum.Enum):
     FILE = "file"
+    SEQUENCE = "sequence"  # frames/%05d.png: FFmpeg's image2 (sequence.py)
+    PIPE = "pipe"  # standard input: a stream of a container that needs no seeking
     NETWORK = "network"
     CAMERA = "camera"
     LAVFI = "lavfi"
@@ -62,16 +67,25 @@ class SourceKind(enum.Enum):
         (nothing is lost) and end."""
         return self in (SourceKind.NETWORK, SourceKind.CAMERA)
 
+    @property
+    def local(self) -> bool:
+        """Read from this machine's files or standard input (what serve's HTTP API refuses
+        unless the operator allows local sources)."""
+        return self in (SourceKind.FILE, SourceKind.SEQUENCE, SourceKind.PIPE)
+
 
 def classify(url: str) -> SourceKind:
-    """Kind of an input string: ``lavfi:EXPR``, ``/dev/videoN``, a URL, or a file path."""
+    """Kind of an input string: ``lavfi:EXPR``, ``/dev/videoN``, a URL, ``-`` (standard
+    input), an image sequence's pattern, or a file path."""
+    if url in STDIN:
+        return SourceKind.PIPE
     if url.startswith("lavfi:"):
         return SourceKind.LAVFI
     if url.startswith("/dev/video"):
         return SourceKind.CAMERA
     if url.lower().startswith(_NETWORK_SCHEMES):
         return SourceKind.NETWORK
-    return SourceKind.FILE
+    return SourceKind.SEQUENCE if is_pattern(url) else SourceKind.FILE
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class VideoSource:
         self._offset_s: float | None = None  # live: this connection's shift onto that clock
         self._stop = threading.Event()
         self._container: av.container.InputContainer | None = None
+        self._sequence: ImageSequence | None = None
 
     def __enter__(self) -> VideoSource:
         return self
@@ -153,10 +168,12 @@ class VideoSource:
         """Open the input (once); raises SourceError with one clear line when it cannot."""
         if self.kind is SourceKind.FILE and not Path(self.url).is_file():
             raise SourceError(f"input file not found: {self.url}")
+        if self.kind is SourceKind.SEQUENCE:
+            self._sequence = find_sequence(self.url)
         self._container = self._open_container()
         video = self._container.streams.video[0]
         context = video.codec_context
-        rate = video.average_rate or video.guessed_rate
+        rate = _frame_rate(video)
         pixel_format = context.format.name if context.format is not None else "yuv420p"
         transfer = int(context.color_trc)
         layouts = (offered_layouts(pixel_format, context.width, context.height)
@@ -173,11 +190,11 @@ class VideoSource:
                 field_order = FIELD_PROGRESSIVE
         return StreamInfo(
             stream_id=self.stream_id,
-            name=Path(self.url).name[:30] if self.kind is SourceKind.FILE else self.url[:30],
+            name=self._name(),
             width=context.width,
             height=context.height,
-            rate=Fraction(rate) if rate else None,
-            frames=(video.frames or None) if not self.live else None,
+            rate=rate,
+            frames=self._announced(video),
             live=self.live,
             layouts=layouts,
             passthrough=tuple(self._passthrough_streams()),
@@ -192,6 +209,20 @@ class VideoSource:
                               for s in self._container.streams
                               if isinstance(s, av.stream.AttachmentStream)),
         )
+
+    def _name(self) -> str:
+        if self.kind is SourceKind.PIPE:
+            return "stdin"
+        local = self.kind in (SourceKind.FILE, SourceKind.SEQUENCE)
+        return Path(self.url).name[:30] if local else self.url[:30]
+
+    def _announced(self, video: av.VideoStream) -> int | None:
+        """The frames the input says it has (a sequence: its files), no more than
+        ``max_frames``; None when not said."""
+        if self.live:
+            return self.max_frames
+        said = self._sequence.frames if self._sequence else (video.frames or None)
+        return min(said, self.max_frames) if said and self.max_frames else said
 
     def _video_tags(self, video: av.VideoStream) -> dict[str, str]:
         """The video stream's content tags, with the start timecode under ``timecode``
@@ -223,6 +254,11 @@ class VideoSource:
             url, fmt = self.url.removeprefix("lavfi:"), "lavfi"
         elif self.kind is SourceKind.CAMERA:
             fmt = "v4l2"
+        elif self.kind is SourceKind.PIPE:
+            url = "pipe:0"
+        elif self._sequence is not None:
+            fmt = "image2"
+            options.setdefault("start_number", str(self._sequence.start))
         watchdog = self.reconnect.watchdog_s
         timeout = (watchdog, watchdog) if self.live else None
         if self.kind is SourceKind.NETWORK and url.startswith("udp://"):
@@ -426,6 +462,17 @@ class VideoSource:
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+def _frame_rate(video: av.VideoStream) -> Fraction | None:
+    """The average frame rate, unless it is only the time base's inverse where FFmpeg knows
+    the codec's rate (a DV file: 60000 for 25 fps; written, it made x264 and the MOV timecode
+    track refuse 60000 fps and the file came out with no video)."""
+    rate = video.average_rate or video.guessed_rate
+    guessed = video.guessed_rate
+    if rate and guessed and video.time_base and rate == 1 / video.time_base != guessed:
+        return Fraction(guessed)
+    return Fraction(rate) if rate else None
 
 
 def _rebuilt(stream: av.stream.Stream) -> bool:

@@ -1,0 +1,110 @@
+"""Progress for programs, as the ffmpeg tool's ``-progress URL`` gives it: a block of
+``key=value`` lines every ``every_s`` seconds and one at the end, each block closed by
+``progress=continue`` (``progress=end`` for the last), into a file or a descriptor
+(``pipe:1``, ``pipe:2``), so a script or a GUI that follows ffmpeg follows a run too.
+
+The keys are ffmpeg's (``frame``, ``fps``, ``out_time_us``, ``out_time_ms`` which ffmpeg
+also gives in microseconds, ``out_time``, ``speed``) plus ``total_frames`` where the input
+says how many it has (or ``--max-frames`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+from streamer.errors import SinkError
+from streamer.frames import ANY, Passthrough, StreamInfo
+from streamer.queues import Policy
+from streamer.sinks.base import Output
+from streamer.sinks.pipe import pipe_descriptor
+
+__all__ = ["ProgressSink", "ProgressTarget"]
+
+
+@dataclass(frozen=True)
+class ProgressTarget:
+    """Where progress goes: a file's path or ``pipe:N``, a block every ``every_s``."""
+
+    url: str
+    every_s: float = 0.5  # ffmpeg's -stats_period
+
+
+class ProgressSink:
+    """Counts the enhanced frames and writes progress blocks (a
+    :class:`~streamer.sinks.base.Sink` that sees no pixels)."""
+
+    name = "progress"
+    accepts = ANY
+    wants_packets = False
+    unsent = 0
+
+    def __init__(self, target: ProgressTarget, *, live: bool) -> None:
+        self.target = target
+        self.policy = Policy.DROP_OLDEST if live else Policy.BLOCK
+        self._file: TextIO | None = None
+        self._total: int | None = None
+        self._frames = 0
+        self._first_s: float | None = None
+        self._out_s = 0.0
+        self._started = 0.0
+        self._next = 0.0
+
+    def open(self, info: StreamInfo) -> None:
+        fd = pipe_descriptor(self.target.url)
+        try:
+            self._file = (os.fdopen(os.dup(fd), "w") if fd is not None
+                          else open(self.target.url, "w"))  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            raise SinkError(f"cannot write progress to {self.target.url}: "
+                            f"{error.strerror or error}") from error
+        self._total = info.frames
+        self._started = time.monotonic()
+        self._next = self._started + self.target.every_s
+
+    def write(self, output: Output) -> None:
+        frame = output.enhanced
+        self._frames += 1
+        if frame.pts is not None and frame.time_base is not None:
+            seconds = float(frame.pts * frame.time_base)
+            self._first_s = seconds if self._first_s is None else self._first_s
+            self._out_s = max(self._out_s, seconds - self._first_s)
+        if time.monotonic() >= self._next:
+            self._next += self.target.every_s
+            self._block("continue")
+
+    def _block(self, state: str) -> None:
+        assert self._file is not None
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        micros = round(self._out_s * 1e6)
+        hours, rest = divmod(micros, 3_600_000_000)
+        minutes, rest = divmod(rest, 60_000_000)
+        lines = [f"frame={self._frames}", f"fps={self._frames / elapsed:.2f}",
+                 *([f"total_frames={self._total}"] if self._total else []),
+                 f"out_time_us={micros}", f"out_time_ms={micros}",
+                 f"out_time={hours:02d}:{minutes:02d}:{rest / 1e6:09.6f}",
+                 f"speed={self._out_s / elapsed:.3g}x", f"progress={state}"]
+        try:
+            self._file.write("\n".join(lines) + "\n")
+            self._file.flush()
+        except OSError as error:
+            raise SinkError(f"cannot write progress to {self.target.url}: "
+                            f"{error.strerror or error}") from error
+
+    def write_packet(self, packet: Passthrough) -> None:
+        """No packets."""
+
+    def idle(self) -> None:
+        """Nothing to keep alive."""
+
+    def close(self, error: BaseException | None = None) -> None:
+        """The last block (``progress=end``), then the file closed."""
+        if self._file is None:
+            return
+        try:
+            self._block("end")
+        finally:
+            self._file.close()
+            self._file = None
