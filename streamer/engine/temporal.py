@@ -178,7 +178,7 @@ class StabiliserParams:
     pixel_levels: float = 8.0
     scene_cut: float = 0.12
     follow_camera: bool = True
-    camera_weight: float = 0.2
+    camera_weight: float = 0.3
 
     def __post_init__(self) -> None:
         _check_unit("static_weight", self.static_weight, zero=False)
