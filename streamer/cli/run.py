@@ -18,7 +18,7 @@ from streamer.cli.common import interrupted_code, sigterm_as_interrupt, write_js
 from streamer.config import DEMO_INPUT, RunConfig, load_config
 from streamer.engine import BACKENDS, COLOUR, COMPILE_MODES, MODELS, PRECISIONS, Engine
 from streamer.engine.settings import TASK_CHOICES
-from streamer.errors import ConfigError, OutputIncompleteError, StoppedAtOnce
+from streamer.errors import ConfigError, OutputIncompleteError, SinkError, StoppedAtOnce
 from streamer.jobs.batch import is_folder_target, plan, run_all, table
 from streamer.jobs.files import build_engine, enhance
 from streamer.jobs.job import JobSettings, job_folder, run_job
@@ -206,6 +206,16 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
     return config
 
 
+def _empty_progress(path: str | None) -> None:
+    """``--progress FILE`` starts empty; each file of a batch then adds its blocks."""
+    if path is None or pipe_descriptor(path) is not None:
+        return
+    try:
+        Path(path).write_text("")
+    except OSError as error:
+        raise SinkError(f"cannot write progress to {path}: {error.strerror or error}") from None
+
+
 def _input_options(args: argparse.Namespace, options: dict[str, str]
                    ) -> dict[str, str] | None:
     """The demuxer options with ``--framerate`` (image2's, a camera's) among them."""
@@ -250,7 +260,7 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
         raise ConfigError("segments (--segment-seconds, --workers, --ray, --resume) write a "
                           "file; give -o FILE (no stream or --publish)")
     for flag, given in (("--max-frames", config.source.max_frames),
-                        ("--live", config.source.live)):
+                        ("--live", config.source.live), ("--progress", args.progress)):
         if given:
             raise ConfigError(f"{flag} cannot be used with segments")
     workers = args.workers if args.workers != 1 or not devices else len(devices)
@@ -306,6 +316,7 @@ def run_batch(args: argparse.Namespace) -> int:
     config = config_from_args(args, batch=True)
     job = _job_settings(args, config)
     jobs = plan(args.input, Path(args.output), overwrite=args.overwrite)
+    _empty_progress(args.progress)
     engine = _engine_once(config)
     log.info("enhancing %d files", len(jobs))
     terminated: list[int] = []
@@ -331,6 +342,7 @@ def run(args: argparse.Namespace) -> int:
     if photo:
         _refuse_video_flags(args)
     job = _job_settings(args, config)
+    _empty_progress(args.progress)
     engine = _engine_once(config)
     if job is None or (job.workers == 1 and job.ray is None):
         log.info("enhancing %s with %s", config.input, engine().description)

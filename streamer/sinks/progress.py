@@ -1,7 +1,8 @@
 """Progress for programs, as the ffmpeg tool's ``-progress URL`` gives it: a block of
 ``key=value`` lines every ``every_s`` seconds and one at the end, each block closed by
 ``progress=continue`` (``progress=end`` for the last), into a file or a descriptor
-(``pipe:1``, ``pipe:2``), so a script or a GUI that follows ffmpeg follows a run too.
+(``pipe:1``, ``pipe:2``), so a script or a GUI that follows ffmpeg follows a run too. A file
+is appended to (the command empties it once: each file of a batch adds its blocks).
 
 The keys are ffmpeg's (``frame``, ``fps``, ``out_time_us``, ``out_time_ms`` which ffmpeg
 also gives in microseconds, ``out_time``, ``speed``) plus ``total_frames`` where the input
@@ -56,7 +57,7 @@ class ProgressSink:
         fd = pipe_descriptor(self.target.url)
         try:
             self._file = (os.fdopen(os.dup(fd), "w") if fd is not None
-                          else open(self.target.url, "w"))  # noqa: SIM115 - closed in close()
+                          else open(self.target.url, "a"))  # noqa: SIM115 - closed in close()
         except OSError as error:
             raise SinkError(f"cannot write progress to {self.target.url}: "
                             f"{error.strerror or error}") from error

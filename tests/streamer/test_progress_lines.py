@@ -38,6 +38,20 @@ def test_progress_blocks_end_with_the_frames_written(tmp_path: Path) -> None:
     assert float(last["fps"]) > 0 and last["speed"].endswith("x")
 
 
-def test_progress_cannot_share_the_stream_s_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_batch_adds_each_file_s_blocks(tmp_path: Path) -> None:
+    a, b, progress = tmp_path / "a.mp4", tmp_path / "b.mkv", tmp_path / "progress.txt"
+    write_clip(a, frames=5, audio=False)
+    write_clip(b, frames=7, audio=False)
+    progress.write_text("from a run before\n")  # emptied when the run starts
+    assert run(a, b, "-o", f"{tmp_path / 'out'}/", "--progress", progress) == 0
+    ends = [block["frame"] for block in blocks(progress) if block["progress"] == "end"]
+    assert ends == ["5", "7"]
+
+
+def test_progress_cannot_share_the_stream_s_pipe_nor_go_with_segments(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("lavfi:testsrc2=d=1", "-o", "-", "-f", "nut", "--progress", "pipe:1") == 2
     assert "--progress pipe:1 is the output's own pipe" in capsys.readouterr().err
+    assert run("lavfi:testsrc2=d=1", "-o", tmp_path / "x.mp4", "--segment-seconds", "1",
+               "--progress", tmp_path / "p.txt") == 2
+    assert "--progress cannot be used with segments" in capsys.readouterr().err
