@@ -103,6 +103,8 @@ class EncodeSettings:
                                   "FFmpeg; e.g. yuv420p, yuv444p, yuv420p10le") from None
             if self.codec != AUTO:
                 choose_pix_fmt(self.pix_fmt, self.codec, self.pix_fmt, TRANSFER_BT709)
+        if self.bitrate is not None:
+            parse_bitrate(self.bitrate)  # at load, not when the first file opens
         if self.crf is not None:
             if not _CRF_RANGE[0] <= self.crf <= _CRF_RANGE[1]:
                 raise ConfigError(f"crf must be in {_CRF_RANGE[0]}..{_CRF_RANGE[1]}, "
@@ -230,7 +232,7 @@ class Encoder:
         video.codec_context.thread_type = "FRAME"
         video.codec_context.thread_count = 0
         if s.bitrate is not None:
-            video.bit_rate = _parse_bitrate(s.bitrate)
+            video.bit_rate = parse_bitrate(s.bitrate)
         self.stream = video
 
     def start(self, first: Frame, muxer: str) -> None:
@@ -346,10 +348,14 @@ class Encoder:
         return written
 
 
-def _parse_bitrate(text: str) -> int:
+def parse_bitrate(text: str) -> int:
+    """Bits per second from ``8M``, ``2500k`` or ``800000``; ConfigError naming the key."""
     units = {"k": 1_000, "m": 1_000_000}
-    suffix = text[-1].lower()
+    suffix = text[-1:].lower()
     try:
-        return int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
-    except ValueError as error:
-        raise SinkError(f"bitrate must look like 8M, 2500k or 800000, got {text!r}") from error
+        value = int(float(text[:-1]) * units[suffix]) if suffix in units else int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"bitrate must look like 8M, 2500k or 800000, got {text!r}")
+    return value

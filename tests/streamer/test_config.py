@@ -53,6 +53,9 @@ def test_values_reach_their_sections(tmp_path: Path) -> None:
         ("smoothing: {alpha: 0}", "smoothing: alpha must be in (0, 1]"),
         ("stabiliser: {static_weight: 2}", "stabiliser: static_weight must be in (0, 1]"),
         ("stabiliser: {noise_levels: 9, motion_levels: 3}", "stabiliser: need 0 <= noise_levels"),
+        ("stabiliser: {camera_weight: 0}", "stabiliser: camera_weight must be in (0, 1]"),
+        ("encode: {bitrate: 8Q}", "encode: bitrate must look like 8M"),  # at load, not at open
+        ("model: {task: blur}", "'model.task' must be one of ['auto', 'dehaze'"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
