@@ -25,6 +25,9 @@ _HDR_BITS = 10
 _FRAME_TIMED_MUXERS = {"avi"}  # a chunk per frame period: the time base is the frame rate
 _MPEG4_MAX_DENOMINATOR = 65535  # MPEG-4 Part 2's vop_time_increment_resolution is 16 bits
 _RATE_ONLY_CODECS = {"mpeg1video", "mpeg2video"}  # frame_rate_code: the standard rates only
+# auto into a broadcast container: its own codec, as the ffmpeg tool writes it (a raw DV
+# stream holds nothing else; x264's B-frames in MXF read back out of order)
+_OWN_CODECS = {".dv": "dvvideo", ".mxf": "mpeg2video"}
 
 
 def choose_codec(codec: str, target: str, hdr: bool, muxer: str | None = None) -> str:
@@ -40,6 +43,8 @@ def choose_codec(codec: str, target: str, hdr: bool, muxer: str | None = None) -
         return "libvpx-vp9"
     if (muxer == "avi" or (muxer is None and suffix == ".avi")) and not hdr:
         return "mpeg4"
+    if suffix in _OWN_CODECS and not hdr:
+        return _OWN_CODECS[suffix]
     return "libx265" if hdr else "libx264"
 
 

@@ -32,7 +32,7 @@ __all__ = ["Muxer", "Packets", "Target"]
 
 log = logging.getLogger(__name__)
 _TIMECODE_MUXERS = {"mov", "mp4", "ipod", "ismv", "3gp", "3g2", "matroska", "webm", "mxf",
-                    "mxf_d10", "mxf_opatom"}
+                    "mxf_d10", "mxf_opatom", "dv"}
 
 
 class Target(Protocol):
@@ -121,12 +121,12 @@ class Muxer:
     def _copy_extras(self, info: StreamInfo) -> None:
         """Chapters (where the muxer writes them) and attachments (Matroska only); the
         timecode is the video stream's tag (the encoder's or the join's), written as a tmcd
-        track by MOV/MP4, as a tag by Matroska and MXF, and by nothing else (said once)."""
+        track by MOV/MP4, as a tag by Matroska, MXF and DV, and by nothing else (said once)."""
         assert self.container is not None
         muxer = self.container.format.name
         if info.timecode and muxer not in _TIMECODE_MUXERS:
             log.warning("%s: a %s file has no place for the input's timecode %s: left out "
-                        "(.mov, .mp4, .mkv and .mxf keep it)", self.target.label, muxer,
+                        "(.mov, .mp4, .mkv, .mxf and .dv keep it)", self.target.label, muxer,
                         info.timecode)
         if info.chapters:
             self.container.set_chapters(list(info.chapters))

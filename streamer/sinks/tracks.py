@@ -212,13 +212,24 @@ def holds(muxer: str, add: Callable[[av.container.OutputContainer], av.stream.St
     there, Matroska a GoPro gpmd track). Audio is also muxed (three empty packets) and read
     back: MPEG-TS writes a codec it has no stream type for (PCM, G.711, FLAC) as private data,
     which reads back as data, not sound; only a stream read back as something else refuses
-    (a muxer that needs real packets to write its header is not judged by empty ones)."""
+    (a muxer that needs real packets to write its header is not judged by empty ones). A
+    header refused is tried again behind a video stream, as every output has one (MXF takes
+    no sound without it, nor DV: their PCM into .mxf or .dv had been refused)."""
+    return any(_holds(muxer, add, behind_video) for behind_video in (False, True))
+
+
+def _holds(muxer: str, add: Callable[[av.container.OutputContainer], av.stream.Stream],
+           behind_video: bool) -> bool:
     buffer = io.BytesIO()
     try:
         trial = av.open(buffer, "w", format=muxer)
     except (av.error.FFmpegError, ValueError, OSError):
         return False
     try:
+        if behind_video:  # the muxer's own video codec, at a size DV takes too
+            video = trial.add_stream(trial.default_video_codec, rate=25)
+            assert isinstance(video, av.VideoStream)
+            video.width, video.height = 720, 576
         stream = add(trial)
         trial.start_encoding()
     except (av.error.FFmpegError, ValueError, OSError):
@@ -249,13 +260,14 @@ def _mux_empty(trial: av.container.OutputContainer, stream: av.stream.Stream) ->
 
 
 def _reads_back_as_audio(buffer: io.BytesIO) -> bool:
-    """False only when the trial file's stream comes back as something other than sound."""
+    """False only when the trial file's last stream (the one tried) comes back as something
+    other than sound."""
     buffer.seek(0)
     try:
         with av.open(buffer) as back:
             streams = list(back.streams)
             if not streams:
                 return True
-            return streams[0].type == "audio" and streams[0].codec_context is not None
+            return streams[-1].type == "audio" and streams[-1].codec_context is not None
     except (av.error.FFmpegError, ValueError, OSError):
         return True
