@@ -206,13 +206,15 @@ KNOWN_GAPS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("phone.mov", "mkv"): (("pts: 30 frames moved, the first by +0.021 s",), _PRIMING),
     ("phone.mov", "mp4"): (("tag lost: file make 'Apple' -> None",
                             "tag lost: file model 'iPhone 15 Pro' -> None"),
-                           "MP4's iTunes-style tags have no make or model (QuickTime's do: "
-                           ".mov keeps them; --muxer-opt movflags=+use_metadata_tags "
-                           "writes every tag as a QuickTime key)"),
+                           "MP4's iTunes-style tags have no make or model, as the ffmpeg "
+                           "tool writes them (QuickTime's do: .mov keeps them; --muxer-opt "
+                           "movflags=+use_metadata_tags writes every tag as a QuickTime key, "
+                           "in a classic MP4: those movflags replace the fragmented one's)"),
     ("screen.mkv", "mp4"): (("tag lost: audio 1 title 'Game' -> None",
                              "tag lost: audio 2 title 'Microphone' -> None"),
-                            "written as MP4's track name, which FFmpeg 8.1 reads (as 'name') "
-                            "but Debian's ffprobe 5.1 does not show"),
+                            "written as MP4's track name, as the ffmpeg tool writes it, which "
+                            "FFmpeg 8.1 reads (as 'name') but Debian's ffprobe 5.1 does not "
+                            "show"),
     ("broadcast.mxf", "mxf"): (("tag lost: video field_order 'tt' -> None",),
                                "MPEG-2 (auto into .mxf) codes fields only with each frame's "
                                "top-field-first flag, which PyAV cannot set: written "
