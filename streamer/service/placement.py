@@ -32,11 +32,11 @@ def resolve_workers(config: ServeConfig, cores: int | None = None,
 
     ``auto``: one per core, no more than the configured streams (at least one); one on a GPU,
     where one engine batches every stream and each process would hold its own CUDA context and
-    weights. Measured on 2 cores (benchmarks/bench_streams.py --workers, the README's table):
-    4 live 360p hdm-s streams delivered 34 fps with 2 workers against 21 in one process and
-    29 from 4 separate processes, as one interpreter runs the per-frame Python work of all its
-    streams on one core at a time; 2 workers held 1.5x the memory of one process, 0.46x that
-    of 4 processes. More workers than cores only split the cores further."""
+    weights. Measured on 2 shared cores (benchmarks/bench_streams.py --workers, the README's
+    table): 4 live 360p hdm-s streams, 31 frames a second per core used with 2 workers against
+    24 in one process and 21 from 4 separate processes (one interpreter runs the per-frame
+    Python work of all its streams on one core at a time); 2 workers held 1.6x the memory of
+    one process, 0.48x that of 4 processes. More workers than cores split the cores further."""
     if config.workers != "auto":
         return int(config.workers)
     if gpu is None:
