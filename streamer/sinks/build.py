@@ -52,12 +52,14 @@ def video_target(target: str) -> VideoTarget:
 
 def existing_output(target: str) -> Path | None:
     """The file a ``run -o`` target would replace, if it exists (an image sequence's first
-    picture); None for streams and pipes."""
+    picture, an HLS playlist); None for streams and pipes."""
     video = video_target(target)
     if isinstance(video, PicturesTarget):
         path = video.first()
     elif isinstance(video, FileTarget):
         path = video.path
+    elif isinstance(video, HlsTarget):
+        path = Path(video.url)  # the playlist
     else:
         return None
     return path if path.exists() else None

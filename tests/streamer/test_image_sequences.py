@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from streamer.sinks.build import existing_output
 from tests.streamer.camera_clips import TONE, ffmpeg, needs_ffmpeg
 from tests.streamer.commands import run
 
@@ -76,3 +77,15 @@ def test_a_rate_for_a_video_file_and_a_missing_sequence_are_one_line(
     assert "--framerate sets the rate of an image sequence" in capsys.readouterr().err
     assert run(tmp_path / "none" / "%05d.png", "-o", tmp_path / "o.mkv") == 2
     assert "no picture matches" in capsys.readouterr().err
+
+
+def test_what_an_output_would_replace(tmp_path: Path) -> None:
+    """-y is needed where a file would be replaced: a sequence's first picture counts, a
+    playlist too; a pipe or a stream replaces nothing."""
+    for name in ("out.mp4", "00001.png", "index.m3u8"):
+        (tmp_path / name).touch()
+    assert existing_output(str(tmp_path / "out.mp4")) == tmp_path / "out.mp4"
+    assert existing_output(str(tmp_path / "%05d.png")) == tmp_path / "00001.png"
+    assert existing_output(str(tmp_path / "index.m3u8")) == tmp_path / "index.m3u8"
+    assert existing_output(str(tmp_path / "f_%05d.png")) is None
+    assert existing_output("-") is None and existing_output("udp://127.0.0.1:9") is None
