@@ -86,6 +86,8 @@ def main(conn: Connection, config: ServeConfig, index: int, threads: int,
 
 
 class _Worker:
+    """The supervisor's calls answered from this process's service, its events sent up."""
+
     def __init__(self, service: Service, pipe: _Pipe) -> None:
         self.service = service
         self.pipe = pipe
@@ -149,7 +151,9 @@ class _Worker:
                         continue
                 self._add(spec)
             self.service.ready.set()
-        except StreamerError as error:
+        except Exception as error:  # said to the supervisor, which does not wait forever
+            if not isinstance(error, StreamerError):
+                logging.getLogger(__name__).exception("starting the streams failed")
             self.pipe.send(("event", "started", error_reply(error)))
             self._drain()
             self.finished.set()
