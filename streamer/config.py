@@ -97,13 +97,19 @@ def load_config(path: str | Path | None) -> RunConfig:
 PRESETS = Path(__file__).parent / "presets"  # installed with the package (configs/ links here)
 
 
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file, or a preset by name (``file-dehaze``: streamer/presets/file-dehaze.yaml)."""
+def read_yaml(path: str | Path, command: str = "run") -> Any:
+    """A YAML file, or a preset by name (``file-dehaze``: streamer/presets/file-dehaze.yaml);
+    ``command``'s presets only (``serve``'s are named ``serve*``)."""
     path = Path(path)
+    names = sorted(p.stem for p in PRESETS.glob("*.yaml")
+                   if p.stem.startswith("serve") == (command == "serve"))
     if not path.is_file() and not path.suffix and (PRESETS / f"{path}.yaml").is_file():
+        if path.name not in names:
+            other = "serve" if command != "serve" else "run"
+            raise ConfigError(f"{path.name} is a preset for hdm-stream {other}, not {command} "
+                              f"(presets for {command}: {names})")
         path = PRESETS / f"{path}.yaml"
     if not path.is_file():
-        names = sorted(p.stem for p in PRESETS.glob("*.yaml"))
         raise ConfigError(f"config file not found: {path} (presets by name: {names})")
     try:
         return yaml.safe_load(path.read_text()) or {}

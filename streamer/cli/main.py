@@ -8,8 +8,10 @@ shows the traceback too.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 import av
@@ -69,9 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StreamerError, HDMError) as error:
         if args.debug:
             log.exception("failed")
-        print(f"hdm-stream: error: {error}", file=sys.stderr)
+        _final(args, "error", str(error), kind=type(error).__name__)
         return 2
     except KeyboardInterrupt:
-        print("hdm-stream: interrupted", file=sys.stderr)
+        _final(args, "warning", "interrupted")
         return 130
+
+
+def _final(args: argparse.Namespace, level: str, message: str, **more: str) -> None:
+    """The run's last line on stderr: plain, or under ``--log-format json`` one more JSON
+    object like the log's (a collector reads the failure as it reads the rest)."""
+    if args.log_format == "json":
+        entry = {"time": round(time.time(), 3), "level": level, "logger": "hdm-stream",
+                 "message": message, **more}
+        print(json.dumps(entry), file=sys.stderr)
+    else:
+        print(f"hdm-stream: {'error: ' if level == 'error' else ''}{message}", file=sys.stderr)
 

@@ -182,7 +182,7 @@ class ServeConfig:
 
 
 def load_serve_config(path: str | Path) -> ServeConfig:
-    return build(ServeConfig, read_yaml(path))
+    return build(ServeConfig, read_yaml(path, "serve"))
 
 
 def stream_spec(data: Any) -> StreamSpec:

@@ -104,3 +104,15 @@ def test_a_crf_for_an_encoder_without_one_is_refused() -> None:
     assert EncodeSettings(codec="mpeg4").effective_crf("mpeg4") is None  # own rate control
     assert EncodeSettings().effective_crf("libx264") == 20
     assert EncodeSettings(crf=18, bitrate="8M").effective_crf("libx264") is None  # bitrate wins
+
+
+def test_a_preset_of_the_other_command_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"serve is a preset for hdm-stream serve, not run"):
+        load_config("serve")
+    from streamer.service.config import load_serve_config
+
+    with pytest.raises(ConfigError, match=r"file-dehaze is a preset for hdm-stream run"):
+        load_serve_config("file-dehaze")
+    with pytest.raises(ConfigError) as listed:
+        load_config("nope")
+    assert "'serve'" not in str(listed.value) and "'file-dehaze'" in str(listed.value)
