@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from hdm.upsample import FITS
 from streamer.cli.common import interrupted_code, sigterm_as_interrupt, write_json
@@ -66,21 +67,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--config", help="a YAML file, or a preset by name: file-dehaze, "
                    "camera-lowlight, publish")
     p.add_argument("--task", choices=TASK_CHOICES,
-                   help="what to enhance (default dehaze); auto: chosen per scene, or none "
+                   help="what to enhance; auto: chosen per scene, or none "
                         "where the picture needs nothing (hdm/scene.py)")
-    p.add_argument("--model", choices=MODELS)
+    p.add_argument("--model", choices=MODELS, help="auto: the shipped HDM-S weights for the "
+                   "task; dcp: the classical enhancer (10-20x faster on a CPU)")
     p.add_argument("--weights", help="checkpoint path, 'default' or 'random'")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: auto); a list "
                    "(cuda:0,cuda:1) deals segment workers over GPUs")
-    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--backend", choices=BACKENDS, help="how the network runs (auto: OpenVINO "
+                   "on a CPU for HDM, torch.compile on a GPU)")
     p.add_argument("--compile-mode", choices=COMPILE_MODES,
                    help="torch.compile mode (reduce-overhead: CUDA graphs)")
-    p.add_argument("--precision", choices=tuple(PRECISIONS))
+    p.add_argument("--precision", choices=tuple(PRECISIONS),
+                   help="the network's arithmetic (auto: bf16 on a GPU, the backend's on a CPU)")
     p.add_argument("--inference-size", metavar="full|auto|N",
                    help="what the network sees: the full frame, the frame scaled to a "
                         "shorter side of N pixels (its effect fitted back to full "
-                        "resolution), or auto (default: the largest that keeps up with the "
-                        "stream on this device; the choice is logged)")
+                        "resolution), or auto: the largest that keeps up with the stream on "
+                        "this device (the choice is logged)")
     p.add_argument("--fit", choices=("auto", *FITS),
                    help="how a reduced-size result reaches the full frame (auto: the task's)")
     p.add_argument("--colour", choices=COLOUR, help="where YUV<->RGB runs (auto: on a GPU "
@@ -111,7 +115,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--deinterlace", action="store_true",
                    help="make an interlaced input progressive (bwdif) before enhancing it "
                         "(default: enhanced as woven frames and written interlaced)")
-    p.add_argument("--crf", type=int)
+    p.add_argument("--crf", type=int, help="constant quality for x264/x265/VP9/AV1 (lower: "
+                   "better and larger; none: the encoder's own)")
     p.add_argument("--preset", help="encoder preset, e.g. veryfast")
     p.add_argument("--bitrate", help="e.g. 8M (overrides --crf)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames (a preview)")
@@ -138,6 +143,45 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="when stderr is not a terminal, a progress line this often (default 10)")
     p.add_argument("--progress", metavar="FILE|pipe:N", help="machine-readable progress as "
                    "ffmpeg's -progress: key=value blocks every 0.5 s, ending progress=end")
+    _show_defaults(p)
+
+
+SETTING_FLAGS: dict[str, tuple[str, str]] = {
+    "task": ("model", "task"), "model": ("model", "model"), "weights": ("model", "weights"),
+    "backend": ("model", "backend"), "precision": ("model", "precision"),
+    "compile_mode": ("model", "compile_mode"), "colour": ("model", "colour"),
+    "strength": ("model", "strength"), "inference_size": ("model", "inference_size"),
+    "fit": ("model", "fit"), "batch": ("batch", "size"),
+    "codec": ("encode", "codec"), "crf": ("encode", "crf"), "preset": ("encode", "preset"),
+    "pix_fmt": ("encode", "pix_fmt"), "audio_codec": ("encode", "audio_codec"),
+    "bitrate": ("encode", "bitrate"), "format": ("encode", "format"),
+    "publish": ("publish", "endpoint"), "publish_mode": ("publish", "mode"),
+    "payload": ("publish", "payload"), "curve_secret": ("publish", "curve_secret"),
+    "curve_clients": ("publish", "curve_clients"), "max_frames": ("source", "max_frames"),
+    "live": ("source", "live"),
+}
+"""The flags that set one setting each, by their dest: where it lives in the config (YAML
+``section: {field: ...}``). A flag left out stands aside for the config file's value; ``--help``
+shows each one's default from the settings themselves."""
+
+
+def _setting_flags(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The values of the flags of :data:`SETTING_FLAGS`, as config sections."""
+    sections: dict[str, dict[str, Any]] = {}
+    for dest, (section, field) in SETTING_FLAGS.items():
+        sections.setdefault(section, {})[field] = getattr(args, dest)
+    return sections
+
+
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Each setting flag's help ends with its default as the settings define it."""
+    defaults = RunConfig()
+    for action in parser._actions:
+        if action.dest in SETTING_FLAGS and action.help is not None:
+            section, field = SETTING_FLAGS[action.dest]
+            value = getattr(getattr(defaults, section), field)
+            shown = "none" if value is None else value
+            action.help = f"{action.help} (default: {shown})".lstrip()
 
 
 def _key_values(flag: str, items: list[str]) -> dict[str, str] | None:
@@ -159,27 +203,20 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
         raise ConfigError(f"--progress-every must be > 0 seconds, got {args.progress_every:g}")
     config = load_config(args.config)
     options = _input_options(args, config.source.options)
+    flags = _setting_flags(args)
     config = config.with_overrides(
         input=args.input[0] if args.input and not batch else None,
         output=None if batch else args.output,
-        model={"task": args.task, "model": args.model, "weights": args.weights,
-               "device": None if _device_list(args) else args.device,
-               "backend": args.backend, "precision": args.precision,
-               "compile_mode": args.compile_mode, "colour": args.colour,
-               "strength": args.strength, "inference_size": args.inference_size,
-               "fit": args.fit},
-        batch={"size": args.batch},
+        batch=flags["batch"], publish=flags["publish"],
+        model={**flags["model"],
+               "device": None if _device_list(args) else args.device},
         smoothing={"enabled": False if args.no_smoothing else None},
         stabiliser={"enabled": False if args.no_stabiliser else None},
-        encode={"codec": args.codec, "crf": args.crf, "preset": args.preset,
-                "pix_fmt": args.pix_fmt, "audio_codec": args.audio_codec,
+        encode={**flags["encode"],
                 "encoder_options": _key_values("--encoder-opt", args.encoder_opt),
                 "muxer_options": _key_values("--muxer-opt", args.muxer_opt),
-                "bitrate": args.bitrate, "side_by_side": True if args.side_by_side else None,
-                "format": args.format},
-        publish={"endpoint": args.publish, "mode": args.publish_mode, "payload": args.payload,
-                 "curve_secret": args.curve_secret, "curve_clients": args.curve_clients},
-        source={"options": options, "max_frames": args.max_frames, "live": args.live,
+                "side_by_side": True if args.side_by_side else None},
+        source={**flags["source"], "options": options,
                 "tone_map": True if args.tone_map else None,
                 "deinterlace": True if args.deinterlace else None},
     )

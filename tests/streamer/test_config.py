@@ -116,3 +116,17 @@ def test_a_preset_of_the_other_command_is_refused_naming_it() -> None:
     with pytest.raises(ConfigError) as listed:
         load_config("nope")
     assert "'serve'" not in str(listed.value) and "'file-dehaze'" in str(listed.value)
+
+
+def test_every_run_flag_has_help_and_each_setting_flag_its_default() -> None:
+    from streamer.cli.main import build_parser
+    from streamer.cli.run import SETTING_FLAGS
+
+    parser = build_parser()
+    run = next(a for a in parser._actions if a.dest == "command").choices["run"]  # type: ignore[index]
+    actions = [a for a in run._actions if a.dest != "help"]
+    assert all(a.help for a in actions), [a.dest for a in actions if not a.help]
+    shown = {a.dest: a.help for a in actions if a.dest in SETTING_FLAGS}
+    assert set(shown) == set(SETTING_FLAGS)  # every entry of the table is a flag
+    assert shown["batch"].endswith("(default: 4)") and shown["crf"].endswith("(default: none)")
+    assert shown["task"].endswith("(default: dehaze)")
