@@ -62,6 +62,9 @@ class ServiceCollector(Collector):
                                          labels=["stream"])
         up = GaugeMetricFamily("hdm_stream_up", "1 while the source is connected",
                                labels=["stream"])
+        task = GaugeMetricFamily("hdm_stream_task", "1 for the task the stream runs (task: "
+                                 "auto: the one its scene chose; none: frames left untouched)",
+                                 labels=["stream", "task"])
         latency = HistogramMetricFamily("hdm_stream_latency_seconds", "Decoded to written, "
                                         "once per frame per output (output: N:kind, N its "
                                         "place in the stream's outputs)",
@@ -77,10 +80,12 @@ class ServiceCollector(Collector):
             dropped.add_metric([name, "output"], counts.output_drops)
             reconnects.add_metric([name], totals["reconnects"])
             up.add_metric([name], 1.0 if stream.up else 0.0)
+            if (running := stream.running_task) is not None:
+                task.add_metric([name, running], 1.0)
             for output, histogram in counts.latency.items():
                 latency.add_metric([name, output], _buckets(histogram, LATENCY_BUCKETS_S),
                                    sum_value=histogram.approximate_sum())
-        yield from (frames_in, frames_out, dropped, reconnects, up, latency)
+        yield from (frames_in, frames_out, dropped, reconnects, up, task, latency)
         yield from self._engines()
 
     def _engines(self) -> Iterator[Metric]:

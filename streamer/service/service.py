@@ -137,6 +137,15 @@ class ServedStream:
         session = self.session
         return self.state is StreamState.UP and session is not None and session.connected
 
+    @property
+    def running_task(self) -> str | None:
+        """The task the stream runs now: its spec's, or with ``task: auto`` the one its scene
+        chose (``none``: frames left untouched; None until the first frame)."""
+        if self.spec.task != "auto":
+            return self.spec.task
+        session = self.session
+        return session.state.task.current if session is not None else None
+
     def describe(self) -> dict[str, Any]:
         counts = self.counts()
         totals, by_output = counts.totals, counts.latency
@@ -145,7 +154,8 @@ class ServedStream:
         p99 = max((h.percentile(99) or 0.0 for h in by_output.values()), default=None)
         return {
             "id": self.spec.id, "source": self.spec.source, "task": self.spec.task,
-            "model": self.spec.model, "engine": self.server.engine.description,
+            "running_task": self.running_task, "model": self.spec.model,
+            "engine": self.server.engine.description,
             "state": self.state.value, "up": self.up, "last_error": self.last_error,
             "outputs": [o.label for o in self.spec.outputs], **totals,
             "latency_ms": {"p50": None if p50 is None else round(p50 * 1000, 1),

@@ -1,0 +1,30 @@
+"""serve with ``task: auto``: the task a stream's scene chose, in /streams and /metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.config import build
+from streamer.service.config import ServeConfig
+from tests.streamer.test_serve import LIVE, request, samples, serving, streams, wait_for
+
+TASKS = {"dehaze", "derain", "lowlight", "none"}
+
+
+@pytest.mark.slow
+def test_the_running_task_is_shown_and_measured() -> None:
+    config = build(ServeConfig, {
+        "http": {"port": 0, "allow_lavfi": True}, "model": {"device": "cpu"},
+        "streams": [{"id": "scene", "source": LIVE, "model": "dcp", "task": "auto"},
+                    {"id": "fixed", "source": LIVE, "model": "dcp", "task": "lowlight"}],
+    })
+    with serving(config) as api:
+        wait_for(lambda: streams(api)["scene"]["running_task"] is not None)
+        listed = streams(api)
+        assert listed["scene"]["task"] == "auto" and listed["scene"]["running_task"] in TASKS
+        assert listed["fixed"]["running_task"] == "lowlight"
+        assert "task auto" in request(api, "/streams/scene")[1]["engine"]
+        found = samples(api)
+        chosen = listed["scene"]["running_task"]
+        assert found[("hdm_stream_task", (("stream", "scene"), ("task", chosen)))] == 1
+        assert found[("hdm_stream_task", (("stream", "fixed"), ("task", "lowlight")))] == 1
