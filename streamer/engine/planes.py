@@ -26,10 +26,10 @@ from streamer.engine.colour import split_planes
 from streamer.engine.motion import Motion, warp
 from streamer.engine.temporal import OutputStabiliser, StabiliserState
 
-__all__ = ["expand_planes", "quantise_planes", "shrink_planes"]
+__all__ = ["expand_planes", "plane_views", "quantise_planes", "shrink_planes"]
 
 
-def _views(planes: np.ndarray) -> tuple[np.ndarray, ...]:
+def plane_views(planes: np.ndarray) -> tuple[np.ndarray, ...]:
     """The Y, U and V planes of a (3H/2)×W I420 array, as views."""
     return tuple(p[0, 0].numpy() for p in split_planes(torch.from_numpy(planes)[None]))
 
@@ -40,7 +40,7 @@ def shrink_planes(frames: Sequence[np.ndarray], size: tuple[int, int]) -> torch.
     height, width = size
     small = np.empty((len(frames), 3, height, width), np.float32)
     for out, frame in zip(small, frames, strict=True):
-        for k, plane in enumerate(_views(frame)):
+        for k, plane in enumerate(plane_views(frame)):
             out[k] = cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(small)
 
@@ -49,7 +49,7 @@ def _upsampled(channels: Sequence[np.ndarray], shape: tuple[int, ...]) -> np.nda
     """Low-resolution Y, U and V coefficients, bilinearly upsampled into one float array laid
     out as an I420 frame of ``shape`` (each written in place into its plane)."""
     out = np.empty(shape, np.float32)
-    for channel, plane in zip(channels, _views(out), strict=True):
+    for channel, plane in zip(channels, plane_views(out), strict=True):
         cv2.resize(np.ascontiguousarray(channel), (plane.shape[1], plane.shape[0]), dst=plane,
                    interpolation=cv2.INTER_LINEAR)
     return out
@@ -84,9 +84,8 @@ def quantise_planes(stabiliser: OutputStabiliser, small: torch.Tensor,
     by the camera's motion; change judged on ``small``, its RGB input at the inference size)
     and rounded to uint8 I420."""
     results = []
-    if not stabiliser.params.follow_camera:
-        motions = [None] * len(planes)
-    for i, (out, state, motion) in enumerate(zip(planes, states, motions, strict=True)):
+    moved = stabiliser.followed(motions, len(planes))
+    for i, (out, state, motion) in enumerate(zip(planes, states, moved, strict=True)):
         if stabiliser.params.enabled:
             shape = (1, *out.shape)
             weight = stabiliser.blend_weight(small[i : i + 1], state, shape, motion)

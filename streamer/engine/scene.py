@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from hdm.scene import SceneStats, SceneTask, classify, scene_stats
-from streamer.engine.colour import split_planes, yuv_to_rgb
+from streamer.engine.colour import yuv_to_rgb
 from streamer.engine.core import Engine, EngineBatch
+from streamer.engine.planes import plane_views
 from streamer.engine.settings import TASKS, EngineSettings, Optimisations, Task
 from streamer.engine.temporal import SmoothingParams, StabiliserParams, TaskMemory, TemporalState
 from streamer.engine.transfer import PendingBatch
@@ -44,7 +45,7 @@ def frame_stats(image: np.ndarray, layout: Layout, coding: YuvCoding) -> SceneSt
     """The scene statistics of a frame in any layout (I420 through a small RGB copy)."""
     if layout.is_rgb:
         return scene_stats(image)
-    y, u, v = (p[0, 0].numpy() for p in split_planes(torch.from_numpy(image)[None]))
+    y, u, v = plane_views(image)
     height = max(2, round(y.shape[0] * _THUMBNAIL_WIDTH / y.shape[1]))
     small = np.stack([cv2.resize(p, (_THUMBNAIL_WIDTH, height), interpolation=cv2.INTER_AREA)
                       for p in (y, u, v)]).astype(np.float32)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -113,6 +113,16 @@ class TemporalState:
     def scene_cuts(self) -> int:
         """Scene cuts seen so far (reads the device: call it at the end, not per frame)."""
         return int(self.masks.cuts) + sum(s.scene_cuts for s in self.task.states.values())
+
+M = TypeVar("M")
+
+
+def _followed(motions: Sequence[M | None], count: int, follow: bool) -> list[M | None]:
+    """One motion per frame (None past the given ones): ``motions``, or none at all when the
+    filter does not follow the camera."""
+    moved: list[M | None] = list(motions) if follow else []
+    return moved + [None] * (count - len(moved))
+
 
 def _is_cut(previous: torch.Tensor | None, thumbnail: torch.Tensor, threshold: float
             ) -> torch.Tensor:
@@ -227,8 +237,7 @@ class MaskSmoother:
                                      mode=self.mode)
             return masks[:count]
         thumbnails = _thumbnails(dcp.grey(x.float()))
-        moved = list(motions) if self.params.follow_camera else []
-        moved += [None] * (count - len(moved))
+        moved = _followed(motions, count, self.params.follow_camera)
         out = [self._step(state, refined[i : i + 1], measured[i], thumbnails[i : i + 1],
                           moved[i])
                for i, state in enumerate(states)]
@@ -313,8 +322,7 @@ class OutputStabiliser:
         # input is the small frame, the output the full one) it would draw blocks.
         mode = "bilinear" if out.shape[-1] > 2 * x.shape[-1] else "nearest"
         steadied = []
-        moved = list(motions) if self.params.follow_camera else []
-        moved += [None] * (count - len(moved))
+        moved = self.followed(motions, count)
         for i, state in enumerate(states):  # in order: a batch may hold a stream's next frames
             steady = out[i : i + 1]
             motion = moved[i]
@@ -330,6 +338,10 @@ class OutputStabiliser:
         if count == out.shape[0] == 1:
             return steadied[0]  # no copy of a full frame for nothing
         return torch.cat([*steadied, out[count:]])
+
+    def followed(self, motions: Sequence[Motion | None], count: int) -> list[Motion | None]:
+        """The motion each of ``count`` frames' history is brought forward by."""
+        return _followed(motions, count, self.params.follow_camera)
 
     def blend_weight(self, x: torch.Tensor, state: StabiliserState,
                      output_shape: tuple[int, ...], motion: Motion | None = None
