@@ -1,4 +1,5 @@
-"""Process-wide settings for a frame pipeline on a CPU, applied by the CLI at start.
+"""The process itself: process-wide settings for a frame pipeline on a CPU, applied by the CLI
+at start, and how a child process (a segment worker, a serve worker) ended.
 
 Every frame allocates full-size arrays (the float frame, the result, its quantised copy: 11 MB
 each at 720p) and frees them a few milliseconds later. glibc serves blocks that large with mmap
@@ -13,8 +14,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import signal
+from multiprocessing.process import BaseProcess
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["how_it_ended", "keep_freed_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +36,15 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, _THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, _THRESHOLD))
+
+
+def how_it_ended(process: BaseProcess) -> str:
+    """Why a child process ended (waited for): its exit code, or the signal that killed it."""
+    process.join()
+    code = process.exitcode
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"

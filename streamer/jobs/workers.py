@@ -31,6 +31,7 @@ from streamer.engine import Engine
 from streamer.errors import JobError, StreamerError
 from streamer.jobs.files import build_engine
 from streamer.jobs.segments import Segment, SegmentResult, enhance_segment
+from streamer.process import how_it_ended
 
 __all__ = ["InlineWorkers", "ProcessWorkers", "Workers", "worker_configs"]
 
@@ -102,16 +103,6 @@ class _Process:
     tasks: Connection
     segment: Segment | None = None
 
-    def died(self) -> str:
-        """Why the process ended, once it has."""
-        self.process.join()
-        code = self.process.exitcode
-        if code is None or code >= 0:
-            return f"exit code {code}"
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
 
 
 class ProcessWorkers:
@@ -188,7 +179,7 @@ class ProcessWorkers:
     def _died(worker: _Process, segment: Segment, retried: set[int], folder: Path) -> None:
         """Say why; a segment's first loss is retried (its ``.part`` removed), a second ends
         the job."""
-        why = worker.died()
+        why = how_it_ended(worker.process)
         worker.tasks.close()
         segment.file(folder).with_suffix(".part.mp4").unlink(missing_ok=True)
         if segment.index in retried:

@@ -24,7 +24,6 @@ import functools
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from streamer.errors import StreamExists
+from streamer.process import how_it_ended
 from streamer.service import worker as worker_process
 from streamer.service.backend import NoStream
 from streamer.service.config import ServeConfig, StreamSpec
@@ -217,7 +217,7 @@ class Supervisor:
                 for sentinel in ended:
                     worker = watched[sentinel]  # type: ignore[index]
                     assert worker.process is not None
-                    self._died(worker, _why(worker.process))
+                    self._died(worker, how_it_ended(worker.process))
                 for worker in self.workers:
                     if worker.status == "down" and time.monotonic() >= worker.due:
                         worker.restarts += 1
@@ -467,18 +467,6 @@ def _continued(spec: StreamSpec, restart: int) -> StreamSpec:
             f"{Path(o.file).stem}.{restart}{Path(o.file).suffix}")))
         if o.file is not None else o for o in spec.outputs)
     return dataclasses.replace(spec, outputs=outputs)
-
-
-def _why(process: BaseProcess) -> str:
-    """How a process ended."""
-    process.join()
-    code = process.exitcode
-    if code is None or code >= 0:
-        return f"exit code {code}"
-    try:
-        return f"killed by {signal.Signals(-code).name}"
-    except ValueError:
-        return f"killed by signal {-code}"
 
 
 def _levels() -> dict[str, int]:
