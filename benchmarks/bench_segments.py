@@ -37,14 +37,21 @@ def make_input(path: Path, seconds: float) -> None:
     frames = round(seconds * 24)
     graph = (f"movie={CLIP.resolve()}:loop=0,scale=1920:1080,trim=end_frame={frames}[out0];"
              f"sine=frequency=440:duration={seconds}[out1]")
+    encode_lavfi(graph, path, {"crf": "18", "preset": "veryfast", "g": "48"})
+
+
+def encode_lavfi(graph: str, path: Path, options: dict[str, str]) -> None:
+    """A lavfi graph's video (out0, x264 with ``options``, 24 fps, yuv420p at its own size)
+    and audio (out1, mono AAC) into ``path``, the frames numbered from 0."""
     with av.open(graph, format="lavfi") as src, av.open(str(path), "w") as dst:
-        video = dst.add_stream("libx264", rate=24, options={"crf": "18", "preset": "veryfast",
-                                                             "g": "48"})
-        video.width, video.height, video.pix_fmt = 1920, 1080, "yuv420p"
+        video = dst.add_stream("libx264", rate=24, options=options)
         audio = dst.add_stream("aac", rate=44100, layout="mono")
         count = 0
         for frame in src.decode():
             if isinstance(frame, av.VideoFrame):
+                if count == 0:
+                    video.width, video.height = frame.width, frame.height
+                    video.pix_fmt = "yuv420p"
                 picture = frame.reformat(format="yuv420p")
                 picture.pts, picture.time_base = count, Fraction(1, 24)
                 count += 1

@@ -28,12 +28,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
+
+from benchmarks.bench_segments import encode_lavfi
 
 CLIP = Path(__file__).resolve().parents[1] / "../shared/data/dehaze/video_fog/fog_city.mp4"
 VARIANTS = {"1": [], "2": ["--workers", "2"], "ray": ["--workers", "2", "--ray", "local"]}
@@ -48,24 +49,7 @@ def make_input(path: Path, frames: int, gop: int) -> None:
     seconds = frames / 24
     graph = (f"movie={CLIP.resolve()},trim=end_frame={frames}[out0];"
              f"sine=frequency=440:duration={seconds}[out1]")
-    with av.open(graph, format="lavfi") as src, av.open(str(path), "w") as dst:
-        video = dst.add_stream("libx264", rate=24, options={"crf": "18", "g": str(gop)})
-        audio = dst.add_stream("aac", rate=44100, layout="mono")
-        count = 0
-        for frame in src.decode():
-            if isinstance(frame, av.VideoFrame):
-                if count == 0:
-                    video.width, video.height, video.pix_fmt = frame.width, frame.height, \
-                        "yuv420p"
-                picture = frame.reformat(format="yuv420p")
-                picture.pts, picture.time_base = count, Fraction(1, 24)
-                count += 1
-                dst.mux(video.encode(picture))
-            elif isinstance(frame, av.AudioFrame):
-                frame.pts = None
-                dst.mux(audio.encode(frame))
-        dst.mux(video.encode())
-        dst.mux(audio.encode())
+    encode_lavfi(graph, path, {"crf": "18", "g": str(gop)})
 
 
 def decoded(path: Path) -> list[np.ndarray]:
