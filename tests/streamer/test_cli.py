@@ -14,6 +14,7 @@ import pytest
 
 from streamer.cli import main
 from tests.streamer.clips import audio_packets, decoded_pts, write_clip
+from tests.streamer.signalled import signalled_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,28 +90,8 @@ def interrupt_once_frames_flow(args: list[str], signum: int, after_s: float = 2.
                               ) -> tuple[int, str]:
     """Start ``run_stream.py ARGS``, send ``signum`` ``after_s`` after frames flow; (exit code,
     stderr)."""
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "run_stream.py"), *args, "--progress-every", "0.2"],
-        stderr=subprocess.PIPE, text=True,
-        # A test run started in the background inherits SIGINT ignored (POSIX shells ignore it
-        # for background jobs); give the child the default a terminal user's Ctrl-C meets.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert process.stderr is not None
-    try:
-        # Interrupt once frames flow (a pipe gets progress lines), however long start-up took.
-        seen = ""
-        deadline = time.monotonic() + 60
-        while " frames, " not in seen and time.monotonic() < deadline:
-            seen += process.stderr.read(1)
-        time.sleep(after_s)
-        process.send_signal(signum)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:  # a hang fails this test, not the next ones
-            process.kill()
-            process.communicate()
-    return process.returncode, seen + err
+    code, err, _ = signalled_run(args, [(after_s, signum)])
+    return code, err
 
 
 @pytest.mark.slow
