@@ -116,6 +116,12 @@ class ColorTags:
     def as_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, codes: dict[str, int]) -> ColorTags:
+        """The tags of :meth:`as_dict` (a ZeroMQ header's ``color``); a code not given keeps
+        its default, one not known here is ignored."""
+        return cls(**{f.name: codes[f.name] for f in dataclasses.fields(cls) if f.name in codes})
+
 
 @dataclass(frozen=True)
 class HdrMetadata:

@@ -1,5 +1,6 @@
 """``hdm-stream subscribe ENDPOINT``: receive what ``run --publish`` sends, print a line per
-frame, and optionally save the frames as PNG."""
+frame, and optionally save the frames as PNG (I420 payloads converted by their header's
+colours)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import cv2
 import numpy as np
 
 from streamer.cli.common import make_folder
+from streamer.media.convert import i420_to_rgb
 from streamer.publish.publisher import MODES
 from streamer.publish.subscriber import Subscriber
 from streamer.publish.wire import to_uint8
@@ -54,7 +56,8 @@ def subscribe(args: argparse.Namespace) -> int:
             print(f"{message.topic} seq={h['seq']} pts={h.get('pts')} {h['width']}x{h['height']} "
                   f"{h['format']}{latency}")
             if args.save and message.image is not None:
-                image = to_uint8(message.image)
+                image = (i420_to_rgb(message.image, message.color_tags) if h["format"] == "i420"
+                         else to_uint8(message.image))
                 cv2.imwrite(str(args.save / f"{message.topic}_{h['seq']:06d}.png"),
                             np.ascontiguousarray(image[..., ::-1]))
         print(f"received {subscriber.received}, missed {subscriber.missed}, malformed "

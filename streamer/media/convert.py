@@ -36,8 +36,9 @@ from streamer.frames import (
 from streamer.media.hdr import hdr_metadata, tone_map
 
 __all__ = [
-    "PixelShape", "color_tags", "content_tags", "eight_bit", "from_video_frame",
-    "offered_layouts", "pixel_shape", "rgb_image", "stamp", "swscale_matrix", "to_video_frame",
+    "PixelShape", "color_tags", "content_tags", "eight_bit", "from_video_frame", "i420_image",
+    "i420_to_rgb", "offered_layouts", "pixel_shape", "rgb_image", "stamp", "swscale_matrix",
+    "to_video_frame",
 ]
 
 _UNSPECIFIED = (0, 2)  # "reserved" and "unspecified": the same code (2) in all three tables
@@ -168,10 +169,25 @@ def _to_rgb(frame: av.VideoFrame, tags: ColorTags, layout: Layout) -> np.ndarray
 
 def rgb_image(frame: Frame) -> np.ndarray:
     """The frame's picture as full-range RGB, converting I420 planes on the CPU if need be."""
-    if frame.layout.is_rgb:
+    return frame.image if frame.layout.is_rgb else i420_to_rgb(frame.image, frame.tags)
+
+
+def i420_to_rgb(planes: np.ndarray, tags: ColorTags) -> np.ndarray:
+    """Full-range 8-bit RGB from (3H/2)×W I420 planes in ``tags``' matrix and range."""
+    return _to_rgb(av.VideoFrame.from_ndarray(planes, format="yuv420p"), tags, Layout.RGB24)
+
+
+def i420_image(frame: Frame) -> np.ndarray:
+    """The frame's picture as (3H/2)×W 8-bit I420 planes in its own colour tags: its planes
+    as they are, or its RGB converted (16-bit RGB to 8 bits; an odd side padded by one
+    repeated row or column, as an encoder's 4:2:0 frame is)."""
+    if frame.layout is Layout.I420:
         return frame.image
-    planes = av.VideoFrame.from_ndarray(frame.image, format="yuv420p")
-    return _to_rgb(planes, frame.tags, Layout.RGB24)
+    image = frame.image
+    height, width = image.shape[:2]
+    if height % 2 or width % 2:
+        image = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    return to_video_frame(image, frame.layout, frame.tags, "yuv420p").to_ndarray()
 
 
 def to_video_frame(image: np.ndarray, layout: Layout, tags: ColorTags, pix_fmt: str

@@ -36,7 +36,7 @@ __all__ = ["DRAIN_GRACE_S", "MODES", "PAYLOADS", "Mode", "Payload", "PublishSett
 
 log = logging.getLogger(__name__)
 Mode = Literal["pub", "push"]
-Payload = Literal["raw", "jpeg"]
+Payload = Literal["raw", "i420", "jpeg"]
 MODES: tuple[str, ...] = get_args(Mode)
 PAYLOADS: tuple[str, ...] = get_args(Payload)
 
@@ -46,7 +46,8 @@ class PublishSettings:
     """Args:
     endpoint: where to bind, e.g. ``tcp://127.0.0.1:5555`` or ``ipc:///tmp/hdm``; None: off.
     mode: ``pub`` (drop for slow subscribers) or ``push`` (lossless, blocks).
-    payload: ``raw`` RGB bytes or ``jpeg``.
+    payload: ``raw`` RGB bytes, ``i420`` YUV planes (half RGB's bytes; on a CPU the frames
+        need no conversion to RGB at all when the outputs all take planes), or ``jpeg``.
     hwm: send high-water mark in messages (frames queued per peer).
     """
 
@@ -152,8 +153,9 @@ class Publisher:
         return cls(socket, settings, stop, drain)
 
     def send(self, frame: Frame) -> bool:
-        """Publish one frame; False only when shutdown came first (push mode)."""
-        fmt, payload = encode_payload(frame.image, self.settings.payload,
+        """Publish one frame, already in the payload's layout (I420 for ``i420``, else RGB);
+        False only when shutdown came first (push mode)."""
+        fmt, payload = encode_payload(frame.image, frame.layout, self.settings.payload,
                                       self.settings.jpeg_quality)
         now_wall, now_mono = time.time(), time.monotonic()
         header = {

@@ -4,10 +4,14 @@ A frame is a three-part message ``[topic, header, payload]``:
 
 * ``topic``: the stream id, UTF-8 (subscribers filter on it);
 * ``header``: UTF-8 JSON, ``{"v": 1, "seq", "pts", "time_base": [num, den] | null, "width",
-  "height", "format": "rgb24" | "rgb48le" | "jpeg", "color": {"matrix", "range", "primaries",
-  "transfer"}, "capture_time", "publish_time"}``; times are seconds since the epoch; ``seq``
-  counts every decoded frame, so a gap means frames dropped upstream or for this subscriber;
-* ``payload``: the pixels, row-major H×W×3 RGB for raw formats, or a JPEG file.
+  "height", "format": "rgb24" | "rgb48le" | "i420" | "jpeg", "color": {"matrix", "range",
+  "primaries", "transfer"}, "capture_time", "publish_time"}``; times are seconds since the
+  epoch; ``seq`` counts every decoded frame, so a gap means frames dropped upstream or for this
+  subscriber;
+* ``payload``: the pixels: row-major H×W×3 RGB (``rgb24``, ``rgb48le``); ``i420``: 8-bit Y
+  (H×W), then U and V (H/2×W/2 each), in the YUV of ``color``'s matrix and range, even sides
+  only (what most decoders and encoders take as it is: half RGB's bytes, and no conversion on
+  either side); or a JPEG file.
 
 The end of a stream is ``[topic, {"v": 1, "end": true, "frames": N}, b""]`` (N frames sent).
 """
@@ -22,18 +26,19 @@ import cv2
 import numpy as np
 
 from streamer.errors import MessageError
-from streamer.frames import Layout
+from streamer.frames import ColorTags, Layout
 
 __all__ = ["MAX_PIXELS", "VERSION", "Message", "decode_payload", "encode_payload", "jpeg_size",
            "to_uint8"]
 
 VERSION = 1
-_RAW_FORMATS = {Layout.RGB24: "rgb24", Layout.RGB48: "rgb48le"}  # the header's "format"
+_RAW_FORMATS = {Layout.RGB24: "rgb24", Layout.RGB48: "rgb48le", Layout.I420: "i420"}
 
 
 MAX_PIXELS = 100_000_000  # a header claiming more is refused before anything is allocated
 _REQUIRED = {"seq": int, "width": int, "height": int, "format": str}
-_FORMATS = {"rgb24": 1, "rgb48le": 2, "jpeg": 0}  # bytes per sample (0: compressed)
+# bytes a pixel takes (0: compressed)
+_FORMATS: dict[str, float] = {"rgb24": 3, "rgb48le": 6, "i420": 1.5, "jpeg": 0}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class Message:
     @property
     def heartbeat(self) -> bool:
         return bool(self.header.get("heartbeat"))
+
+    @property
+    def color_tags(self) -> ColorTags:
+        """The colours the picture is in: what an ``i420`` payload's YUV means."""
+        return ColorTags.from_dict(self.header.get("color") or {})
 
     @classmethod
     def parse(cls, parts: list[bytes]) -> Message:
@@ -85,6 +95,8 @@ def _check_frame_header(header: dict[str, Any]) -> None:
         raise MessageError(f"frame size {width}x{height} is not in 1..{MAX_PIXELS} pixels")
     if header["format"] not in _FORMATS:
         raise MessageError(f"unknown format {header['format']!r}; expected {sorted(_FORMATS)}")
+    if header["format"] == "i420" and (width % 2 or height % 2):
+        raise MessageError(f"an i420 frame has even sides, got {width}x{height}")
     if header["seq"] < 0:
         raise MessageError(f"seq must be >= 0, got {header['seq']!r}")
     _check_timing(header)
@@ -121,10 +133,13 @@ def _check_timing(header: dict[str, Any]) -> None:
                            f"got {color!r}")
 
 
-def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int
+def encode_payload(image: np.ndarray, layout: Layout, kind: str, jpeg_quality: int
                    ) -> tuple[str, bytes | memoryview]:
-    """(format name, payload) for an RGB image; ``kind`` is ``raw`` or ``jpeg``. A raw payload
-    is the image's own buffer (no copy: ZeroMQ sends it zero-copy and holds it until sent)."""
+    """(format name, payload) for an image in ``layout`` (RGB, or I420 for ``kind`` ``i420``);
+    ``kind`` is ``raw``, ``i420`` or ``jpeg``. A raw payload is the image's own buffer (no
+    copy: ZeroMQ sends it zero-copy and holds it until sent)."""
+    if (layout is Layout.I420) != (kind == "i420"):
+        raise MessageError(f"a {layout.value} picture cannot be sent as a {kind} payload")
     if kind == "jpeg":
         ok, encoded = cv2.imencode(
             ".jpg", np.ascontiguousarray(to_uint8(image)[..., ::-1]),
@@ -133,7 +148,7 @@ def encode_payload(image: np.ndarray, kind: str, jpeg_quality: int
         if not ok:
             raise MessageError("JPEG encoding failed")
         return "jpeg", encoded.tobytes()
-    return _RAW_FORMATS[Layout.rgb_for(image.dtype)], np.ascontiguousarray(image).data.cast("B")
+    return _RAW_FORMATS[layout], np.ascontiguousarray(image).data.cast("B")
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -142,9 +157,10 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def decode_payload(header: dict[str, Any], payload: bytes) -> np.ndarray:
-    """The picture of a checked header: raw bytes must be exactly H×W×3 samples; a JPEG must
-    declare the header's size in its own frame header before it is decoded (a small file can
-    claim a huge picture)."""
+    """The picture of a checked header: raw bytes must be exactly the header's size (RGB
+    H×W×3, I420 (3H/2)×W, the planes one under the other); a JPEG must declare the header's
+    size in its own frame header before it is decoded (a small file can claim a huge
+    picture)."""
     height, width, fmt = header["height"], header["width"], header["format"]
     if fmt == "jpeg":
         declared = jpeg_size(payload)
@@ -154,10 +170,12 @@ def decode_payload(header: dict[str, Any], payload: bytes) -> np.ndarray:
         if bgr is None:
             raise MessageError("corrupt JPEG payload")
         return np.ascontiguousarray(bgr[..., ::-1])
-    expected = width * height * 3 * _FORMATS[fmt]
+    expected = int(width * height * _FORMATS[fmt])
     if len(payload) != expected:
         raise MessageError(f"a {width}x{height} {fmt} payload is {expected} bytes, got "
                            f"{len(payload)}")
+    if fmt == "i420":
+        return np.frombuffer(payload, np.uint8).reshape(height * 3 // 2, width)
     dtype = np.dtype("<u2") if fmt == "rgb48le" else np.dtype(np.uint8)
     return np.frombuffer(payload, dtype).reshape(height, width, 3)
 

@@ -9,7 +9,8 @@ the thread's start).
 from __future__ import annotations
 
 from streamer.errors import SinkError
-from streamer.frames import RGB, Passthrough, StreamInfo
+from streamer.frames import ANY, RGB, Frame, Layout, Passthrough, StreamInfo
+from streamer.media.convert import i420_image, rgb_image
 from streamer.publish.publisher import Publisher, PublishSettings
 from streamer.queues import Policy, Stopping
 from streamer.sinks.base import Output
@@ -20,16 +21,18 @@ __all__ = ["ZmqSink"]
 class ZmqSink:
     """Publishes the enhanced frames (a :class:`~streamer.sinks.base.Sink`). ``pub`` mode
     drops the oldest queued frame when sends fall behind (latency first); ``push`` loses
-    nothing and waits for its consumer, within the session's stopping rules."""
+    nothing and waits for its consumer, within the session's stopping rules. An ``i420``
+    payload takes the frames in either layout (planes as they come, RGB converted here), so
+    it never makes the session convert to RGB; the others take RGB."""
 
     name = "zmq"
-    accepts = RGB
     wants_packets = False
 
     def __init__(self, settings: PublishSettings, stopping: Stopping) -> None:
         if settings.endpoint is None:
             raise SinkError("no publish endpoint given")
         self.settings = settings
+        self.accepts = ANY if settings.payload == "i420" else RGB
         self.policy = Policy.DROP_OLDEST if settings.mode == "pub" else Policy.BLOCK
         self._stopping = stopping
         self._publisher: Publisher | None = None
@@ -48,7 +51,14 @@ class ZmqSink:
 
     def write(self, output: Output) -> None:
         assert self._publisher is not None
-        self._publisher.send(output.enhanced)
+        self._publisher.send(self._in_payload_layout(output.enhanced))
+
+    def _in_payload_layout(self, frame: Frame) -> Frame:
+        if self.settings.payload == "i420":
+            return frame if frame.layout is Layout.I420 else frame.with_image(
+                i420_image(frame), Layout.I420)
+        return frame if frame.layout.is_rgb else frame.with_image(rgb_image(frame),
+                                                                   Layout.RGB24)
 
     def write_packet(self, packet: Passthrough) -> None:
         """Packets are not published."""
