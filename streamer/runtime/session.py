@@ -26,6 +26,7 @@ from streamer.frames import ANY, RGB, Frame, Layout, StreamInfo, negotiate
 from streamer.queues import END, Closed, Doorbell, Policy, StageQueue, Stopping
 from streamer.runtime.batcher import BatchSettings
 from streamer.sinks.base import Output, Sink, SinkWorker
+from streamer.sinks.progress import Pace, clock
 from streamer.sources import Source
 from streamer.stats import LatencyHistogram, RunStats
 from streamer.threads import StageThread
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 class _Meter:
     """Flicker and progress, off the engine's thread (a sink that writes nothing). Progress is
     a bar on a terminal, and a log line every ``every_s`` elsewhere (a service's journal, a CI
-    log), where a bar's carriage returns would make one endless line."""
+    log), where a bar's carriage returns would make one endless line. Both say the speed
+    against real time (ffmpeg's ``speed=``: below 1x a live source would fall behind) and,
+    where the total is known (the input's frames, or ``--max-frames``), the time left."""
 
     name = "meter"
     accepts = ANY
@@ -51,31 +54,35 @@ class _Meter:
         self.progress = progress
         self.every_s = every_s
         self._bar: tqdm[Never] | None = None
-        self._info: StreamInfo | None = None
-        self._frames = 0
+        self._name = ""
+        self._pace = Pace(None, time.monotonic())
         self._next_line = 0.0
 
     def open(self, info: StreamInfo) -> None:
-        self._info = info
-        self._next_line = time.monotonic() + self.every_s
+        self._name = info.name
+        self._pace = Pace(info.frames, time.monotonic())
+        self._next_line = self._pace.started + self.every_s
         if self.progress and sys.stderr.isatty():
             self._bar = tqdm(total=info.frames, unit="frame", leave=False, desc=info.name)
 
     def write(self, output: Output) -> None:
         self.stats.flicker.update_frames(output.original, output.enhanced)
-        self._frames += 1
+        self._pace.add(output.enhanced)
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.set_postfix_str(f"speed={self._pace.speed():.3g}x", refresh=False)
+            self._bar.update(1)  # tqdm's own ETA, from its total
         elif self.progress and time.monotonic() >= self._next_line:
             self._next_line += self.every_s
-            self._log_line()
+            log.info("%s", self.line())
 
-    def _log_line(self) -> None:
-        assert self._info is not None
-        elapsed = time.monotonic() - self.stats.started
-        total = f"/{self._info.frames}" if self._info.frames else ""
-        log.info("%s: %d%s frames, %.1f fps", self._info.name, self._frames, total,
-                 self._frames / elapsed if elapsed > 0 else 0.0)
+    def line(self) -> str:
+        """``name: N/T frames, F fps, speed S x, ETA H:MM:SS`` (the total and the ETA where
+        the total is known)."""
+        pace = self._pace
+        total = f"/{pace.total}" if pace.total else ""
+        eta = pace.eta_s()
+        return (f"{self._name}: {pace.frames}{total} frames, {pace.fps():.1f} fps, "
+                f"speed {pace.speed():.3g}x" + (f", ETA {clock(eta)}" if eta is not None else ""))
 
     def write_packet(self, packet: object) -> None:
         """No packets."""
