@@ -8,8 +8,10 @@ shows the traceback too.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -57,7 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _deaf_teardown() -> None:
+    """Once the command has returned there is nothing left to stop, yet the interpreter's
+    teardown takes about half a second with torch loaded: a second Ctrl-C or SIGTERM landing
+    there (a stopped segmented job ends in milliseconds, so a user's second press does) would
+    kill the process by that signal instead of the exit code the run chose (130/143 after a
+    stop). Run at exit, so a caller of :func:`main` in its own process keeps its handlers."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    atexit.unregister(_deaf_teardown)  # once, however often main is called
+    atexit.register(_deaf_teardown)
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines() if args.log_format == "json"
