@@ -102,15 +102,14 @@ def many_processes(model: str, count: int, size: str, fps: int, seconds: float
 
 def child(model: str, count: int, size: str, fps: int, seconds: float) -> None:
     """Run ``count`` streams in one service until they end; print the result as JSON."""
-    from streamer.config import build
-    from streamer.service.config import ServeConfig
+    from streamer.service.config import serve_config
     from streamer.service.service import Service
 
-    config = build(ServeConfig, {
-        "model": {"device": "cpu"}, "batch": {"size": count, "max_delay_ms": 10},
-        "streams": [{"id": f"cam{i}", "source": _source(size, fps, i), "live": True,
-                     "model": model, "outputs": [{"publish": f"tcp://127.0.0.1:{_port()}"}]}
-                    for i in range(count)],
+    config = serve_config({
+        "model": {"device": "cpu", "model": model}, "source": {"live": True},
+        "batch": {"size": count, "max_delay_ms": 10},
+        "streams": [{"id": f"cam{i}", "input": _source(size, fps, i), "outputs": [
+            {"type": "publish", "endpoint": f"tcp://127.0.0.1:{_port()}"}]} for i in range(count)],
     })
     service = Service(config)
     service.start()
@@ -271,9 +270,10 @@ def serve_command(model: str, streams: int, size: str, fps: int, workers: int, f
     config = folder / f"serve-{workers}.json"
     config.write_text(json.dumps({  # JSON is YAML
         "http": {"port": _port(), "token": "bench-streams-token-0123"},
-        "model": {"device": "cpu"}, "workers": workers,
-        "streams": [{"id": f"cam{i}", "source": _source(size, fps, i), "live": True,
-                     "model": model, "outputs": [{"publish": endpoint}]}
+        "model": {"device": "cpu", "model": model}, "source": {"live": True},
+        "workers": workers,
+        "streams": [{"id": f"cam{i}", "input": _source(size, fps, i),
+                     "outputs": [{"type": "publish", "endpoint": endpoint}]}
                     for i, endpoint in enumerate(endpoints)]}))
     return [sys.executable, "-m", "streamer.cli", "serve", str(config)], endpoints
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.config import build
-from streamer.service.config import ServeConfig
+from streamer.service.config import serve_config
 from streamer.service.http import ApiServer
 from streamer.service.service import Service
 
@@ -54,16 +53,17 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         live = "lavfi:{}=size=320x180:rate=25,realtime"
-        config = build(ServeConfig, {
-            "http": {"port": 0}, "model": {"device": "cpu"},
+        config = serve_config({
+            "http": {"port": 0}, "model": {"device": "cpu", "model": "dcp"},
             "streams": [
-                {"id": "cam1", "source": live.format("testsrc2"), "model": "dcp",
-                 "outputs": [{"publish": f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}"}]},
-                {"id": "cam2", "source": live.format("smptebars"), "model": "dcp",
-                 "outputs": [{"url": f"udp://127.0.0.1:{_free_port(socket.SOCK_DGRAM)}"
-                                     "?pkt_size=1316"}]},
-                {"id": "cam3", "source": live.format("testsrc"), "model": "dcp",
-                 "outputs": [{"hls": str(Path(tmp) / "hls")}]},
+                {"id": "cam1", "input": live.format("testsrc2"),
+                 "outputs": [{"type": "publish", "endpoint":
+                              f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}"}]},
+                {"id": "cam2", "input": live.format("smptebars"),
+                 "outputs": [{"type": "url", "url":
+                              f"udp://127.0.0.1:{_free_port(socket.SOCK_DGRAM)}?pkt_size=1316"}]},
+                {"id": "cam3", "input": live.format("testsrc"),
+                 "outputs": [{"type": "hls", "path": str(Path(tmp) / "hls")}]},
             ],
         })
         service = Service(config)

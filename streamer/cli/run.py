@@ -5,7 +5,6 @@ report."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import sys
@@ -126,14 +125,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--segment-seconds", type=float, metavar="S",
                    help="enhance a file in segments of about S seconds (cut at keyframes, "
                         "joined by stream copy): resumable, and spread over --workers")
-    p.add_argument("--preroll", type=int, default=PREROLL_FRAMES, metavar="FRAMES",
+    p.add_argument("--preroll", type=int, metavar="FRAMES",
                    help="frames enhanced before each segment for the temporal filters, not "
                         f"written (default {PREROLL_FRAMES})")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted segmented job from its finished segments")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int, metavar="N",
                    help="segments on N local processes (with --device cuda:0,cuda:1,... "
-                        "spread over GPUs)")
+                        "spread over GPUs; default 1, or one per device)")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="segments as Ray tasks: a cluster address, 'auto', or 'local' "
                         "(needs hdm-stream[ray])")
@@ -219,6 +218,9 @@ def config_from_args(args: argparse.Namespace, *, batch: bool = False) -> RunCon
         source={**flags["source"], "options": options,
                 "tone_map": True if args.tone_map else None,
                 "deinterlace": True if args.deinterlace else None},
+        segments={"seconds": args.segment_seconds, "preroll": args.preroll,
+                  "workers": args.workers, "devices": _device_list(args) or None,
+                  "ray": args.ray, "resume": True if args.resume else None},
     )
     if batch:
         return config
@@ -286,38 +288,31 @@ def _device_list(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | None:
-    """Segment settings when any segment flag is given (workers, Ray and --resume imply
-    segments of the default length), else None (a plain run)."""
-    devices = _device_list(args)
-    if not (args.segment_seconds is not None or args.workers != 1 or args.ray or args.resume
-            or devices):
-        return None  # (--workers 0 and --segment-seconds 0 are JobSettings' to refuse)
-    if config.publish.endpoint or (config.output and "://" in config.output) or (
-            config.output or "").endswith(".m3u8"):
-        raise ConfigError("segments (--segment-seconds, --workers, --ray, --resume) write a "
-                          "file; give -o FILE (no stream or --publish)")
-    for flag, given in (("--max-frames", config.source.max_frames),
-                        ("--live", config.source.live), ("--progress", args.progress)):
-        if given:
-            raise ConfigError(f"{flag} cannot be used with segments")
-    workers = args.workers if args.workers != 1 or not devices else len(devices)
-    job = JobSettings(preroll=args.preroll, workers=workers, devices=devices, ray=args.ray,
-                      resume=args.resume)
-    return job if args.segment_seconds is None else dataclasses.replace(
-        job, segment_s=args.segment_seconds)
+    """The job's settings when the config (``segments:``) or a flag asks for segments, else
+    None (a plain run). What cannot go with segments is the settings' to refuse
+    (config.check_segments), but ``--progress``, a flag only."""
+    segments = config.segments
+    if segments.asked_by is None:
+        return None
+    if args.progress:
+        raise ConfigError("--progress cannot be used with segments")
+    workers = segments.workers if segments.workers != 1 or not segments.devices else len(
+        segments.devices)
+    return JobSettings(
+        segment_s=JobSettings.segment_s if segments.seconds is None else segments.seconds,
+        preroll=PREROLL_FRAMES if segments.preroll is None else segments.preroll,
+        workers=workers, devices=segments.devices, ray=segments.ray, resume=segments.resume)
 
 
 _VIDEO_FLAGS = ("publish", "codec", "pix_fmt", "crf", "preset", "bitrate", "audio_codec",
                 "encoder_opt", "muxer_opt", "format", "segment_seconds", "ray", "resume",
-                "progress")
+                "progress", "workers")
 
 
 def _refuse_video_flags(args: argparse.Namespace) -> None:
     """A photo into a photo has no encoder, stream or segments: their flags are refused
     rather than ignored."""
     given = [name for name in _VIDEO_FLAGS if getattr(args, name) not in (None, False, [])]
-    if args.workers != 1:
-        given.append("workers")
     if given:
         flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
         raise ConfigError(f"{flags}: for video; a photo is written as its extension says "

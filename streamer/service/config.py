@@ -1,27 +1,35 @@
-"""The ``hdm-stream serve`` configuration: an HTTP address and a list of streams, each with its
-source, task, model and outputs. Loaded and checked as a whole at start (and each stream added
-over the HTTP API is checked the same way), every error naming its key path."""
+"""The ``hdm-stream serve`` configuration: an HTTP address, shared settings and a list of
+streams, each in the sections of ``run``'s settings (``input``, ``source``, ``model``,
+``encode``) with its outputs a tagged union (``type: publish|url|hls|file``). Loaded and checked
+as a whole at start (and each stream added over the HTTP API is checked the same way), every
+error naming its key path; the old spelling still loads (legacy.py), with one warning."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from streamer.config import build, read_yaml
+from streamer.config import ReadSettings, build, merge, read_yaml
 from streamer.engine import EngineSettings, SmoothingParams, StabiliserParams
-from streamer.engine.settings import ModelName, TaskChoice
 from streamer.errors import ConfigError
-from streamer.publish.publisher import Mode, Payload
+from streamer.publish.publisher import Payload, PublishSettings
 from streamer.runtime.batcher import BatchSettings
+from streamer.service.legacy import migrate_serve, migrate_stream
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.network import default_format
-from streamer.sources.video import ReconnectPolicy
 
-__all__ = ["MAX_WORKERS", "Auth", "HttpSettings", "OutputSpec", "ServeConfig", "StreamSpec",
-           "Workers", "is_loopback", "load_serve_config", "parse_workers"]
+__all__ = ["MAX_WORKERS", "STREAM_MODEL_KEYS", "Auth", "EngineKey", "FileOutput", "HlsOutput",
+           "HttpSettings", "OutputSpec", "PublishOutput", "ServeConfig", "StreamSpec", "UrlOutput",
+           "Workers", "is_loopback", "load_serve_config", "parse_workers", "serve_config",
+           "stream_spec"]
+
+log = logging.getLogger(__name__)
+_ENGINE_KEYS = {f.name for f in dataclasses.fields(EngineSettings)}
 
 _ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_WORKERS = 64  # a typo such as 1000 is refused rather than a thousand processes started
@@ -91,74 +99,123 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
-class OutputSpec:
-    """One output, exactly one of: ``publish`` (a ZeroMQ endpoint, with ``mode``, ``payload``
-    and optionally CURVE: ``curve_secret``, ``curve_clients``), ``url`` (a network stream, with
-    an optional ``format``), ``hls`` (a folder or a .m3u8 playlist) or ``file`` (a recording).
-    ``overwrite``: an output added over HTTP may replace an existing file or playlist (the
-    YAML's outputs are the operator's and replace what they name). ``protocols``: FFmpeg's
-    ``protocol_whitelist`` for a url or hls output (set for every output added over HTTP)."""
+class PublishOutput(PublishSettings):
+    """``{type: publish, endpoint: tcp://...}``: the run's ``publish:`` section as an output
+    (``mode``, ``payload``, ``jpeg_quality``, ``hwm``, CURVE: ``curve_secret``,
+    ``curve_clients``); JPEG by default, for viewers on the network."""
 
-    publish: str | None = None
-    mode: Mode = "pub"
+    TYPE: ClassVar[str] = "publish"
     payload: Payload = "jpeg"
-    curve_secret: str | None = None
-    curve_clients: str | None = None
-    url: str | None = None
-    format: str | None = None
-    hls: str | None = None
-    file: str | None = None
-    overwrite: bool = False
-    protocols: str | None = None
 
     def __post_init__(self) -> None:
-        given = [k for k in ("publish", "url", "hls", "file") if getattr(self, k)]
-        if len(given) != 1:
-            raise ConfigError("an output needs exactly one of publish, url, hls or file, got "
-                              f"{given or 'none'}")
-        if self.url is not None and self.format is None:
-            default_format(self.url)  # refuses a scheme with no default, naming the choices
-        if self.format is not None and self.url is None:
-            raise ConfigError("format applies to url outputs only")
+        super().__post_init__()
+        if not self.endpoint:
+            raise ConfigError("endpoint is required: where to bind, e.g. tcp://127.0.0.1:5555")
 
     @property
     def label(self) -> str:
-        return next(str(getattr(self, k)) for k in ("publish", "url", "hls", "file")
-                    if getattr(self, k))
+        return str(self.endpoint)
+
+
+@dataclass(frozen=True)
+class UrlOutput:
+    """``{type: url, url: srt://..., format: mpegts}``: a network stream; ``format``: the
+    muxer (default: by the scheme). ``protocols``: FFmpeg's ``protocol_whitelist`` (set for
+    every output added over HTTP)."""
+
+    TYPE: ClassVar[str] = "url"
+    url: str
+    format: str | None = None
+    protocols: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.format is None:
+            default_format(self.url)  # refuses a scheme with no default, naming the choices
+
+    @property
+    def label(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class HlsOutput:
+    """``{type: hls, path: /var/www/cam/}``: a folder or a .m3u8 playlist. ``overwrite``: an
+    output added over HTTP may replace an existing playlist (the YAML's outputs are the
+    operator's and replace what they name); ``protocols`` as a url output's."""
+
+    TYPE: ClassVar[str] = "hls"
+    path: str
+    overwrite: bool = False
+    protocols: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class FileOutput:
+    """``{type: file, path: cam1.mkv}``: a recording; ``overwrite`` as an hls output's."""
+
+    TYPE: ClassVar[str] = "file"
+    path: str
+    overwrite: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.path
+
+
+OutputSpec = PublishOutput | UrlOutput | HlsOutput | FileOutput
+"""One output of a stream: a tagged union, ``type`` picking the dataclass (config.build)."""
+
+STREAM_MODEL_KEYS = ("task", "model", "weights")
+"""What a stream's ``model:`` section may set: the engine it runs (streams that agree share
+one). The rest (device, backend, precision, ...) is the top-level ``model:``'s, for all."""
+
+EngineKey = tuple[str, str, str]  # (model, task, weights): the streams that share an engine
 
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """One stream: ``id`` (letters, digits, ``_.-``), ``source`` (anything ``run`` reads),
-    ``task``, ``model``, ``weights``, FFmpeg ``options`` for the source, ``live`` (override
-    what the source's kind implies: drop rather than block, reconnect), ``tone_map`` (HDR to
-    SDR as decoded), ``deinterlace``, and its outputs (the web preview is always there)."""
+    """One stream, in run's sections: ``id`` (letters, digits, ``_.-``; its ZeroMQ topic),
+    ``input`` (anything ``run`` reads), ``source`` (how it is read: options, live, reconnect,
+    tone_map, deinterlace), ``model`` (task, model, weights), ``encode`` (its video outputs'
+    encoder) and its ``outputs`` (the web preview is always there). Loaded through
+    :func:`serve_config` / :func:`stream_spec`, which lay each section over the config's
+    shared one field by field."""
 
     id: str
-    source: str
-    task: TaskChoice = "dehaze"
-    model: ModelName = "auto"
-    weights: str = "default"
-    options: dict[str, str] = field(default_factory=dict)
-    live: bool | None = None
-    tone_map: bool = False
-    deinterlace: bool = False
+    input: str
+    source: ReadSettings = ReadSettings()
+    model: EngineSettings = EngineSettings()
+    encode: EncodeSettings = EncodeSettings()
     outputs: tuple[OutputSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if not _ID.match(self.id):
             raise ConfigError(f"id must be 1-64 letters, digits, '_', '.' or '-', got {self.id!r}")
-        if not self.source:
-            raise ConfigError("source cannot be empty")
+        if not self.input:
+            raise ConfigError("input cannot be empty")
+
+    @property
+    def engine_key(self) -> EngineKey:
+        return (self.model.model, self.model.task, self.model.weights)
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The ZeroMQ endpoints its publish outputs bind."""
+        return [str(o.endpoint) for o in self.outputs if isinstance(o, PublishOutput)]
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """Everything ``serve`` runs: the streams and the settings they share. ``model`` gives the
-    device, backend and precision of every engine (each stream's task, model and weights pick
-    its engine: streams that agree share one). ``workers``: the processes the streams are
-    sharded over (``auto``: decided from the cores and the streams, see placement.py; 1: all
-    in this process, as before)."""
+    """Everything ``serve`` runs: the streams and the settings they share. ``model``,
+    ``source`` and ``encode`` are every stream's defaults, each stream's own section laid over
+    them field by field (``model`` also gives the device, backend and precision of every
+    engine; each stream's task, model and weights pick its engine: streams that agree share
+    one). ``workers``: the processes the streams are sharded over (``auto``: decided from the
+    cores and the streams, see placement.py; 1: all in this process, as before)."""
 
     http: HttpSettings = HttpSettings()
     model: EngineSettings = EngineSettings()
@@ -166,7 +223,7 @@ class ServeConfig:
     smoothing: SmoothingParams = SmoothingParams()
     stabiliser: StabiliserParams = StabiliserParams()
     encode: EncodeSettings = EncodeSettings()
-    reconnect: ReconnectPolicy = ReconnectPolicy()
+    source: ReadSettings = ReadSettings()
     preview_fps: float = 5.0
     workers: int | str = "auto"
     streams: tuple[StreamSpec, ...] = ()
@@ -182,9 +239,49 @@ class ServeConfig:
 
 
 def load_serve_config(path: str | Path) -> ServeConfig:
-    return build(ServeConfig, read_yaml(path, "serve"))
+    return serve_config(read_yaml(path, "serve"), str(path))
 
 
-def stream_spec(data: Any) -> StreamSpec:
-    """A stream added over the HTTP API, checked as the config's are."""
-    return build(StreamSpec, data, "stream")
+def serve_config(data: Any, where: str = "the config") -> ServeConfig:
+    """A serve config from parsed YAML: old keys read as the new (one warning naming them),
+    the shared sections checked, then each stream laid over them."""
+    data, renames = migrate_serve(data)
+    _warn(where, renames)
+    if isinstance(data, dict) and "streams" in data:
+        data = dict(data)
+        streams = data.pop("streams")
+        if not isinstance(streams, list):
+            raise ConfigError("config key 'streams' must be a list")
+    else:
+        streams = []
+    shared = build(ServeConfig, data)
+    return dataclasses.replace(shared, streams=tuple(
+        _stream(s, shared, f"streams[{i}]") for i, s in enumerate(streams)))
+
+
+def stream_spec(data: Any, shared: ServeConfig) -> StreamSpec:
+    """A stream added over the HTTP API, checked as the config's are (``stream.`` key paths)
+    and laid over ``shared``'s sections."""
+    data, renames = migrate_stream(data, "stream")
+    _warn("a stream added over HTTP", renames)
+    return _stream(data, shared, "stream")
+
+
+def _stream(data: Any, shared: ServeConfig, prefix: str) -> StreamSpec:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix} must be a mapping of keys to values")
+    model = data.get("model")
+    for key in model if isinstance(model, dict) else ():
+        if key not in STREAM_MODEL_KEYS and key in _ENGINE_KEYS:
+            raise ConfigError(f"{prefix}.model.{key} is shared by every engine: set it in the "
+                              f"top-level model section (a stream sets {list(STREAM_MODEL_KEYS)})")
+    laid = {**data, **{section: merge(dataclasses.asdict(getattr(shared, section)),
+                                      {} if data.get(section) is None else data[section])
+                       for section in ("source", "model", "encode")}}
+    return build(StreamSpec, laid, prefix)
+
+
+def _warn(where: str, renames: list[str]) -> None:
+    if renames:
+        log.warning("%s uses old config keys, read as the new ones (rename them): %s", where,
+                    "; ".join(renames))

@@ -32,7 +32,15 @@ from urllib.parse import urlsplit
 
 from hdm import load_checkpoint
 from streamer.errors import ConfigError
-from streamer.service.config import HttpSettings, OutputSpec, StreamSpec
+from streamer.service.config import (
+    FileOutput,
+    HlsOutput,
+    HttpSettings,
+    OutputSpec,
+    PublishOutput,
+    StreamSpec,
+    UrlOutput,
+)
 from streamer.sources.video import SourceKind, classify
 
 __all__ = ["Refused", "check_types", "confine", "endpoint_free", "judge"]
@@ -67,14 +75,17 @@ class Refused(ConfigError):
 
 def check_types(data: Any) -> None:
     """What the config loader converts leniently, checked strictly for a request: the
-    source's FFmpeg options must be strings (an int where a string belongs is refused)."""
+    source's FFmpeg options must be strings (an int where a string belongs is refused), where
+    they are now (``source.options``) or in the old spelling (``options``)."""
     if not isinstance(data, dict):
         return
-    options = data.get("options")
-    if isinstance(options, dict):
-        for key, value in options.items():
+    source = data.get("source")
+    for key, options in (("stream.source.options", source.get("options")
+                          if isinstance(source, dict) else None),
+                         ("stream.options", data.get("options"))):
+        for name, value in options.items() if isinstance(options, dict) else ():
             if not isinstance(value, str):
-                raise Refused(f"config key 'stream.options.{key}' must be str, got {value!r}")
+                raise Refused(f"config key '{key}.{name}' must be str, got {value!r}")
 
 
 def _scheme(url: str) -> str | None:
@@ -84,41 +95,42 @@ def _scheme(url: str) -> str | None:
 
 def confine(spec: StreamSpec, http: HttpSettings) -> StreamSpec:
     """``spec`` as a stream added over HTTP may run (protocol whitelists added), or Refused."""
-    options = dict(spec.options)
+    options = dict(spec.source.options)
     for key in options:
         if key.lower() in ("protocol_whitelist", "protocol_blacklist"):
-            raise Refused(f"stream.options.{key}: not settable over HTTP", 403)
-    kind = classify(spec.source)
+            raise Refused(f"stream.source.options.{key}: not settable over HTTP", 403)
+    kind = classify(spec.input)
     if kind is SourceKind.LAVFI and not http.allow_lavfi:
-        raise Refused("stream.source: lavfi graphs are not accepted over HTTP (the "
+        raise Refused("stream.input: lavfi graphs are not accepted over HTTP (the "
                       "operator's http.allow_lavfi allows them)", 403)
-    if kind is SourceKind.CAMERA and not _CAMERA.match(spec.source):
-        raise Refused(f"stream.source: {spec.source!r} is not a camera (/dev/videoN)", 403)
+    if kind is SourceKind.CAMERA and not _CAMERA.match(spec.input):
+        raise Refused(f"stream.input: {spec.input!r} is not a camera (/dev/videoN)", 403)
     if kind is SourceKind.NETWORK:
-        scheme = _scheme(spec.source)
+        scheme = _scheme(spec.input)
         if scheme not in _SOURCE_PROTOCOLS:
-            raise Refused(f"stream.source: {spec.source!r}: network sources over HTTP take "
+            raise Refused(f"stream.input: {spec.input!r}: network sources over HTTP take "
                           f"{sorted(_SOURCE_PROTOCOLS)}", 403)
         options["protocol_whitelist"] = _SOURCE_PROTOCOLS[scheme]
     if kind.local and not http.allow_local_sources:
-        raise Refused("stream.source: local files are not accepted over HTTP, only network "
+        raise Refused("stream.input: local files are not accepted over HTTP, only network "
                       "URLs and cameras (the operator's http.allow_local_sources allows "
                       "them)", 403)
     outputs = tuple(_confine_output(o, f"stream.outputs[{i}]", http)
                     for i, o in enumerate(spec.outputs))
-    return dataclasses.replace(spec, options=options, outputs=outputs)
+    return dataclasses.replace(spec, source=dataclasses.replace(spec.source, options=options),
+                               outputs=outputs)
 
 
 def _confine_output(spec: OutputSpec, key: str, http: HttpSettings) -> OutputSpec:
-    if spec.publish is not None:
-        if _scheme(spec.publish) != "tcp":
-            raise Refused(f"{key}.publish: only tcp:// endpoints over HTTP, got "
-                          f"{spec.publish!r}", 403)
+    if isinstance(spec, PublishOutput):
+        if _scheme(str(spec.endpoint)) != "tcp":
+            raise Refused(f"{key}.endpoint: only tcp:// endpoints over HTTP, got "
+                          f"{spec.endpoint!r}", 403)
         if spec.curve_secret or spec.curve_clients:
             raise Refused(f"{key}: CURVE key files are set in the operator's YAML, not over "
                           "HTTP", 403)
         return spec
-    if spec.url is not None:
+    if isinstance(spec, UrlOutput):
         scheme = _scheme(spec.url)
         if scheme not in _OUTPUT_PROTOCOLS:
             raise Refused(f"{key}.url: only network protocols over HTTP "
@@ -127,20 +139,18 @@ def _confine_output(spec: OutputSpec, key: str, http: HttpSettings) -> OutputSpe
             raise Refused(f"{key}.format: a network muxer over HTTP ({list(_NETWORK_MUXERS)}), "
                           f"got {spec.format!r}", 403)
         return dataclasses.replace(spec, protocols=_OUTPUT_PROTOCOLS[scheme])
-    if spec.hls is not None:
-        path = _inside_roots(spec.hls, f"{key}.hls", http.output_roots)
+    path = _inside_roots(spec.path, f"{key}.path", http.output_roots)
+    if isinstance(spec, HlsOutput):
         playlist = path if path.suffix == ".m3u8" else path / "index.m3u8"
         folder = playlist.parent
         if not (folder.is_dir() or folder.parent.is_dir()):
-            raise Refused(f"{key}.hls: the folder {folder.parent} does not exist")
+            raise Refused(f"{key}.path: the folder {folder.parent} does not exist")
         if folder.is_symlink():
-            raise Refused(f"{key}.hls: {folder} is a link", 403)
-        _no_overwrite(playlist, f"{key}.hls", spec.overwrite)
-        return dataclasses.replace(spec, hls=str(path), protocols="file")
-    assert spec.file is not None
-    path = _inside_roots(spec.file, f"{key}.file", http.output_roots)
-    _no_overwrite(path, f"{key}.file", spec.overwrite)
-    return dataclasses.replace(spec, file=str(path))
+            raise Refused(f"{key}.path: {folder} is a link", 403)
+        _no_overwrite(playlist, f"{key}.path", spec.overwrite)
+        return dataclasses.replace(spec, path=str(path), protocols="file")
+    _no_overwrite(path, f"{key}.path", spec.overwrite)
+    return dataclasses.replace(spec, path=str(path))
 
 
 def _inside_roots(given: str, key: str, roots: Iterable[str]) -> Path:
@@ -198,33 +208,33 @@ def judge(spec: StreamSpec, bound: dict[str, str]) -> None:
     ZeroMQ endpoints the running streams hold, to the stream that holds each."""
     for i, output in enumerate(spec.outputs):
         key = f"stream.outputs[{i}]"
-        if output.publish is not None:
-            holder = bound.get(output.publish)
+        if isinstance(output, PublishOutput):
+            endpoint = str(output.endpoint)
+            holder = bound.get(endpoint)
             if holder is not None:
-                raise Refused(f"{key}.publish: {output.publish} is bound by stream {holder!r}",
-                              409)
-            if not endpoint_free(output.publish):
-                raise Refused(f"{key}.publish: {output.publish} is in use", 409)
+                raise Refused(f"{key}.endpoint: {endpoint} is bound by stream {holder!r}", 409)
+            if not endpoint_free(endpoint):
+                raise Refused(f"{key}.endpoint: {endpoint} is in use", 409)
         folder = None
-        if output.file is not None:
-            folder = Path(output.file).parent
-        elif output.hls is not None:
-            path = Path(output.hls)
+        if isinstance(output, FileOutput):
+            folder = Path(output.path).parent
+        elif isinstance(output, HlsOutput):
+            path = Path(output.path)
             folder = path.parent if path.suffix == ".m3u8" else path
             if not folder.exists():
                 folder = folder.parent  # the HLS folder is made, in a folder that exists
         if folder is not None:
-            name = "file" if output.file is not None else "hls"
             if not folder.is_dir():
-                raise Refused(f"{key}.{name}: the folder {folder} does not exist")
+                raise Refused(f"{key}.path: the folder {folder} does not exist")
             if not os.access(folder, os.W_OK | os.X_OK):
-                raise Refused(f"{key}.{name}: the folder {folder} is not writable")
-    if spec.weights not in ("default", "random"):
-        if not Path(spec.weights).is_file():
-            raise Refused(f"stream.weights: no such file: {spec.weights}")
+                raise Refused(f"{key}.path: the folder {folder} is not writable")
+    weights = spec.model.weights
+    if weights not in ("default", "random"):
+        if not Path(weights).is_file():
+            raise Refused(f"stream.model.weights: no such file: {weights}")
         try:
-            load_checkpoint(spec.weights)
+            load_checkpoint(weights)
         except Exception as error:  # any failure to load is the answer
-            raise Refused(f"stream.weights: {spec.weights} does not load as a checkpoint: "
+            raise Refused(f"stream.model.weights: {weights} does not load as a checkpoint: "
                           f"{str(error).splitlines()[0] if str(error) else type(error).__name__}"
                           ) from error

@@ -291,7 +291,7 @@ class ApiServer:
             return _error(400, f"the body is not JSON: {error}")
         try:
             check_types(data)
-            spec = confine(stream_spec(data), self.settings)
+            spec = confine(stream_spec(data, self.backend.config), self.settings)
             described = await self.backend.add(spec)
         except Refused as error:
             return _error(error.status, str(error))

@@ -16,14 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from streamer.service.config import ServeConfig, StreamSpec
-from streamer.service.service import EngineKey
+from streamer.service.config import EngineKey, ServeConfig, StreamSpec
 
-__all__ = ["Load", "choose", "engine_key", "plan", "resolve_workers"]
-
-
-def engine_key(spec: StreamSpec) -> EngineKey:
-    return (spec.model, spec.task, spec.weights)
+__all__ = ["Load", "choose", "plan", "resolve_workers"]
 
 
 def resolve_workers(config: ServeConfig, cores: int | None = None,
@@ -59,7 +54,7 @@ def plan(specs: Sequence[StreamSpec], workers: int) -> list[list[StreamSpec]]:
     fair = math.ceil(len(specs) / workers) if specs else 0
     groups: dict[EngineKey, list[StreamSpec]] = {}
     for spec in specs:
-        groups.setdefault(engine_key(spec), []).append(spec)
+        groups.setdefault(spec.engine_key, []).append(spec)
     dealt: list[list[StreamSpec]] = [[] for _ in range(workers)]
     for group in sorted(groups.values(), key=len, reverse=True):
         rest = list(group)

@@ -27,11 +27,18 @@ import torch
 
 from streamer.engine import Engine
 from streamer.errors import ConfigError, SinkError, StreamerError, StreamExists
-from streamer.publish.publisher import PublishSettings
 from streamer.queues import Stopping
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.service.config import OutputSpec, ServeConfig, StreamSpec
+from streamer.service.config import (
+    EngineKey,
+    HlsOutput,
+    OutputSpec,
+    PublishOutput,
+    ServeConfig,
+    StreamSpec,
+    UrlOutput,
+)
 from streamer.sinks.base import Sink
 from streamer.sinks.build import OutputTarget, build_sinks
 from streamer.sinks.file import FileTarget
@@ -141,8 +148,8 @@ class ServedStream:
     def running_task(self) -> str | None:
         """The task the stream runs now: its spec's, or with ``task: auto`` the one its scene
         chose (``none``: frames left untouched; None until the first frame)."""
-        if self.spec.task != "auto":
-            return self.spec.task
+        if self.spec.model.task != "auto":
+            return self.spec.model.task
         session = self.session
         return session.state.task.current if session is not None else None
 
@@ -153,8 +160,8 @@ class ServedStream:
         p50 = max((h.percentile(50) or 0.0 for h in by_output.values()), default=None)
         p99 = max((h.percentile(99) or 0.0 for h in by_output.values()), default=None)
         return {
-            "id": self.spec.id, "source": self.spec.source, "task": self.spec.task,
-            "running_task": self.running_task, "model": self.spec.model,
+            "id": self.spec.id, "source": self.spec.input, "task": self.spec.model.task,
+            "running_task": self.running_task, "model": self.spec.model.model,
             "engine": self.server.engine.description,
             "state": self.state.value, "up": self.up, "last_error": self.last_error,
             "outputs": [o.label for o in self.spec.outputs], **totals,
@@ -166,7 +173,7 @@ class ServedStream:
 
     # -- the stream's thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        delay = self.config.reconnect.backoff_initial_s
+        delay = self.spec.source.reconnect.backoff_initial_s
         while not self._stop.is_set():
             session = self._new_session()
             try:
@@ -181,14 +188,14 @@ class ServedStream:
                 self._record_failed_open(error)
                 if self._stop.wait(delay * random.uniform(0.75, 1.25)):  # jitter
                     break
-                delay = min(delay * 2, self.config.reconnect.backoff_max_s)
+                delay = min(delay * 2, self.spec.source.reconnect.backoff_max_s)
                 continue
             with self._counts_lock:
                 self.session = session
             if self._stop.is_set():  # stopped while connecting: stop() saw no session
                 session.drain()
             self.state, self.last_error = StreamState.UP, None
-            delay = self.config.reconnect.backoff_initial_s
+            delay = self.spec.source.reconnect.backoff_initial_s
             while not session.join(0.2):
                 pass
             self._retire(session)
@@ -220,12 +227,13 @@ class ServedStream:
 
     def _new_session(self) -> StreamSession:
         spec, config = self.spec, self.config
-        source = VideoSource(spec.source, stream_id=spec.id, options=spec.options,
-                             reconnect=config.reconnect, live=spec.live,
-                             tone_map=spec.tone_map, deinterlace=spec.deinterlace)
+        read = spec.source
+        source = VideoSource(spec.input, stream_id=spec.id, options=read.options,
+                             reconnect=read.reconnect, live=read.live,
+                             tone_map=read.tone_map, deinterlace=read.deinterlace)
         stopping = Stopping()
         # serve writes no side by side (the preview shows input | enhanced)
-        outputs = build_sinks([_target(o) for o in spec.outputs], config.encode,
+        outputs = build_sinks([_target(o) for o in spec.outputs], spec.encode,
                               live=source.live, stopping=stopping, side_by_side=False)
         sinks: list[Sink] = [self.preview, *outputs]
         return StreamSession(source, sinks, batching=config.batch, stopping=stopping)
@@ -235,7 +243,7 @@ def describe_absent(spec: StreamSpec, why: str) -> dict[str, Any]:
     """A stream as the API shows it while the worker process that runs it starts or restarts:
     connecting, ``why`` as its last error, nothing counted yet (the keys of describe())."""
     return {
-        "id": spec.id, "source": spec.source, "task": spec.task, "model": spec.model,
+        "id": spec.id, "source": spec.input, "task": spec.model.task, "model": spec.model.model,
         "engine": None, "state": StreamState.CONNECTING.value, "up": False, "last_error": why,
         "outputs": [o.label for o in spec.outputs], **dict.fromkeys(_TOTALS, 0),
         "latency_ms": {"p50": None, "p99": None,
@@ -246,27 +254,21 @@ def describe_absent(spec: StreamSpec, why: str) -> dict[str, Any]:
 
 
 def _labels(spec: StreamSpec) -> list[str]:
-    return [f"{i}:{_kind(o)}" for i, o in enumerate(spec.outputs)]
+    return [f"{i}:{o.TYPE}" for i, o in enumerate(spec.outputs)]
 
 
 def _target(spec: OutputSpec) -> OutputTarget:
-    if spec.publish is not None:
-        return PublishSettings(spec.publish, mode=spec.mode, payload=spec.payload,
-                               curve_secret=spec.curve_secret, curve_clients=spec.curve_clients)
-    if spec.url is not None:
+    if isinstance(spec, PublishOutput):
+        return spec  # the run's publish settings, as they are
+    if isinstance(spec, UrlOutput):
         return UrlTarget(spec.url, spec.format, {} if spec.protocols is None else
                          {"protocol_whitelist": spec.protocols})
-    if spec.hls is not None:
-        target = HlsTarget(spec.hls)
+    if isinstance(spec, HlsOutput):
+        target = HlsTarget(spec.path)
         if spec.protocols is not None:
             target.options["protocol_whitelist"] = spec.protocols
         return target
-    assert spec.file is not None
-    return FileTarget(Path(spec.file))
-
-
-def _kind(spec: OutputSpec) -> str:
-    return next(k for k in ("publish", "url", "hls", "file") if getattr(spec, k))
+    return FileTarget(Path(spec.path))
 
 
 def _ms(histogram: LatencyHistogram) -> dict[str, float | None]:
@@ -294,8 +296,6 @@ def _session_counts(session: StreamSession) -> dict[str, int]:
             "reconnects": session.source.reconnects}
 
 
-EngineKey = tuple[str, str, str]  # (model, task, weights): the streams that share an engine
-
 
 class Service:
     """The streams of a :class:`ServeConfig` and the engines they share.
@@ -316,9 +316,7 @@ class Service:
         self.ready = threading.Event()
 
     def _engine_for(self, spec: StreamSpec) -> Engine:
-        settings = dataclasses.replace(self.config.model, task=spec.task, model=spec.model,
-                                       weights=spec.weights)
-        return Engine.build(settings, self.config.smoothing, stabiliser=self.config.stabiliser)
+        return Engine.build(spec.model, self.config.smoothing, stabiliser=self.config.stabiliser)
 
     def start(self) -> None:
         """Build the engines and start every configured stream."""
@@ -341,7 +339,7 @@ class Service:
                     StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED)):
                 raise StreamExists(f"a stream with id {spec.id!r} is already running")
             self._adding.add(spec.id)
-        key = (spec.model, spec.task, spec.weights)
+        key = spec.engine_key
         try:
             while True:
                 server = self._server_for(key, spec)
@@ -388,11 +386,13 @@ class Service:
         except ConfigError:
             raise
         except Exception as error:  # weights for another task, say: one line
-            raise ConfigError(f"the engine for {spec.task}/{spec.model} with weights "
-                              f"{spec.weights!r} cannot be built: {error}") from error
+            raise ConfigError(f"the engine for {spec.model.task}/{spec.model.model} with "
+                              f"weights {spec.model.weights!r} cannot be built: {error}"
+                              ) from error
         server = Server(engine, self.config.batch, stay_open=True)
         server.start()
-        log.info("engine for %s/%s: %s", spec.task, spec.model, server.engine.description)
+        log.info("engine for %s/%s: %s", spec.model.task, spec.model.model,
+                 server.engine.description)
         return server
 
     def all_streams(self) -> list[ServedStream]:
@@ -403,8 +403,8 @@ class Service:
     def bound_endpoints(self) -> dict[str, str]:
         """The ZeroMQ endpoints the streams that may still run hold, to the stream's id."""
         done = (StreamState.STOPPED, StreamState.ENDED, StreamState.FAILED)
-        return {o.publish: s.spec.id for s in self.all_streams()
-                if s.state not in done for o in s.spec.outputs if o.publish is not None}
+        return {e: s.spec.id for s in self.all_streams() if s.state not in done
+                for e in s.spec.endpoints}
 
     def not_ready(self) -> dict[str, str]:
         """The streams down, failed or not yet connected, with their state (empty: ready)."""

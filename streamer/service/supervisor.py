@@ -41,10 +41,10 @@ from streamer.errors import StreamExists
 from streamer.process import how_it_ended
 from streamer.service import worker as worker_process
 from streamer.service.backend import NoStream
-from streamer.service.config import ServeConfig, StreamSpec
+from streamer.service.config import FileOutput, ServeConfig, StreamSpec
 from streamer.service.guard import judge
 from streamer.service.merge import MergedCollector, export, merge
-from streamer.service.placement import Load, choose, engine_key, plan
+from streamer.service.placement import Load, choose, plan
 from streamer.service.rpc import Channel, WorkerError, raise_reply
 from streamer.service.service import describe_absent
 from streamer.sinks.preview import Snapshot
@@ -357,12 +357,11 @@ class Supervisor:
             if spec.id in self._adding or (index is not None and self.workers[index].states.get(
                     spec.id) not in _FINISHED):
                 raise StreamExists(f"a stream with id {spec.id!r} is already running")
-            bound = {o.publish: s.id for w in self.workers for s in w.live()
-                     for o in s.outputs if o.publish is not None}
+            bound = {e: s.id for w in self.workers for s in w.live() for e in s.endpoints}
             if index is None:
-                index = choose(engine_key(spec), [
+                index = choose(spec.engine_key, [
                     Load(w.index, w.running, len(w.live()),
-                         frozenset(engine_key(s) for s in w.live())) for w in self.workers])
+                         frozenset(s.engine_key for s in w.live())) for w in self.workers])
             if index is None:
                 raise WorkerError("no worker process is running (they are restarting)")
             self._adding.add(spec.id)
@@ -463,9 +462,9 @@ def _continued(spec: StreamSpec, restart: int) -> StreamSpec:
     """``spec`` as it runs after its worker's ``restart``-th start: a recording goes on in a
     file of its own (``cam1.mkv`` -> ``cam1.1.mkv``), keeping what the dead worker wrote."""
     outputs = tuple(
-        dataclasses.replace(o, file=str(Path(o.file).with_name(
-            f"{Path(o.file).stem}.{restart}{Path(o.file).suffix}")))
-        if o.file is not None else o for o in spec.outputs)
+        dataclasses.replace(o, path=str(Path(o.path).with_name(
+            f"{Path(o.path).stem}.{restart}{Path(o.path).suffix}")))
+        if isinstance(o, FileOutput) else o for o in spec.outputs)
     return dataclasses.replace(spec, outputs=outputs)
 
 

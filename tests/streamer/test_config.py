@@ -45,16 +45,16 @@ def test_values_reach_their_sections(tmp_path: Path) -> None:
         ("smoothing: {enabled: 3}", "'smoothing.enabled' must be bool"),
         ("publish: {mode: broadcast}", "'publish.mode' must be one of ['pub', 'push']"),
         ("model: {backend: onnx}", "'model.backend' must be one of"),
-        ("batch: {size: 0}", "batch: size must be >= 1"),
-        ("publish: {hwm: 0}", "publish: publish.hwm must be >= 1"),
+        ("batch: {size: 0}", "batch.size must be >= 1"),
+        ("publish: {hwm: 0}", "publish.hwm must be >= 1"),
         ("batch: [1, 2]", "batch must be a mapping"),
         ("model: {task: null}", "'model.task' cannot be empty"),
-        ("model: {strength: 1.5}", "model: strength must be in [0, 1]"),
-        ("smoothing: {alpha: 0}", "smoothing: alpha must be in (0, 1]"),
-        ("stabiliser: {static_weight: 2}", "stabiliser: static_weight must be in (0, 1]"),
+        ("model: {strength: 1.5}", "model.strength must be in [0, 1]"),
+        ("smoothing: {alpha: 0}", "smoothing.alpha must be in (0, 1]"),
+        ("stabiliser: {static_weight: 2}", "stabiliser.static_weight must be in (0, 1]"),
         ("stabiliser: {noise_levels: 9, motion_levels: 3}", "stabiliser: need 0 <= noise_levels"),
-        ("stabiliser: {camera_weight: 0}", "stabiliser: camera_weight must be in (0, 1]"),
-        ("encode: {bitrate: 8Q}", "encode: bitrate must look like 8M"),  # at load, not at open
+        ("stabiliser: {camera_weight: 0}", "stabiliser.camera_weight must be in (0, 1]"),
+        ("encode: {bitrate: 8Q}", "encode.bitrate must look like 8M"),  # at load, not at open
         ("model: {task: blur}", "'model.task' must be one of ['auto', 'dehaze'"),
     ],
 )

@@ -71,4 +71,4 @@ def test_a_pipe_needs_its_format_and_stdin_is_a_local_source(
     assert classify(str(tmp_path / "%05d.png")) is SourceKind.SEQUENCE
     for source in ("-", str(tmp_path / "%05d.png")):
         with pytest.raises(Refused, match="local files are not accepted"):
-            confine(StreamSpec(id="x", source=source), HttpSettings())
+            confine(StreamSpec(id="x", input=source), HttpSettings())

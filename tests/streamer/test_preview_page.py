@@ -7,8 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamer.config import build
-from streamer.service.config import ServeConfig
+from streamer.service.config import serve_config
 from streamer.service.http import ApiServer
 from tests.streamer.test_serve import serving
 
@@ -20,10 +19,10 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture
 def api() -> Iterator[ApiServer]:
-    config = build(ServeConfig, {
+    config = serve_config({
         "http": {"port": 0}, "model": {"device": "cpu"}, "preview_fps": 10,
-        "streams": [{"id": "cam1", "model": "dcp",
-                     "source": "lavfi:testsrc2=size=320x180:rate=25,realtime"}],
+        "streams": [{"id": "cam1", "model": {"model": "dcp"},
+                     "input": "lavfi:testsrc2=size=320x180:rate=25,realtime"}],
     })
     with serving(config) as server:
         yield server

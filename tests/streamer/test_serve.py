@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.config import build
-from streamer.service.config import ServeConfig
+from streamer.service.config import ServeConfig, serve_config
 from streamer.service.http import ApiServer
 from streamer.service.service import Service
 
@@ -32,14 +31,16 @@ def config(http: dict[str, Any] | None = None, **extra: Any) -> ServeConfig:
     """Two live lavfi streams and a dead one (lavfi sources allowed over HTTP unless ``http``
     says otherwise)."""
     silent = f"udp://127.0.0.1:{free_udp_port()}"  # nothing is ever sent there
-    return build(ServeConfig, {
+    return serve_config({
         "http": {"port": 0, "allow_lavfi": True, **(http or {})},
         "model": {"device": "cpu"},
-        "reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2, "backoff_max_s": 0.5},
+        "source": {"reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2,
+                                 "backoff_max_s": 0.5}},
         "streams": [
-            {"id": "cam1", "source": LIVE, "model": "dcp"},
-            {"id": "cam2", "source": LIVE.replace("testsrc2", "smptebars"), "model": "dcp"},
-            {"id": "dead", "source": silent, "model": "dcp"},
+            {"id": "cam1", "input": LIVE, "model": {"model": "dcp"}},
+            {"id": "cam2", "input": LIVE.replace("testsrc2", "smptebars"),
+             "model": {"model": "dcp"}},
+            {"id": "dead", "input": silent, "model": {"model": "dcp"}},
         ],
         **extra,
     })
@@ -144,12 +145,13 @@ def test_streams_share_an_engine_and_a_dead_one_stalls_nobody(api: ApiServer) ->
 
 @pytest.mark.slow
 def test_streams_are_added_and_removed_at_run_time(api: ApiServer) -> None:
-    spec = {"id": "cam4", "source": LIVE, "model": "dcp", "task": "dehaze"}
+    spec = {"id": "cam4", "input": LIVE, "model": {"model": "dcp", "task": "dehaze"}}
     status, body = request(api, "/streams", "POST", spec)
     assert status == 201 and body["id"] == "cam4"
     assert request(api, "/streams", "POST", spec)[0] == 409
-    status, body = request(api, "/streams", "POST", {"id": "x", "source": LIVE, "task": "blur"})
-    assert status == 400 and "stream.task" in body["error"]
+    status, body = request(api, "/streams", "POST",
+                           {"id": "x", "input": LIVE, "model": {"task": "blur"}})
+    assert status == 400 and "stream.model.task" in body["error"]
     assert request(api, "/streams", "POST", {"id": "y"})[0] == 400
     wait_for(lambda: streams(api)["cam4"]["frames_out"] > 5)
     assert request(api, "/streams/cam4", "DELETE")[0] == 200
@@ -182,8 +184,8 @@ def test_serve_command_drains_on_sigterm_and_exits_0(tmp_path: Any) -> None:
     cfg = tmp_path / "serve.yaml"
     cfg.write_text(json.dumps({  # JSON is YAML
         "model": {"device": "cpu"},
-        "streams": [{"id": "cam1", "source": LIVE, "model": "dcp",
-                     "outputs": [{"file": str(recording)}]}],
+        "streams": [{"id": "cam1", "input": LIVE, "model": {"model": "dcp"},
+                     "outputs": [{"type": "file", "path": str(recording)}]}],
     }))
     process = subprocess.Popen([sys.executable, "-m", "streamer.cli", "serve", str(cfg),
                                 "--port", str(port)], stderr=subprocess.PIPE, text=True)
@@ -218,8 +220,8 @@ def test_a_bad_serve_config_is_one_line_naming_the_key(
     from streamer.cli import main
 
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text("streams:\n  - id: cam1\n    source: x.mp4\n    outputs:\n"
-                   "      - url: gopher://host/x\n")
+    cfg.write_text("streams:\n  - id: cam1\n    input: x.mp4\n    outputs:\n"
+                   "      - {type: url, url: gopher://host/x}\n")
     assert main(["serve", str(cfg)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "streams[0].outputs[0]" in err[0] and "gopher" in err[0]

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.config import build
 from streamer.engine import Engine, EngineSettings
 from streamer.errors import StreamExists
-from streamer.service.config import ServeConfig, StreamSpec
+from streamer.service.config import ServeConfig, StreamSpec, serve_config
 from streamer.service.http import ApiServer
 from streamer.service.metrics import ServiceCollector
 from streamer.service.service import Service, StreamState
@@ -30,17 +29,19 @@ from tests.streamer.test_serve import LIVE, free_udp_port, in_process, request, 
 WEIGHTS = Path(__file__).parents[2] / "hdm" / "weights"
 
 
-def dead(stream_id: str, **extra: str) -> dict[str, str]:
-    """A stream whose source never sends (it stays down, retrying), on the dcp engine."""
-    return {"id": stream_id, "source": f"udp://127.0.0.1:{free_udp_port()}", "model": "dcp",
-            **extra}
+def dead(stream_id: str, **model: str) -> dict[str, Any]:
+    """A stream whose source never sends (it stays down, retrying), on the dcp engine unless
+    ``model`` (its model section) says otherwise."""
+    return {"id": stream_id, "input": f"udp://127.0.0.1:{free_udp_port()}",
+            "model": {"model": "dcp", **model}}
 
 
 def make(streams: list[dict[str, Any]]) -> ServeConfig:
-    return build(ServeConfig, {
+    return serve_config({
         "http": {"port": 0, "auth": "none", "allow_lavfi": True},
         "model": {"device": "cpu"},
-        "reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2, "backoff_max_s": 0.5},
+        "source": {"reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2,
+                                 "backoff_max_s": 0.5}},
         "streams": streams,
     })
 
@@ -103,11 +104,12 @@ class SlowBuilds:
         self.builds: Counter[str] = Counter()
 
     def __call__(self, spec: StreamSpec) -> Engine:
-        self.builds[spec.weights] += 1
-        if spec.weights == "random":
+        self.builds[spec.model.weights] += 1
+        if spec.model.weights == "random":
             self.started.set()
             assert self.release.wait(30), "never released"
-        return Engine.build(EngineSettings(model=spec.model, task=spec.task, device="cpu"))
+        return Engine.build(EngineSettings(model=spec.model.model, task=spec.model.task,
+                                           device="cpu"))
 
 
 def timed(call: Callable[[], tuple[int, Any]]) -> tuple[int, Any, float]:
@@ -118,7 +120,7 @@ def timed(call: Callable[[], tuple[int, Any]]) -> tuple[int, Any, float]:
 
 def test_a_slow_engine_build_holds_no_other_call_and_runs_once() -> None:
     builds = SlowBuilds()
-    live = {"id": "cam", "source": LIVE, "model": "dcp"}
+    live = {"id": "cam", "input": LIVE, "model": {"model": "dcp"}}
     with Serving(make([live, dead("net")]), builds) as api:
         answers: dict[str, tuple[int, Any]] = {}
 
@@ -157,7 +159,7 @@ def test_a_slow_engine_build_holds_no_other_call_and_runs_once() -> None:
 def test_a_stream_removed_while_it_connects_stops_at_once() -> None:
     with Serving(make([])) as api:
         for n in range(3):  # the remove lands while the source opens, or just after
-            live = {"id": f"cam{n}", "source": LIVE, "model": "dcp"}
+            live = {"id": f"cam{n}", "input": LIVE, "model": {"model": "dcp"}}
             assert request(api, "/streams", "POST", live)[0] == 201
             status, _, seconds = timed(partial(request, api, f"/streams/cam{n}", "DELETE"))
             assert status == 200 and seconds < 5, seconds
@@ -168,7 +170,7 @@ def scraped_while_ending(streams: int, frames: int) -> list[tuple[str, float, fl
     ``hdm_stream_frames_in`` as Prometheus does, over and over; what each saw that a
     counter must not do: go past the clip, or down."""
     clip = f"lavfi:testsrc2=size=64x48:rate=25:d={frames / 25}"
-    service = Service(make([{"id": f"s{i}", "source": clip, "model": "dcp"}
+    service = Service(make([{"id": f"s{i}", "input": clip, "model": {"model": "dcp"}}
                             for i in range(streams)]))
     collector = ServiceCollector(service)
     wrong: list[tuple[str, float, float]] = []

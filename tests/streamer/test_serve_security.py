@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from streamer.config import build
 from streamer.errors import ConfigError
-from streamer.service.config import HttpSettings, ServeConfig
+from streamer.service.config import HttpSettings, ServeConfig, serve_config
 from streamer.service.http import TOKEN_ENV, ApiServer
 from streamer.sinks.network import UrlTarget
 from tests.streamer.test_serve import (
@@ -38,10 +37,11 @@ TOKEN = "t0ken-for-the-tests-only"
 
 def make(http: dict[str, Any] | None = None, streams: list[dict[str, Any]] | None = None
          ) -> ServeConfig:
-    return build(ServeConfig, {
+    return serve_config({
         "http": {"port": 0, "token": TOKEN, **(http or {})},
         "model": {"device": "cpu"},
-        "reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2, "backoff_max_s": 0.5},
+        "source": {"reconnect": {"watchdog_s": 0.5, "backoff_initial_s": 0.2,
+                                 "backoff_max_s": 0.5}},
         "streams": streams or [],
     })
 
@@ -70,7 +70,8 @@ def raw(api: ApiServer, data: bytes, read: bool = True) -> bytes:
     return b"".join(chunks)
 
 
-UDP_SPEC = {"id": "net", "source": f"udp://127.0.0.1:{free_udp_port()}", "model": "dcp"}
+UDP_SPEC = {"id": "net", "input": f"udp://127.0.0.1:{free_udp_port()}",
+            "model": {"model": "dcp"}}
 
 
 # -- 1. authentication, Host and Origin -------------------------------------------------------
@@ -171,16 +172,16 @@ def test_a_foreign_host_header_is_refused(api: ApiServer) -> None:
 def post(api: ApiServer, **spec: Any) -> tuple[int, Any]:
     """POST a stream (by default one that waits on a UDP port nothing sends to)."""
     silent = f"udp://127.0.0.1:{free_udp_port()}"
-    return request(api, "/streams", "POST", {"id": "x", "model": "dcp", "source": silent,
-                                             **spec})
+    return request(api, "/streams", "POST", {"id": "x", "model": {"model": "dcp"},
+                                             "input": silent, **spec})
 
 
 def test_files_are_not_written_over_http_without_output_roots(api: ApiServer,
                                                              tmp_path: Path) -> None:
-    status, body = post(api, outputs=[{"file": str(tmp_path / "a.mkv")}])
-    assert status == 403 and "stream.outputs[0].file" in body["error"]
-    status, body = post(api, outputs=[{"hls": str(tmp_path / "hls")}])
-    assert status == 403 and "stream.outputs[0].hls" in body["error"]
+    status, body = post(api, outputs=[{"type": "file", "path": str(tmp_path / "a.mkv")}])
+    assert status == 403 and "stream.outputs[0].path" in body["error"]
+    status, body = post(api, outputs=[{"type": "hls", "path": str(tmp_path / "hls")}])
+    assert status == 403 and "stream.outputs[0].path" in body["error"]
     assert not (tmp_path / "hls").exists()
 
 
@@ -196,16 +197,18 @@ def test_outputs_stay_inside_the_output_roots(tmp_path: Path) -> None:
         for given in (str(outside / "a.mkv"), str(root / ".." / "elsewhere" / "a.mkv"),
                       "../elsewhere/a.mkv", str(root / "escape" / "a.mkv"),
                       str(root / "link.mkv")):
-            status, body = post(api, outputs=[{"file": given}])
-            assert status == 403 and "stream.outputs[0].file" in body["error"], (given, body)
-        status, body = post(api, outputs=[{"hls": str(outside / "hls")}])
+            status, body = post(api, outputs=[{"type": "file", "path": given}])
+            assert status == 403 and "stream.outputs[0].path" in body["error"], (given, body)
+        status, body = post(api, outputs=[{"type": "hls", "path": str(outside / "hls")}])
         assert status == 403
-        status, body = post(api, outputs=[{"file": str(root / "old.mkv")}])
+        status, body = post(api, outputs=[{"type": "file", "path": str(root / "old.mkv")}])
         assert status == 409 and "overwrite: true" in body["error"]
-        status, body = post(api, outputs=[{"file": str(root / "old.mkv"), "overwrite": True}])
+        status, body = post(api, outputs=[{"type": "file", "path": str(root / "old.mkv"),
+                                           "overwrite": True}])
         assert status == 201, body
         assert request(api, "/streams/x", "DELETE")[0] == 200
-        status, body = post(api, id="y", outputs=[{"file": "new.mkv"}])  # relative: in the root
+        status, body = post(api, id="y",  # relative: in the root
+                            outputs=[{"type": "file", "path": "new.mkv"}])
         assert status == 201 and body["outputs"] == [str(root / "new.mkv")]
     assert (outside / "precious.txt").read_text() == "keep"
     assert sorted(p.name for p in outside.iterdir()) == ["precious.txt"]
@@ -214,13 +217,14 @@ def test_outputs_stay_inside_the_output_roots(tmp_path: Path) -> None:
 def test_url_outputs_take_network_protocols_only_with_a_whitelist(api: ApiServer,
                                                                   tmp_path: Path) -> None:
     target = tmp_path / "written.ts"
-    for output in ({"url": f"file:{target}", "format": "mpegts"},
-                   {"url": f"udp://127.0.0.1:9?x={target}", "format": "hls"},
-                   {"url": "pipe:1", "format": "mpegts"}):
+    for output in ({"type": "url", "url": f"file:{target}", "format": "mpegts"},
+                   {"type": "url", "url": f"udp://127.0.0.1:9?x={target}", "format": "hls"},
+                   {"type": "url", "url": "pipe:1", "format": "mpegts"}):
         status, body = post(api, outputs=[output])
         assert status == 403 and "stream.outputs[0]" in body["error"], (output, body)
     assert not target.exists()
-    status, _ = post(api, outputs=[{"url": "udp://127.0.0.1:9", "format": "mpegts"}])
+    status, _ = post(api, outputs=[{"type": "url", "url": "udp://127.0.0.1:9",
+                                    "format": "mpegts"}])
     assert status == 201
     from streamer.service.service import _target
 
@@ -236,18 +240,18 @@ def test_sources_over_http_are_network_urls_and_cameras_only(api: ApiServer,
     clip.write_bytes(b"not a video")
     for source in (str(clip), f"file:{clip}", "lavfi:testsrc2,metadata=mode=print:file=/tmp/x",
                    f"lavfi:movie={clip}", "/dev/video0/../../etc/passwd", "concat:a|b"):
-        status, body = post(api, source=source)
-        assert status == 403 and "stream.source" in body["error"], (source, body)
-    status, body = post(api, options={"protocol_whitelist": "file,udp"})
-    assert status == 403 and "stream.options.protocol_whitelist" in body["error"]
+        status, body = post(api, input=source)
+        assert status == 403 and "stream.input" in body["error"], (source, body)
+    status, body = post(api, source={"options": {"protocol_whitelist": "file,udp"}})
+    assert status == 403 and "stream.source.options.protocol_whitelist" in body["error"]
     assert post(api)[0] == 201
-    assert in_process(api).streams["x"].spec.options["protocol_whitelist"] == "udp"
+    assert in_process(api).streams["x"].spec.source.options["protocol_whitelist"] == "udp"
 
 
 def test_the_operator_allows_lavfi_and_local_sources(tmp_path: Path) -> None:
     with serving(make({"allow_lavfi": True, "allow_local_sources": True})) as api:
-        assert post(api, source=LIVE)[0] == 201
-        assert post(api, id="y", source=str(tmp_path / "clip.mp4"))[0] == 201
+        assert post(api, input=LIVE)[0] == 201
+        assert post(api, id="y", input=str(tmp_path / "clip.mp4"))[0] == 201
 
 
 # -- 3. judged before accepted ----------------------------------------------------------------
@@ -258,22 +262,26 @@ def test_what_cannot_work_is_refused_naming_the_key(tmp_path: Path) -> None:
     bad_weights.write_bytes(b"this is no checkpoint")
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     with serving(make({"output_roots": [str(root)]})) as api:
-        status, body = post(api, outputs=[{"file": str(root / "missing" / "a.mkv")}])
-        assert status == 400 and "stream.outputs[0].file" in body["error"] \
+        status, body = post(api, outputs=[{"type": "file",
+                                           "path": str(root / "missing" / "a.mkv")}])
+        assert status == 400 and "stream.outputs[0].path" in body["error"] \
             and "does not exist" in body["error"]
-        status, body = post(api, options={"timeout": 5})
+        status, body = post(api, source={"options": {"timeout": 5}})
+        assert status == 400 and "stream.source.options.timeout" in body["error"]
+        status, body = post(api, options={"timeout": 5})  # the old spelling, checked as strictly
         assert status == 400 and "stream.options.timeout" in body["error"]
-        status, body = post(api, model="hdm-s", weights=str(bad_weights))
-        assert status == 400 and "stream.weights" in body["error"]
-        assert post(api, id="a", outputs=[{"publish": endpoint}])[0] == 201
-        status, body = post(api, id="b", outputs=[{"publish": endpoint}])
-        assert status == 409 and "stream.outputs[0].publish" in body["error"] \
+        status, body = post(api, model={"model": "hdm-s", "weights": str(bad_weights)})
+        assert status == 400 and "stream.model.weights" in body["error"]
+        publish = {"type": "publish", "endpoint": endpoint}
+        assert post(api, id="a", outputs=[publish])[0] == 201
+        status, body = post(api, id="b", outputs=[publish])
+        assert status == 409 and "stream.outputs[0].endpoint" in body["error"] \
             and "'a'" in body["error"]
         with socket.socket() as squatter:
             squatter.bind(("127.0.0.1", 0))
             squatter.listen()
             taken = f"tcp://127.0.0.1:{squatter.getsockname()[1]}"
-            status, body = post(api, id="c", outputs=[{"publish": taken}])
+            status, body = post(api, id="c", outputs=[{"type": "publish", "endpoint": taken}])
             assert status == 409 and "in use" in body["error"]
         assert sorted(in_process(api).streams) == ["a"]
 
@@ -283,9 +291,9 @@ def test_an_output_that_cannot_open_fails_the_stream_instead_of_retrying(
     tmp_path: Path
 ) -> None:
     streams: list[dict[str, Any]] = [
-        {"id": "rec", "source": LIVE, "model": "dcp",
-         "outputs": [{"file": str(tmp_path / "missing" / "a.mkv")}]},
-               {"id": "ok", "source": LIVE, "model": "dcp"}]
+        {"id": "rec", "input": LIVE, "model": {"model": "dcp"},
+         "outputs": [{"type": "file", "path": str(tmp_path / "missing" / "a.mkv")}]},
+        {"id": "ok", "input": LIVE, "model": {"model": "dcp"}}]
     with serving(make(streams=streams)) as api:
         wait_for(lambda: all(request(api, f"/streams/{i}")[1]["state"] != "connecting"
                              for i in ("rec", "ok")))
@@ -316,7 +324,7 @@ def test_a_method_a_path_does_not_take_is_405_with_allow_and_errors_are_json(
     assert status == 404 and "error" in body
     status, body = request(api, "/streams/nope")
     assert status == 404 and "nope" in body["error"]
-    status, body = request(api, "/streams", "POST", {"id": "x", "task": "blur"})
+    status, body = request(api, "/streams", "POST", {"id": "x", "model": {"task": "blur"}})
     assert status == 400 and "stream" in body["error"]
 
 
@@ -365,8 +373,9 @@ def test_latency_is_observed_once_per_frame_per_output_and_engines_are_released(
     tmp_path: Path
 ) -> None:
     first, second = (f"tcp://127.0.0.1:{free_tcp_port()}" for _ in range(2))
-    streams = [{"id": "cam", "source": LIVE, "model": "dcp",
-                "outputs": [{"publish": first}, {"publish": second, "payload": "raw"}]}]
+    streams = [{"id": "cam", "input": LIVE, "model": {"model": "dcp"},
+                "outputs": [{"type": "publish", "endpoint": first},
+                            {"type": "publish", "endpoint": second, "payload": "raw"}]}]
     with serving(make(streams=streams)) as api:
         wait_for(lambda: request(api, "/streams/cam")[1]["frames_out"] > 20)
         request(api, "/streams/cam", "DELETE")  # final counts

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.config import build
-from streamer.service.config import ServeConfig
+from streamer.service.config import serve_config
 from tests.streamer.test_serve import LIVE, request, samples, serving, streams, wait_for
 
 TASKS = {"dehaze", "derain", "lowlight", "none"}
@@ -13,10 +12,10 @@ TASKS = {"dehaze", "derain", "lowlight", "none"}
 
 @pytest.mark.slow
 def test_the_running_task_is_shown_and_measured() -> None:
-    config = build(ServeConfig, {
-        "http": {"port": 0, "allow_lavfi": True}, "model": {"device": "cpu"},
-        "streams": [{"id": "scene", "source": LIVE, "model": "dcp", "task": "auto"},
-                    {"id": "fixed", "source": LIVE, "model": "dcp", "task": "lowlight"}],
+    config = serve_config({
+        "http": {"port": 0, "allow_lavfi": True}, "model": {"device": "cpu", "model": "dcp"},
+        "streams": [{"id": "scene", "input": LIVE, "model": {"task": "auto"}},
+                    {"id": "fixed", "input": LIVE, "model": {"task": "lowlight"}}],
     })
     with serving(config) as api:
         wait_for(lambda: streams(api)["scene"]["running_task"] is not None)

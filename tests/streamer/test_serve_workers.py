@@ -25,9 +25,14 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.config import build
 from streamer.errors import ConfigError
-from streamer.service.config import ServeConfig, StreamSpec, load_serve_config
+from streamer.service.config import (
+    ServeConfig,
+    StreamSpec,
+    load_serve_config,
+    serve_config,
+    stream_spec,
+)
 from streamer.service.merge import Family, export, merge
 from streamer.service.placement import Load, choose, plan, resolve_workers
 
@@ -36,7 +41,8 @@ LIVE = "lavfi:testsrc2=size=128x96:rate=25,realtime"
 
 
 def spec(stream_id: str, task: str = "dehaze") -> StreamSpec:
-    return build(StreamSpec, {"id": stream_id, "source": LIVE, "model": "dcp", "task": task})
+    return stream_spec({"id": stream_id, "input": LIVE,
+                        "model": {"model": "dcp", "task": task}}, ServeConfig())
 
 
 # -- placement, the workers setting, the merge: plain functions ---------------------------------
@@ -62,16 +68,16 @@ def test_an_added_stream_goes_to_its_engine_under_a_fair_share_else_the_least_lo
 
 
 def test_workers_auto_is_a_worker_a_core_up_to_the_streams_and_one_on_a_gpu() -> None:
-    four = build(ServeConfig, {"streams": [{"id": f"c{i}", "source": LIVE} for i in range(4)]})
+    four = serve_config({"streams": [{"id": f"c{i}", "input": LIVE} for i in range(4)]})
     assert four.workers == "auto"
     assert resolve_workers(four, cores=2, gpu=False) == 2
     assert resolve_workers(four, cores=1, gpu=False) == 1  # in this process
     assert resolve_workers(four, cores=16, gpu=False) == 4  # no more than the streams
     assert resolve_workers(four, cores=16, gpu=True) == 1
-    one = build(ServeConfig, {"streams": [{"id": "c", "source": LIVE}]})
+    one = serve_config({"streams": [{"id": "c", "input": LIVE}]})
     assert resolve_workers(one, cores=2, gpu=False) == 1
-    assert resolve_workers(build(ServeConfig, {}), cores=2, gpu=False) == 1
-    assert resolve_workers(build(ServeConfig, {"workers": 3}), cores=2) == 3
+    assert resolve_workers(serve_config({}), cores=2, gpu=False) == 1
+    assert resolve_workers(serve_config({"workers": 3}), cores=2) == 3
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "65", "'two'", "1.5", "true"])
@@ -224,7 +230,7 @@ def flowing(serve: Serve, *ids: str, more_than: int = 0) -> Callable[[], bool]:
 
 
 def stream(stream_id: str, task: str = "dehaze", **extra: Any) -> dict[str, Any]:
-    return {"id": stream_id, "source": LIVE, "model": "dcp", "task": task, **extra}
+    return {"id": stream_id, "input": LIVE, "model": {"model": "dcp", "task": task}, **extra}
 
 
 @pytest.mark.slow
@@ -282,7 +288,8 @@ def test_a_killed_worker_comes_back_with_its_stream_counted_then_backs_off(
     tmp_path: Path
 ) -> None:
     recording = tmp_path / "cam1.mp4"  # fragmented: written as it goes, readable after a kill
-    streams = [stream("cam1", outputs=[{"file": str(recording)}]), stream("cam2", "lowlight")]
+    streams = [stream("cam1", outputs=[{"type": "file", "path": str(recording)}]),
+               stream("cam2", "lowlight")]
     fast = {"encoder_options": {"tune": "zerolatency"}}  # no lookahead: the first fragment soon
     with serving(tmp_path, streams, encode=fast) as serve:
         wait_for(flowing(serve, "cam1", "cam2"), 30, serve)
@@ -323,8 +330,8 @@ def test_a_worker_that_cannot_start_is_one_line_and_exit_2(tmp_path: Path) -> No
     cfg = tmp_path / "serve.json"
     cfg.write_text(json.dumps({
         "http": {"port": free_port(), "token": TOKEN}, "model": {"device": "cpu"},
-        "workers": 2, "streams": [stream("cam1"), {**stream("cam2"), "model": "hdm-s",
-                                                   "weights": str(bad)}]}))
+        "workers": 2, "streams": [stream("cam1"), {**stream("cam2"), "model": {
+            "model": "hdm-s", "weights": str(bad)}}]}))
     done = subprocess.run([sys.executable, "-m", "streamer.cli", "serve", str(cfg)],
                           capture_output=True, text=True, timeout=90)
     assert done.returncode == 2, done.stderr
