@@ -5,8 +5,10 @@ editor shows. Made with Debian's ffmpeg (PyAV where its CLI cannot: a display ro
 GoPro-style telemetry track); about 1 s each, tiny sizes. Shared by tests/streamer/
 test_corpus.py and benchmarks/camera_corpus.py (the README's table).
 
-Not in the corpus: RTSP from a local server (no RTSP server comes with Debian's ffmpeg or this
-project: ``ffmpeg -rtsp_flags listen`` only receives a stream, it serves none)."""
+An IP camera's RTSP stream is in it too: :func:`ip_camera_stream` is the clip, which
+tests/streamer/rtsp_server.py serves from 127.0.0.1 as a camera does (the ffmpeg tool sends
+it as RTP, a small RTSP server relays it over TCP), and tests/streamer/test_rtsp_camera.py
+runs it (no ``ffmpeg -rtsp_flags listen``: that only receives a stream)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from streamer.errors import StreamerError
 from streamer.jobs.files import enhance
 from tests.streamer.camera_clips import FFPROBE, ffmpeg
 
-__all__ = ["CLIPS", "KNOWN_GAPS", "Clip", "Outcome", "make", "outcome"]
+__all__ = ["CLIPS", "KNOWN_GAPS", "Clip", "Outcome", "ip_camera_stream", "make", "outcome"]
 
 _SIZE = "size=160x120:rate=30:duration=1"
 _VIDEO = ["-f", "lavfi", "-i", f"testsrc2={_SIZE}"]
@@ -123,6 +125,13 @@ def ip_camera_ts(path: Path) -> None:
     """H.264 and AAC (ADTS) at 25 fps in MPEG-TS, as a camera's stream is recorded."""
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", *_tone(),
            "-c:v", "libx264", "-c:a", "aac", path)
+
+
+def ip_camera_stream(path: Path) -> None:
+    """What an IP camera streams: H.264 without B-frames, a keyframe every second, and G.711
+    A-law at 8 kHz, 2 s (in Matroska, for rtsp_server.py to send as RTP)."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=2", *_tone(8000, seconds=2),
+           "-c:v", "libx264", "-bf", "0", "-g", "30", "-c:a", "pcm_alaw", path)
 
 
 def webcam_mjpeg(path: Path) -> None:
