@@ -130,3 +130,49 @@ def test_every_run_flag_has_help_and_each_setting_flag_its_default() -> None:
     assert set(shown) == set(SETTING_FLAGS)  # every entry of the table is a flag
     assert shown["batch"].endswith("(default: 4)") and shown["crf"].endswith("(default: none)")
     assert shown["task"].endswith("(default: dehaze)")
+
+
+@pytest.mark.parametrize(
+    ("text", "flags", "message"),
+    [
+        ("segments: {workers: 2}\npublish: {endpoint: 'tcp://127.0.0.1:5555'}\n",
+         ["--workers", "2", "--publish", "tcp://127.0.0.1:5555"],
+         "segments.workers: segments (--segment-seconds, --workers, --ray, --resume) write a "
+         "file"),
+        ("segments: {seconds: 5}\nsource: {max_frames: 10}\n",
+         ["--segment-seconds", "5", "--max-frames", "10"],
+         "source.max_frames (--max-frames) cannot be used with segments (segments.seconds)"),
+        ("segments: {resume: true}\nsource: {live: true}\n", ["--resume", "--live"],
+         "source.live (--live) cannot be used with segments (segments.resume)"),
+        ("segments: {seconds: 0}\n", ["--segment-seconds", "0"],
+         "segments.seconds (--segment-seconds) must be > 0"),
+        ("segments: {workers: 0}\n", ["--workers", "0"],
+         "segments.workers (--workers) must be >= 1"),
+    ],
+)
+def test_the_segment_rules_are_the_settings_the_same_from_yaml_and_flags(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, flags: list[str],
+        message: str) -> None:
+    from tests.streamer.commands import run
+
+    cfg = tmp_path / "segments.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(cfg)
+    for given in (["--config", str(cfg)], flags):
+        assert run("lavfi:testsrc2=d=1", "-o", tmp_path / "out.mp4", *given) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (given, err)
+
+
+def test_a_yaml_segments_section_runs_a_segmented_job(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.streamer.clips import decoded_pts, write_clip
+    from tests.streamer.commands import run
+
+    src, dst, cfg = tmp_path / "in.mp4", tmp_path / "out.mp4", tmp_path / "segments.yaml"
+    write_clip(src, frames=48, audio=False, options={"g": "12"})
+    cfg.write_text("segments: {seconds: 0.5, preroll: 4}\n")
+    assert run(src, "-o", dst, "--config", cfg) == 0
+    assert "fps overall" in capsys.readouterr().err  # a segmented job's end line
+    assert decoded_pts(dst) == decoded_pts(src)

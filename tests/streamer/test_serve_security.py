@@ -234,6 +234,21 @@ def test_url_outputs_take_network_protocols_only_with_a_whitelist(api: ApiServer
     assert made.options["protocol_whitelist"] == "udp"  # what FFmpeg is given
 
 
+def test_a_stream_posted_in_the_old_spelling_is_added_with_one_warning(
+        api: ApiServer, caplog: pytest.LogCaptureFixture) -> None:
+    silent = f"udp://127.0.0.1:{free_udp_port()}"
+    with caplog.at_level(logging.WARNING, logger="streamer.service.config"):
+        status, body = request(api, "/streams", "POST", {
+            "id": "old", "source": silent, "model": "dcp", "task": "lowlight",
+            "options": {"timeout": "5000000"}})
+    assert status == 201 and (body["source"], body["model"], body["task"]) == (
+        silent, "dcp", "lowlight")
+    [warning] = [r.getMessage() for r in caplog.records if "old config keys" in r.getMessage()]
+    assert "stream.options -> stream.source.options" in warning
+    assert in_process(api).streams["old"].spec.source.options == {
+        "timeout": "5000000", "protocol_whitelist": "udp"}
+
+
 def test_sources_over_http_are_network_urls_and_cameras_only(api: ApiServer,
                                                             tmp_path: Path) -> None:
     clip = tmp_path / "secret.mp4"
