@@ -12,6 +12,7 @@ cannot hold is named so the caller can say it was left out. Alpha is kept aside,
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +21,8 @@ import numpy as np
 
 from streamer.errors import SinkError, SourceError
 
-__all__ = ["PHOTO_EXTENSIONS", "Photo", "exif_orientation", "is_photo", "read_photo",
-           "upright", "write_photo"]
+__all__ = ["PHOTO_EXTENSIONS", "Photo", "exif_orientation", "is_photo", "read_metadata",
+           "read_photo", "upright", "write_photo"]
 
 PHOTO_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"})
 EXIF, XMP, ICC, CICP = (cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_XMP,
@@ -67,8 +68,7 @@ def read_photo(path: Path) -> Photo:
         raise SourceError(f"{path} cannot be read as a picture (PNG, JPEG, TIFF, WebP, BMP)")
     if pixels.dtype not in (np.uint8, np.uint16):
         raise SourceError(f"{path} has {pixels.dtype} samples; 8 or 16 bits are taken")
-    metadata = {int(kind): bytes(np.asarray(blob).tobytes()) for kind, blob in
-                zip(kinds, blobs, strict=True) if int(kind) in METADATA_NAMES}
+    metadata = _metadata(kinds, blobs)
     orientation = 1
     if EXIF in metadata:
         orientation, metadata[EXIF] = exif_orientation(metadata[EXIF])
@@ -84,6 +84,20 @@ def read_photo(path: Path) -> Photo:
         raise SourceError(f"{path} has {channels} channels; grey, RGB or RGBA are taken")
     alpha = np.ascontiguousarray(pixels[:, :, 3]) if channels == 4 else None
     return Photo(image, alpha, metadata, orientation)
+
+
+def read_metadata(path: Path) -> dict[int, bytes]:
+    """The metadata of the picture at ``path`` as it is stored (EXIF with its orientation as
+    it was), by OpenCV's IMAGE_METADATA_* kind; {} where it has none or cannot be read. For
+    the frames of an image sequence, whose pixels FFmpeg decodes: this decodes at an eighth
+    of the size (a JPEG's DCT scaling), not the picture a second time."""
+    _, kinds, blobs = cv2.imreadWithMetadata(str(path), flags=cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    return _metadata(kinds, blobs)
+
+
+def _metadata(kinds: Sequence[int], blobs: Sequence[np.ndarray]) -> dict[int, bytes]:
+    return {int(kind): bytes(np.asarray(blob).tobytes()) for kind, blob in
+            zip(kinds, blobs, strict=True) if int(kind) in METADATA_NAMES}
 
 
 def write_photo(path: Path, image: np.ndarray, alpha: np.ndarray | None = None,

@@ -4,6 +4,7 @@ and stops; :meth:`Pipeline.run` for Ctrl-C, once and twice)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -15,7 +16,13 @@ from streamer.queues import Closed, Stopping
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.server import Server
 from streamer.runtime.session import StreamSession
-from streamer.sinks.build import OutputTarget, build_sinks, video_outputs, video_target
+from streamer.sinks.build import (
+    OutputTarget,
+    VideoTarget,
+    build_sinks,
+    video_outputs,
+    video_target,
+)
 from streamer.sinks.encoder import EncodeSettings
 from streamer.sinks.file import FileTarget
 from streamer.sinks.pictures import PicturesTarget
@@ -51,7 +58,7 @@ class Pipeline:
         encode = EncodeSettings()
         if output is not None:
             path, encode = output
-            video = video_target(str(path))
+            video = _with_input_metadata(video_target(str(path)), source)
             written = video.path if isinstance(video, FileTarget) else (
                 Path(video.pattern) if isinstance(video, PicturesTarget) else None)
             if written is not None and _reads(source, written):
@@ -133,6 +140,15 @@ class Pipeline:
         unwritten = read - min((output.frames_written for output in outputs), default=read)
         lost = f"; {unwritten} of the {read} frames read were not written" if unwritten else ""
         return f"stopped at once (a second interrupt): {held}{lost}"
+
+
+def _with_input_metadata(video: VideoTarget, source: Source) -> VideoTarget:
+    """Pictures out of an image sequence take its pictures' metadata (their EXIF: the
+    camera's tags and orientation), as a photo into a photo does."""
+    if isinstance(video, PicturesTarget) and isinstance(source, VideoSource) \
+            and source.kind is SourceKind.SEQUENCE:
+        return dataclasses.replace(video, metadata_from=source.url)
+    return video
 
 
 def _reads(source: Source, path: Path) -> bool:
