@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-import cv2
 import numpy as np
 import torch
 
-from hdm.scene import SceneStats, SceneTask, classify, scene_stats
+from hdm.scene import SceneStats, SceneTask, classify, scene_stats, thumbnail
 from streamer.engine.colour import yuv_to_rgb
 from streamer.engine.core import Engine, EngineBatch
 from streamer.engine.planes import plane_views
@@ -30,7 +29,7 @@ from streamer.engine.temporal import SmoothingParams, StabiliserParams, TaskMemo
 from streamer.engine.transfer import PendingBatch
 from streamer.frames import Layout, YuvCoding
 
-__all__ = ["HOLD_FRAMES", "SceneEngine", "frame_stats"]
+__all__ = ["HOLD_FRAMES", "SceneEngine", "follow_scene", "frame_stats"]
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +45,33 @@ def frame_stats(image: np.ndarray, layout: Layout, coding: YuvCoding) -> SceneSt
     if layout.is_rgb:
         return scene_stats(image)
     y, u, v = plane_views(image)
-    height = max(2, round(y.shape[0] * _THUMBNAIL_WIDTH / y.shape[1]))
-    small = np.stack([cv2.resize(p, (_THUMBNAIL_WIDTH, height), interpolation=cv2.INTER_AREA)
-                      for p in (y, u, v)]).astype(np.float32)
-    rgb = yuv_to_rgb(torch.from_numpy(small)[None], *coding)[0].clamp_(0, 1)
+    small = np.stack([thumbnail(p, _THUMBNAIL_WIDTH) for p in (y, u, v)])
+    rgb = yuv_to_rgb(torch.from_numpy(small.astype(np.float32))[None], *coding)[0].clamp_(0, 1)
     return scene_stats(rgb.permute(1, 2, 0).contiguous().numpy())
+
+
+def follow_scene(stats: SceneStats, memory: TaskMemory, hold_frames: int = HOLD_FRAMES
+                 ) -> SceneTask:
+    """The task for this frame of a stream, with hysteresis (see the module docstring): what
+    SceneEngine runs, and what benchmarks/bench_scene.py measures on clips."""
+    asked = classify(stats, cast(SceneTask | None, memory.current))
+    if memory.current is None:
+        memory.current = asked
+        log.info("task auto: %s (brightness %.2f, black %.2f, contrast %.3f, streaks %.2f)",
+                 asked, stats.brightness, stats.black, stats.contrast, stats.streaks)
+    elif asked == memory.current:
+        memory.asked, memory.asked_frames = None, 0
+    else:
+        memory.asked_frames = memory.asked_frames + 1 if asked == memory.asked else 1
+        memory.asked = asked
+        if memory.asked_frames >= hold_frames:
+            log.info("task auto: %s -> %s after %d frames that asked for it",
+                     memory.current, asked, memory.asked_frames)
+            memory.current, memory.asked, memory.asked_frames = asked, None, 0
+            memory.switches += 1
+            memory.states.pop(asked, None)  # its history is from another scene
+    memory.frames[memory.current] = memory.frames.get(memory.current, 0) + 1
+    return cast(SceneTask, memory.current)
 
 
 @dataclass
@@ -107,9 +128,10 @@ class SceneEngine(Engine):
         if not batch.images:
             return super().submit(batch, states)
         codings = batch.codings or [YuvCoding(1, 1)] * len(batch.images)
-        groups: dict[str, list[int]] = {}
+        groups: dict[SceneTask, list[int]] = {}
         for index, (image, state) in enumerate(zip(batch.images, states, strict=True)):
-            task = self._choose(frame_stats(image, batch.layout, codings[index]), state.task)
+            task = follow_scene(frame_stats(image, batch.layout, codings[index]), state.task,
+                                self.hold_frames)
             groups.setdefault(task, []).append(index)
         merged = _Merged(torch.empty(0, dtype=torch.uint8), batch.result_layout,
                          count=len(batch.images))
@@ -123,7 +145,7 @@ class SceneEngine(Engine):
             else:
                 task_states = [states[i].task.states.setdefault(task, TemporalState())
                                for i in indexes]
-                engine = self.engines[cast(Task, task)]
+                engine = self.engines[task]
                 merged.parts.append((indexes, engine.submit(part, task_states)))
         return merged
 
@@ -133,24 +155,3 @@ class SceneEngine(Engine):
             return PendingBatch.ready(list(batch.images), batch.layout)
         x = self.transfer.upload(batch.images, batch.layout, batch.codings)
         return self.transfer.download(x, batch.result_layout, batch.codings)
-
-    def _choose(self, stats: SceneStats, memory: TaskMemory) -> str:
-        """The task for this frame of a stream, with hysteresis (see the module docstring)."""
-        asked = classify(stats, cast(SceneTask | None, memory.current))
-        if memory.current is None:
-            memory.current = asked
-            log.info("task auto: %s (brightness %.2f, black %.2f, colour %.2f, streaks %.2f)",
-                     asked, stats.brightness, stats.black, stats.colourfulness, stats.streaks)
-        elif asked == memory.current:
-            memory.asked, memory.asked_frames = None, 0
-        else:
-            memory.asked_frames = memory.asked_frames + 1 if asked == memory.asked else 1
-            memory.asked = asked
-            if memory.asked_frames >= self.hold_frames:
-                log.info("task auto: %s -> %s after %d frames that asked for it",
-                         memory.current, asked, memory.asked_frames)
-                memory.current, memory.asked, memory.asked_frames = asked, None, 0
-                memory.switches += 1
-                memory.states.pop(asked, None)  # its history is from another scene
-        memory.frames[memory.current] = memory.frames.get(memory.current, 0) + 1
-        return memory.current
