@@ -268,6 +268,8 @@ def stream_spec(data: Any, shared: ServeConfig) -> StreamSpec:
 
 
 def _stream(data: Any, shared: ServeConfig, prefix: str) -> StreamSpec:
+    """One stream entry (new spelling) laid over ``shared``'s source, model and encode, so
+    the spec holds what the stream runs whatever added it (the YAML, the API, a worker)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix} must be a mapping of keys to values")
     model = data.get("model")
