@@ -19,7 +19,7 @@ from tests.streamer.commands import run
 from tests.streamer.corpus import ip_camera_stream
 from tests.streamer.rtsp_server import Recording, RtspCamera, record
 
-pytestmark = needs_ffmpeg
+pytestmark = [needs_ffmpeg, pytest.mark.slow]  # 10 s: the recording (2 s) and four live runs
 FRAMES = 45  # of the camera's 60: --max-frames ends the run before its stream does
 
 

@@ -26,12 +26,13 @@ def _command(src: Path, dst: Path, *flags: str) -> list[str]:
             "--model", "dcp", "--quiet", "--segment-seconds", "1", *flags]
 
 
+@pytest.mark.slow  # 2 jobs of real worker processes and a resume: 10 s each
 @pytest.mark.parametrize(("first", "second"), [(signal.SIGINT, signal.SIGINT),
                                                (signal.SIGTERM, signal.SIGTERM)])
 def test_a_second_signal_as_a_segmented_job_stops_keeps_its_exit_code(
         tmp_path: Path, first: int, second: int) -> None:
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
-    write_clip(src, frames=240, fps=24, size=(144, 256), options={"g": "24"})
+    write_clip(src, frames=144, fps=24, size=(144, 256), options={"g": "24"})
     job = subprocess.Popen(_command(src, dst, "--workers", "2"), stderr=subprocess.PIPE,
                            text=True)
     assert job.stderr is not None
