@@ -218,11 +218,13 @@ class VideoSource:
 
     def _announced(self, video: av.VideoStream) -> int | None:
         """The frames the input says it has (a sequence: its files), no more than
-        ``max_frames``; None when not said."""
-        if self.live:
-            return self.max_frames
-        said = self._sequence.frames if self._sequence else (video.frames or None)
-        return min(said, self.max_frames) if said and self.max_frames else said
+        ``max_frames``; ``max_frames`` where the input says none (a live stream, and files
+        whose container counts no frames: Matroska, MPEG-TS, WebM); None when neither says."""
+        said = None if self.live else (
+            self._sequence.frames if self._sequence else (video.frames or None))
+        if said and self.max_frames:
+            return min(said, self.max_frames)
+        return said or self.max_frames
 
     def _video_tags(self, video: av.VideoStream) -> dict[str, str]:
         """The video stream's content tags, with the start timecode under ``timecode``

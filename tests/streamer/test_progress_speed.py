@@ -25,7 +25,7 @@ from streamer.sinks.progress import Pace, clock
 from tests.streamer.clips import write_clip
 from tests.streamer.signalled import ROOT
 
-LINE = re.compile(r"in\.mp4: (\d+)/12 frames, [\d.]+ fps, speed ([\d.]+)x, ETA (\d+:\d\d:\d\d)$")
+LINE = re.compile(r"in\.\w+: (\d+)/12 frames, [\d.]+ fps, speed ([\d.]+)x, ETA (\d+:\d\d:\d\d)$")
 
 
 def frame(pts: int) -> Frame:
@@ -45,9 +45,10 @@ def test_pace_counts_media_time_from_the_first_frame_and_the_time_left() -> None
     assert clock(3725.4) == "1:02:05"
 
 
+@pytest.mark.parametrize("container", ["mp4", "mkv"])  # Matroska counts no frames
 def test_the_log_line_has_speed_and_eta_with_max_frames_the_total(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = tmp_path / "in.mp4"
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], container: str) -> None:
+    src = tmp_path / f"in.{container}"
     write_clip(src, frames=30, fps=25, audio=False)
     assert main(["run", str(src), "-o", str(tmp_path / "out.mkv"), "--model", "dcp",
                  "--max-frames", "12", "--progress-every", "0.001"]) == 0
