@@ -109,11 +109,11 @@ class SegmentSettings:
 
     def __post_init__(self) -> None:
         if self.seconds is not None and self.seconds <= 0:
-            raise ConfigError(f"seconds (--segment-seconds) must be > 0, got {self.seconds:g}")
+            raise ConfigError(f"seconds: --segment-seconds must be > 0, got {self.seconds:g}")
         if self.preroll is not None and self.preroll < 0:
-            raise ConfigError(f"preroll (--preroll) must be >= 0 frames, got {self.preroll}")
+            raise ConfigError(f"preroll: --preroll must be >= 0 frames, got {self.preroll}")
         if self.workers < 1:
-            raise ConfigError(f"workers (--workers) must be >= 1, got {self.workers}")
+            raise ConfigError(f"workers: --workers must be >= 1, got {self.workers}")
 
     @property
     def asked_by(self) -> str | None:

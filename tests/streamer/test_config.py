@@ -145,9 +145,9 @@ def test_every_run_flag_has_help_and_each_setting_flag_its_default() -> None:
         ("segments: {resume: true}\nsource: {live: true}\n", ["--resume", "--live"],
          "source.live (--live) cannot be used with segments (segments.resume)"),
         ("segments: {seconds: 0}\n", ["--segment-seconds", "0"],
-         "segments.seconds (--segment-seconds) must be > 0"),
+         "segments.seconds: --segment-seconds must be > 0, got 0"),
         ("segments: {workers: 0}\n", ["--workers", "0"],
-         "segments.workers (--workers) must be >= 1"),
+         "segments.workers: --workers must be >= 1, got 0"),
     ],
 )
 def test_the_segment_rules_are_the_settings_the_same_from_yaml_and_flags(
