@@ -33,7 +33,7 @@ import torch
 from streamer.engine import Engine, EngineSettings
 from streamer.engine.settings import Colour
 from streamer.frames import ANY
-from streamer.publish.publisher import PublishSettings
+from streamer.publish.publisher import Payload, PublishSettings
 from streamer.runtime.batcher import BatchSettings
 from streamer.runtime.pipeline import Pipeline
 from streamer.sinks.encoder import EncodeSettings
@@ -95,7 +95,7 @@ def run_file(engine: Engine, src: Path, dst: Path, batching: BatchSettings,
 
 
 def run_live(engine: Engine, width: int, height: int, fps: int,
-             seconds: float) -> dict[str, object]:
+             seconds: float, payload: Payload = "raw") -> dict[str, object]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         endpoint = f"tcp://127.0.0.1:{s.getsockname()[1]}"
@@ -103,7 +103,7 @@ def run_live(engine: Engine, width: int, height: int, fps: int,
     # stopped after ``seconds`` rather than given a duration (a finite live source would be
     # reopened for ever).
     source = VideoSource(f"lavfi:testsrc2=size={width}x{height}:rate={fps},realtime", live=True)
-    pipeline = Pipeline(source, engine, publish=PublishSettings(endpoint),
+    pipeline = Pipeline(source, engine, publish=PublishSettings(endpoint, payload=payload),
                         batching=BatchSettings(size=1, max_delay_ms=0, latency_ms=200,
                                               overlap=False),  # as for a camera
                         progress=False)

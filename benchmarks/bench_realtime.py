@@ -51,6 +51,7 @@ from hdm.metrics import psnr, ssim
 from hdm.photo_stats import fidelity
 from streamer.engine import Engine, EngineSettings, TemporalState
 from streamer.engine.settings import Backend, Colour, ModelName, Task
+from streamer.publish.publisher import PAYLOADS
 from streamer.runtime.batcher import BatchSettings
 from streamer.stats import FlickerMeter
 
@@ -172,13 +173,15 @@ def speed(task: str, model: str, inference: str, size: tuple[int, ...], clip: Pa
                         PRESET)
     side = engine.runner.short_side(height, width)
     live_engine = _engine(task, model, inference, args.device, colour=colour)
-    run_live(live_engine, width, height, 25, 2.0)  # exports, compiles and timing paid here
-    live: dict[str, Any] = run_live(live_engine, width, height, 25, args.live_seconds)
+    payload = args.live_payload
+    run_live(live_engine, width, height, 25, 2.0, payload)  # exports, compiles, timing paid
+    live: dict[str, Any] = run_live(live_engine, width, height, 25, args.live_seconds, payload)
     live_side = live_engine.runner.short_side(height, width)
     dropped = sum(live["dropped"].values())
     return {"engine": engine.description, "file_inference": engine.inference_note(height, width),
             "file_short_side": side, "live_inference": live_engine.inference_note(height, width),
             "live_short_side": live_side, "file": file, "live": live,
+            "live_payload": payload,
             "live_drop_percent": 100 * dropped / max(live["frames_in"], 1)}
 
 
@@ -231,6 +234,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--live-seconds", type=float, default=8.0)
+    parser.add_argument("--live-payload", choices=PAYLOADS, default="i420",
+                        help="the live rows' ZeroMQ payload (i420: planes, no RGB at all; "
+                             "raw: RGB, as before 7 December)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--limit", type=int, default=10, help="photos per set")
     parser.add_argument("--json", type=Path, default=Path("out/bench_realtime.json"))
