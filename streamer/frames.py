@@ -187,6 +187,8 @@ class Frame:
             portrait video): the pixels are kept as stored and the output gets the same
             matrix, so it plays upright as the input does.
         hdr: the mastering display and content light metadata the frame came with (HDR10).
+        task: the task that enhanced it (``none``: left as it was by ``--task auto``); None
+            before the engine.
     """
 
     image: np.ndarray
@@ -199,6 +201,7 @@ class Frame:
     stream_id: str = "stream0"
     rotation: int = 0
     hdr: HdrMetadata | None = None
+    task: str | None = None
 
     @property
     def height(self) -> int:

@@ -135,7 +135,10 @@ class SceneEngine(Engine):
             groups.setdefault(task, []).append(index)
         merged = _Merged(torch.empty(0, dtype=torch.uint8), batch.result_layout,
                          count=len(batch.images))
+        merged.tasks = [""] * len(batch.images)
         for task, indexes in groups.items():
+            for index in indexes:
+                merged.tasks[index] = task
             part = dataclasses.replace(
                 batch, images=[batch.images[i] for i in indexes],
                 codings=[batch.codings[i] for i in indexes] if batch.codings else (),

@@ -31,13 +31,15 @@ class PendingBatch:
     """An enhanced batch on its way to the host; :meth:`result` waits for it.
 
     ``host`` is B×H×W×3 RGB (or B×(3H/2)×W I420 planes) in pinned memory on a GPU; the arrays
-    returned are views of it, so it lives as long as they do.
+    returned are views of it, so it lives as long as they do. ``tasks``: the task each frame
+    ran, where they differ (``--task auto``); empty: the engine's own.
     """
 
     host: torch.Tensor
     layout: Layout
     done: torch.cuda.Event | None = None
     _images: list[np.ndarray] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
 
     @classmethod
     def ready(cls, images: list[np.ndarray], layout: Layout) -> PendingBatch:

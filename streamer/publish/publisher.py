@@ -168,6 +168,7 @@ class Publisher:
             "height": frame.height,
             "format": fmt,
             "color": frame.tags.as_dict(),
+            "task": frame.task,
             "capture_time": now_wall - (now_mono - frame.capture_time),
             "publish_time": now_wall,
         }

@@ -5,9 +5,10 @@ A frame is a three-part message ``[topic, header, payload]``:
 * ``topic``: the stream id, UTF-8 (subscribers filter on it);
 * ``header``: UTF-8 JSON, ``{"v": 1, "seq", "pts", "time_base": [num, den] | null, "width",
   "height", "format": "rgb24" | "rgb48le" | "i420" | "jpeg", "color": {"matrix", "range",
-  "primaries", "transfer"}, "capture_time", "publish_time"}``; times are seconds since the
-  epoch; ``seq`` counts every decoded frame, so a gap means frames dropped upstream or for this
-  subscriber;
+  "primaries", "transfer"}, "task", "capture_time", "publish_time"}``; times are seconds since
+  the epoch; ``task`` is what enhanced the frame (``dehaze``, ``lowlight``, ``derain``, or
+  ``none`` where ``--task auto`` left it as it was); ``seq`` counts every decoded frame, so a
+  gap means frames dropped upstream or for this subscriber;
 * ``payload``: the pixels: row-major H×W×3 RGB (``rgb24``, ``rgb48le``); ``i420``: 8-bit Y
   (H×W), then U and V (H/2×W/2 each), in the YUV of ``color``'s matrix and range, even sides
   only (what most decoders and encoders take as it is: half RGB's bytes, and no conversion on
@@ -99,14 +100,14 @@ def _check_frame_header(header: dict[str, Any]) -> None:
         raise MessageError(f"an i420 frame has even sides, got {width}x{height}")
     if header["seq"] < 0:
         raise MessageError(f"seq must be >= 0, got {header['seq']!r}")
-    _check_timing(header)
+    _check_optional_keys(header)
 
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_timing(header: dict[str, Any]) -> None:
+def _check_optional_keys(header: dict[str, Any]) -> None:
     """The optional keys, when there, as the README gives them: a consumer computing
     ``pts * time_base`` or comparing ``capture_time`` must not meet a string or a zero
     denominator. ``pts`` and ``time_base`` may be null (raw streams have none)."""
@@ -124,6 +125,9 @@ def _check_timing(header: dict[str, Any]) -> None:
         value = header.get(key)
         if value is not None and not _number(value):
             raise MessageError(f"header key {key!r} must be a number of seconds, got {value!r}")
+    task = header.get("task")
+    if task is not None and not isinstance(task, str):
+        raise MessageError(f"header key 'task' must be a string or null, got {task!r}")
     color = header.get("color")
     if color is None:
         return

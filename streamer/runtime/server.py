@@ -212,7 +212,8 @@ class Server:
         stats.frames += len(batch)
         stats.busy_s += busy
         stats.batch_sizes[len(batch)] = stats.batch_sizes.get(len(batch), 0) + 1
-        for (session, frame), image in zip(batch, images, strict=True):
+        tasks = pending.tasks or [self.engine.settings.task] * len(batch)
+        for (session, frame), image, task in zip(batch, images, tasks, strict=True):
             session.stats.stages["infer"].add(share, 1)
-            session.deliver(frame, image, pending.layout)
+            session.deliver(frame, image, pending.layout, task)
 

@@ -10,6 +10,7 @@ accepts decides how they come back.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -233,9 +234,12 @@ class StreamSession:
         return Layout.I420 if frame.layout is Layout.I420 and Layout.I420 in self.out_layouts \
             else None
 
-    def deliver(self, frame: Frame, image: np.ndarray, layout: Layout) -> None:
-        """Hand an enhanced frame to every output's queue (from the engine worker)."""
-        output = Output(frame.with_image(image, layout), frame)
+    def deliver(self, frame: Frame, image: np.ndarray, layout: Layout,
+                task: str | None = None) -> None:
+        """Hand an enhanced frame (enhanced by ``task``) to every output's queue (from the
+        engine worker)."""
+        output = Output(dataclasses.replace(frame, image=image, layout=layout, task=task),
+                        frame)
         self.stats.frames_out += 1
         for worker in self._all_workers():
             try:

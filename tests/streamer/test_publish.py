@@ -58,6 +58,7 @@ def test_subscriber_gets_headers_pixels_and_the_end(classical_engine: Engine) ->
     assert (header["v"], header["width"], header["height"], header["format"]) == (
         1, 128, 96, "rgb24")
     assert header["color"]["matrix"] in (1, 6) and header["time_base"] == [1, 25]
+    assert header["task"] == "dehaze"  # the engine's task (--task auto: each frame's)
     assert header["publish_time"] >= header["capture_time"]
     assert frames[0].image is not None and frames[0].image.shape == (96, 128, 3)
     assert all(m.header["pts"] == m.header["seq"] for m in frames)  # one pts tick per frame

@@ -56,8 +56,9 @@ def test_streams_in_one_batch_get_their_own_tasks_in_any_layout(engine: SceneEng
                             *coding)[0].numpy() for i in (day, night)]
     states = [TemporalState(), TemporalState()]
     batch = EngineBatch(planes, Layout.I420, [coding] * 2, out_layout=Layout.I420)
-    day_out, night_out = engine.submit(batch, states).result()
-    assert [s.task.current for s in states] == ["none", "lowlight"]
+    pending = engine.submit(batch, states)
+    day_out, night_out = pending.result()
+    assert [s.task.current for s in states] == ["none", "lowlight"] == pending.tasks
     assert np.array_equal(day_out, planes[0]) and night_out.shape == planes[1].shape
     assert night_out[:96].mean() > 1.5 * planes[1][:96].mean()  # its Y plane brightened
     rgb = engine.submit(EngineBatch(planes, Layout.I420, [coding] * 2), states).result()
