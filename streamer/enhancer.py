@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from streamer.engine import Engine, EngineSettings, TemporalState
+from streamer.engine import EngineSettings, TemporalState, engine_for_settings
 from streamer.engine.settings import Backend, ModelName, Precision, Task
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.engine.transfer import HOST_DTYPES
@@ -75,8 +75,8 @@ class Enhancer:
                                       strength=strength, inference_size=inference_size)
         except ConfigError as error:
             raise ConfigError(f"Enhancer: {error}") from None
-        self.engine = Engine.build(settings, SmoothingParams(enabled=smoothing),
-                                   stabiliser=StabiliserParams(enabled=stabiliser))
+        self.engine = engine_for_settings(settings, SmoothingParams(enabled=smoothing),
+                                          stabiliser=StabiliserParams(enabled=stabiliser))
         self.state = TemporalState()
         self.rate = rate
 

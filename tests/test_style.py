@@ -3,6 +3,7 @@ the packages, the benchmarks and these tests."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -38,3 +39,40 @@ def test_mypy_finds_nothing() -> None:
         pytest.skip("mypy is not installed (pip install -e '.[dev]')")
     result = subprocess.run([mypy], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _streamer_imports() -> dict[str, set[str]]:
+    """Each streamer module's imports of other streamer modules, wherever they stand (a
+    deferred import inside a function is still an arrow of the graph)."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (ROOT / "streamer").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        if path.name == "__init__.py":
+            continue  # a package's re-exports are not a layer of their own
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                            else node.module for a in node.names}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name
+                       and modules[t].name != "__init__.py"}
+    return graph
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    """docs/architecture.md's rule: the arrows run one way."""
+    graph = _streamer_imports()
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name not in done:
+            for target in graph[name]:
+                visit(target, (*path, name))
+            done.add(name)
+
+    for name in graph:
+        visit(name, ())

@@ -73,12 +73,11 @@ class Engine:
         stabiliser: StabiliserParams = StabiliserParams(),
         optimisations: Optimisations = Optimisations(),
     ) -> Engine:
-        """The engine the settings ask for: ``task: auto`` gives one engine per task behind
-        one submit (scene.py)."""
+        """The engine of one task (``task: auto``, one engine per task behind one submit, is
+        :func:`streamer.engine.scene.engine_for_settings`'s, which builds on this module)."""
         if settings.task == "auto":
-            from streamer.engine.scene import SceneEngine  # scene.py builds on this module
-
-            return SceneEngine.build_all(settings, smoothing, stabiliser, optimisations)
+            raise EngineError("task auto needs an engine per task: build it with "
+                              "streamer.engine.engine_for_settings")
         runner = ModelRunner.build(settings, smoothing, stabiliser, optimisations)
         transfer = Transfer(runner.device, channels_last=optimisations.channels_last)
         return cls(runner, transfer, settings)

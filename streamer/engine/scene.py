@@ -158,3 +158,13 @@ class SceneEngine(Engine):
             return PendingBatch.ready(list(batch.images), batch.layout)
         x = self.transfer.upload(batch.images, batch.layout, batch.codings)
         return self.transfer.download(x, batch.result_layout, batch.codings)
+
+
+def engine_for_settings(settings: EngineSettings, smoothing: SmoothingParams = SmoothingParams(), *,
+                 stabiliser: StabiliserParams = StabiliserParams(),
+                 optimisations: Optimisations = Optimisations()) -> Engine:
+    """The engine the settings ask for: with ``task: auto`` a :class:`SceneEngine`, else
+    :meth:`Engine.build`'s (what run, serve and the Python API build from a user's settings)."""
+    if settings.task == "auto":
+        return SceneEngine.build_all(settings, smoothing, stabiliser, optimisations)
+    return Engine.build(settings, smoothing, stabiliser=stabiliser, optimisations=optimisations)

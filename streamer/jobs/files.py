@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.config import RunConfig
-from streamer.engine import Engine
+from streamer.engine import Engine, engine_for_settings
 from streamer.runtime.pipeline import Pipeline
 from streamer.sources.video import VideoSource
 from streamer.stats import RunStats
@@ -16,7 +16,7 @@ __all__ = ["build_engine", "decoded_as_configured", "enhance"]
 
 
 def build_engine(config: RunConfig) -> Engine:
-    return Engine.build(config.model, config.smoothing, stabiliser=config.stabiliser)
+    return engine_for_settings(config.model, config.smoothing, stabiliser=config.stabiliser)
 
 
 def decoded_as_configured(config: RunConfig, input: str, **more: Any) -> VideoSource:

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from streamer.engine import Engine
+from streamer.engine import Engine, engine_for_settings
 from streamer.errors import ConfigError, SinkError, StreamerError, StreamExists
 from streamer.queues import Stopping
 from streamer.runtime.server import Server
@@ -316,7 +316,8 @@ class Service:
         self.ready = threading.Event()
 
     def _engine_for(self, spec: StreamSpec) -> Engine:
-        return Engine.build(spec.model, self.config.smoothing, stabiliser=self.config.stabiliser)
+        return engine_for_settings(spec.model, self.config.smoothing,
+                                   stabiliser=self.config.stabiliser)
 
     def start(self) -> None:
         """Build the engines and start every configured stream."""

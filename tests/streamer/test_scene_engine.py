@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from hdm.data import read_rgb
-from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
+from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState, engine_for_settings
 from streamer.engine.colour import rgb_to_yuv420
 from streamer.engine.scene import HOLD_FRAMES, SceneEngine
+from streamer.errors import EngineError
 from streamer.frames import Layout, YuvCoding
 
 SETTINGS = EngineSettings(model="dcp", task="auto", device="cpu", inference_size="full")
@@ -21,7 +22,7 @@ SETTINGS = EngineSettings(model="dcp", task="auto", device="cpu", inference_size
 
 @pytest.fixture(scope="module")
 def engine() -> SceneEngine:
-    built = Engine.build(SETTINGS)
+    built = engine_for_settings(SETTINGS)
     assert isinstance(built, SceneEngine)
     return built
 
@@ -68,3 +69,8 @@ def test_streams_in_one_batch_get_their_own_tasks_in_any_layout(engine: SceneEng
 def test_auto_is_a_setting_with_its_name_in_the_start_line(engine: SceneEngine) -> None:
     assert engine.description.startswith("task auto (dehaze, derain, lowlight or none)")
     assert set(engine.engines) == {"dehaze", "derain", "lowlight"}
+
+
+def test_one_task_engine_refuses_auto_and_names_the_builder() -> None:
+    with pytest.raises(EngineError, match="engine_for_settings"):
+        Engine.build(SETTINGS)
