@@ -132,9 +132,12 @@ def _check_optional_keys(header: dict[str, Any]) -> None:
     if color is None:
         return
     if not isinstance(color, dict) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in color.values()):
-        raise MessageError("header key 'color' must be an object of FFmpeg's codes (ints), "
-                           f"got {color!r}")
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+            for v in color.values()):
+        raise MessageError("header key 'color' must be an object of FFmpeg's codes (ints "
+                           f"0-255), got {color!r}")
+    if color.get("range", 0) > 2:
+        raise MessageError(f"header key 'color' has range {color['range']}; FFmpeg's are 0-2")
 
 
 def encode_payload(image: np.ndarray, layout: Layout, kind: str, jpeg_quality: int

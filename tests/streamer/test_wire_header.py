@@ -28,7 +28,8 @@ def parts(**fields: object) -> list[bytes]:
     {"pts": "x"}, {"pts": 1.5}, {"pts": True},
     {"time_base": [1, 0]}, {"time_base": "x"}, {"time_base": [1]}, {"time_base": [1, "2"]},
     {"time_base": [0, 25]}, {"capture_time": "x"}, {"publish_time": [1]}, {"color": "x"},
-    {"color": {"matrix": "bt709"}}, {"task": 3},
+    {"color": {"matrix": "bt709"}}, {"color": {"range": 99}}, {"color": {"matrix": -5}},
+    {"color": {"range": 2**40}}, {"task": 3},
 ], ids=repr)
 def test_a_mistyped_timing_or_colour_key_is_malformed(fields: dict[str, object]) -> None:
     key = next(iter(fields))
