@@ -118,7 +118,8 @@ class ModelRunner:
         if device.type == "cpu" and dtype is torch.float16:
             raise EngineError("fp16 needs a GPU; use --precision fp32 or bf16 on the CPU")
         if settings.task == "auto":
-            raise EngineError("task auto runs one engine per task: build it with Engine.build")
+            raise EngineError("task auto runs one engine per task: build it with "
+                              "streamer.engine.engine_for_settings")
         weights: str | Weights = settings.weights
         reduced = REDUCED_WEIGHTS.get(settings.task)
         if (weights == "default" and settings.inference_size != "full" and reduced is not None

@@ -160,9 +160,10 @@ class SceneEngine(Engine):
         return self.transfer.download(x, batch.result_layout, batch.codings)
 
 
-def engine_for_settings(settings: EngineSettings, smoothing: SmoothingParams = SmoothingParams(), *,
-                 stabiliser: StabiliserParams = StabiliserParams(),
-                 optimisations: Optimisations = Optimisations()) -> Engine:
+def engine_for_settings(settings: EngineSettings,
+                        smoothing: SmoothingParams = SmoothingParams(), *,
+                        stabiliser: StabiliserParams = StabiliserParams(),
+                        optimisations: Optimisations = Optimisations()) -> Engine:
     """The engine the settings ask for: with ``task: auto`` a :class:`SceneEngine`, else
     :meth:`Engine.build`'s (what run, serve and the Python API build from a user's settings)."""
     if settings.task == "auto":
