@@ -51,18 +51,6 @@ class ReadSettings:
     tone_map: bool = False
     deinterlace: bool = False
 
-    def __post_init__(self) -> None:
-        policy = self.reconnect  # checked here: a wait of 0 would spin on a dead camera
-        for name in ("watchdog_s", "backoff_initial_s", "backoff_max_s"):
-            if getattr(policy, name) <= 0:
-                raise ConfigError(f"reconnect.{name} must be > 0, got {getattr(policy, name):g}")
-        if policy.backoff_max_s < policy.backoff_initial_s:
-            raise ConfigError(f"reconnect.backoff_max_s must be >= backoff_initial_s "
-                              f"({policy.backoff_initial_s:g}), got {policy.backoff_max_s:g}")
-        if policy.max_attempts is not None and policy.max_attempts < 1:
-            raise ConfigError(f"reconnect.max_attempts must be >= 1 or empty (never give up), "
-                              f"got {policy.max_attempts}")
-
 
 @dataclass(frozen=True)
 class SourceSettings(ReadSettings):
@@ -77,7 +65,6 @@ class SourceSettings(ReadSettings):
     max_frames: int | None = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if self.max_frames is not None and self.max_frames < 1:
             raise ConfigError(f"max_frames must be >= 1, got {self.max_frames}")
         if not self.stream_id:

@@ -26,7 +26,7 @@ import av
 import av.container
 import av.stream
 
-from streamer.errors import SourceEndedError, SourceError
+from streamer.errors import ConfigError, SourceEndedError, SourceError
 from streamer.frames import (
     FIELD_PROGRESSIVE,
     HDR_TRANSFERS,
@@ -113,6 +113,17 @@ class ReconnectPolicy:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("watchdog_s", "backoff_initial_s", "backoff_max_s"):
+            if getattr(self, name) <= 0:  # a wait of 0 would spin on a dead camera
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name):g}")
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ConfigError(f"backoff_max_s must be >= backoff_initial_s "
+                              f"({self.backoff_initial_s:g}), got {self.backoff_max_s:g}")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be >= 1 or empty (never give up), "
+                              f"got {self.max_attempts}")
 
 
 class VideoSource:
