@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from streamer.errors import SinkError
 from streamer.frames import ANY, RGB, Frame, Layout, Passthrough, StreamInfo
-from streamer.media.convert import i420_image, rgb_image
+from streamer.media.convert import i420_image
 from streamer.publish.publisher import Publisher, PublishSettings
 from streamer.queues import Policy, Stopping
 from streamer.sinks.base import Output
@@ -54,11 +54,11 @@ class ZmqSink:
         self._publisher.send(self._in_payload_layout(output.enhanced))
 
     def _in_payload_layout(self, frame: Frame) -> Frame:
-        if self.settings.payload == "i420":
-            return frame if frame.layout is Layout.I420 else frame.with_image(
-                i420_image(frame), Layout.I420)
-        return frame if frame.layout.is_rgb else frame.with_image(rgb_image(frame),
-                                                                   Layout.RGB24)
+        """An ``i420`` payload's frame as planes (RGB comes when another output asked for
+        it); the other payloads accept RGB only, so their frames come as RGB."""
+        if self.settings.payload != "i420" or frame.layout is Layout.I420:
+            return frame
+        return frame.with_image(i420_image(frame), Layout.I420)
 
     def write_packet(self, packet: Passthrough) -> None:
         """Packets are not published."""
