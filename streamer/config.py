@@ -103,6 +103,11 @@ class SegmentSettings:
             raise ConfigError(f"workers: --workers must be >= 1, got {self.workers}")
 
     @property
+    def worker_count(self) -> int:
+        """The local processes: ``workers``, or one per device where it is left at 1."""
+        return len(self.devices) if self.workers == 1 and self.devices else self.workers
+
+    @property
     def asked_by(self) -> str | None:
         """The first key that asks for segments (``segments.workers``), None: a plain run."""
         asking = {"seconds": self.seconds is not None, "workers": self.workers != 1,

@@ -296,12 +296,11 @@ def _job_settings(args: argparse.Namespace, config: RunConfig) -> JobSettings | 
         return None
     if args.progress:
         raise ConfigError("--progress cannot be used with segments")
-    workers = segments.workers if segments.workers != 1 or not segments.devices else len(
-        segments.devices)
     return JobSettings(
         segment_s=JobSettings.segment_s if segments.seconds is None else segments.seconds,
         preroll=PREROLL_FRAMES if segments.preroll is None else segments.preroll,
-        workers=workers, devices=segments.devices, ray=segments.ray, resume=segments.resume)
+        workers=segments.worker_count, devices=segments.devices, ray=segments.ray,
+        resume=segments.resume)
 
 
 _VIDEO_FLAGS = ("publish", "codec", "pix_fmt", "crf", "preset", "bitrate", "audio_codec",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.config import RunConfig, load_config
+from streamer.config import RunConfig, SegmentSettings, load_config
 from streamer.errors import ConfigError
 
 # run presets; configs/serve*.yaml are serve configs (tests/streamer/test_serve.py loads them)
@@ -176,3 +176,10 @@ def test_a_yaml_segments_section_runs_a_segmented_job(
     assert run(src, "-o", dst, "--config", cfg) == 0
     assert "fps overall" in capsys.readouterr().err  # a segmented job's end line
     assert decoded_pts(dst) == decoded_pts(src)
+
+
+def test_segment_workers_are_one_per_device_unless_given() -> None:
+    devices = ("cuda:0", "cuda:1")
+    assert SegmentSettings(devices=devices).worker_count == 2
+    assert SegmentSettings(workers=3, devices=devices).worker_count == 3
+    assert SegmentSettings(workers=1).worker_count == 1
