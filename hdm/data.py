@@ -6,9 +6,10 @@ Paired folders come in the usual layouts: ``hazy/`` + ``gt|clear/`` (RESIDE, SOT
 (``rain-001`` ↔ ``norain-001``, ``35_outdoor_hazy`` ↔ ``35_outdoor_GT``, ``1400_3`` ↔ ``1400``).
 
 Synthetic degradations turn clean images into training pairs: haze by the atmospheric
-scattering model over a smooth random depth (or a given one), rain as motion-blurred streak
-layers, low light as a shorter exposure in linear light with a colour cast and Poisson–Gaussian
-noise (and, now and then, a well-exposed picture that must come back unchanged). DCP masks are not
+scattering model over a smooth random depth (or a given one), rain as streak layers (several
+lengths and widths, one fall direction, splashes, a veil), low light as a shorter exposure in
+linear light with a colour cast and Poisson–Gaussian noise (and, now and then, a well-exposed
+picture that must come back unchanged). DCP masks are not
 made here: the model computes them on the training device in the training step.
 """
 
@@ -199,27 +200,47 @@ def add_haze(clean: np.ndarray, rng: np.random.Generator,
     return np.clip(hazy * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _streaks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """One layer of rain: sparse drops smeared along one direction."""
+def _streaks(shape: tuple[int, int], rng: np.random.Generator, angle: float) -> np.ndarray:
+    """One layer of rain: sparse drops smeared into streaks of one length and width, falling
+    at ``angle`` degrees from vertical (a little apart from the picture's other layers)."""
     h, w = shape
     density = rng.uniform(0.002, 0.02)
     drops = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w))
-    length = int(rng.integers(7, 25))
-    angle = rng.uniform(-30, 30)
+    length = int(rng.integers(5, 41))
+    width = int(rng.choice((1, 1, 1, 2, 3)))  # most streaks are thin, some are near the lens
     kernel = np.zeros((length, length), np.float32)
-    kernel[:, length // 2] = 1.0
-    rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), angle, 1.0)
+    middle = length // 2
+    kernel[:, max(0, middle - width // 2) : middle + (width + 1) // 2] = 1.0
+    rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2),
+                                       angle + rng.uniform(-5, 5), 1.0)
     rotated = cv2.warpAffine(kernel, rotation, (length, length))
     rotated = (rotated / max(float(rotated.sum()), 1e-6)).astype(np.float32)
     layer = cv2.filter2D(drops, -1, rotated)
+    if width > 1:
+        layer = cv2.GaussianBlur(layer, (0, 0), 0.5 * width)
     return layer / max(float(layer.max()), 1e-6) * rng.uniform(0.3, 0.9)
 
 
+def _splashes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Drops breaking on the ground and on the lens: a few soft round blobs."""
+    drops = (rng.random(shape) < rng.uniform(0.0002, 0.002)).astype(np.float32)
+    blobs = cv2.GaussianBlur(drops, (0, 0), rng.uniform(0.8, 2.5))
+    return blobs / max(float(blobs.max()), 1e-6) * rng.uniform(0.2, 0.6)
+
+
 def add_rain(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One to three streak layers of varying density, length and angle, blended as light."""
+    """Rain as cameras see it: one to three streak layers (one fall direction for the picture,
+    each layer its own density, length and width), now and then splashes, blended as light
+    (screen), and half the time the veil of fine drops that lowers contrast."""
     image = clean.astype(np.float32) / 255
-    rain = sum(_streaks(image.shape[:2], rng) for _ in range(int(rng.integers(1, 4))))
+    angle = rng.uniform(-30, 30)
+    rain = sum(_streaks(image.shape[:2], rng, angle) for _ in range(int(rng.integers(1, 4))))
+    if rng.random() < 0.3:
+        rain = rain + _splashes(image.shape[:2], rng)
     rainy = 1 - (1 - image) * (1 - np.clip(rain, 0, 1)[..., None])  # screen blend
+    if rng.random() < 0.5:
+        veil = rng.uniform(0.02, 0.15)
+        rainy = rainy * (1 - veil) + veil * rng.uniform(0.7, 0.95)
     return np.clip(rainy * 255 + 0.5, 0, 255).astype(np.uint8)
 
 

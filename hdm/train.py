@@ -65,7 +65,7 @@ class TrainConfig:
     ssim_weight: float = 0.2
     colour_weight: float = 0.0
     real_weight: float = 1.0
-    val_pairs: int = 4
+    val_pairs: int = 12  # a choice among checkpoints made on 4 pictures was noise
     val_every: int = 250
     seed: int = 0
     device: str = "auto"
@@ -92,6 +92,8 @@ class TrainConfig:
             raise ModelConfigError(f"time_limit_s must be > 0, got {self.time_limit_s}")
         if any(not 0 < scale <= 1 for scale in self.reduced_scales):
             raise ModelConfigError(f"reduced_scales must be in (0, 1], got {self.reduced_scales}")
+        if self.val_pairs < 0:
+            raise ModelConfigError(f"val_pairs must be >= 0, got {self.val_pairs}")
         if self.fit not in FITS:
             raise ModelConfigError(f"fit must be one of {FITS}, got {self.fit!r}")
 

@@ -31,6 +31,9 @@ def add_train_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--crop", type=int, default=96)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--val-pairs", type=int, default=12,
+                   help="paired pictures held out to choose the saved weights on (at most a "
+                        "fifth of them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -73,7 +76,8 @@ def train(args: argparse.Namespace) -> int:
     summary = run_training(TrainConfig(
         task=args.task, out=args.out, paired=args.paired, clean=args.clean,
         preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-        val_every=args.val_every, seed=args.seed, device=args.device, resume=args.resume,
+        val_every=args.val_every, val_pairs=args.val_pairs, seed=args.seed, device=args.device,
+        resume=args.resume,
         output=args.output, init=args.init, colour_weight=args.colour_weight,
         time_limit_s=args.time_limit, workers=args.workers, real_weight=args.real_weight,
         reduced_scales=tuple(args.reduced_scales), fit=args.fit,
