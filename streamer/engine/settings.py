@@ -71,7 +71,7 @@ class EngineSettings:
     """
 
     model: ModelName = "auto"
-    task: TaskChoice = "dehaze"
+    task: TaskChoice = "auto"
     weights: str = "default"
     device: str = "auto"
     backend: Backend = "auto"

@@ -41,8 +41,8 @@ def test_engine_on_cuda_matches_the_cpu_engine(backend: Backend) -> None:
     images = [np.random.default_rng(i).integers(0, 256, (96, 128, 3), dtype=np.uint8)
               for i in range(3)]
     smoothing = SmoothingParams(enabled=False)
-    cpu = Engine.build(EngineSettings(model="hdm-s", device="cpu"), smoothing)
-    gpu = Engine.build(EngineSettings(model="hdm-s", device="cuda", backend=backend,
+    cpu = Engine.build(EngineSettings(task="dehaze", model="hdm-s", device="cpu"), smoothing)
+    gpu = Engine.build(EngineSettings(task="dehaze", model="hdm-s", device="cuda", backend=backend,
                                       precision="fp32"), smoothing)
     expected = np.stack(cpu.enhance(images)).astype(int)
     got = np.stack(gpu.enhance(images)).astype(int)
@@ -50,7 +50,7 @@ def test_engine_on_cuda_matches_the_cpu_engine(backend: Backend) -> None:
 
 
 def test_batches_in_flight_return_what_one_at_a_time_returns() -> None:
-    engine = Engine.build(EngineSettings(model="hdm-s", device="cuda"),
+    engine = Engine.build(EngineSettings(task="dehaze", model="hdm-s", device="cuda"),
                           SmoothingParams(enabled=False))
     batches = [[np.random.default_rng(10 * b + i).integers(0, 256, (128, 192, 3), np.uint8)
                 for i in range(4)] for b in range(4)]
@@ -62,7 +62,7 @@ def test_batches_in_flight_return_what_one_at_a_time_returns() -> None:
 
 
 def test_planes_and_sixteen_bit_frames_upload_on_cuda() -> None:
-    engine = Engine.build(EngineSettings(model="dcp", device="cuda"))
+    engine = Engine.build(EngineSettings(task="dehaze", model="dcp", device="cuda"))
     deep = np.random.default_rng(0).integers(0, 65536, (64, 96, 3), dtype=np.uint16)
     assert torch.allclose(engine.transfer.upload([deep], Layout.RGB48).cpu(),
                           torch.from_numpy(deep.astype(np.float32) / 65535).permute(2, 0, 1)[None])
@@ -75,7 +75,8 @@ def test_planes_and_sixteen_bit_frames_upload_on_cuda() -> None:
 
 
 def test_cuda_graphs_keep_earlier_results_intact() -> None:
-    settings = EngineSettings(model="hdm-s", device="cuda", compile_mode="reduce-overhead")
+    settings = EngineSettings(task="dehaze",
+                              model="hdm-s", device="cuda", compile_mode="reduce-overhead")
     engine = Engine.build(settings, SmoothingParams(enabled=False))
     first = [np.full((128, 192, 3), 40, np.uint8)]
     second = [np.full((128, 192, 3), 200, np.uint8)]

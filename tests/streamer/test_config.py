@@ -129,7 +129,7 @@ def test_every_run_flag_has_help_and_each_setting_flag_its_default() -> None:
     shown = {a.dest: a.help for a in actions if a.dest in SETTING_FLAGS}
     assert set(shown) == set(SETTING_FLAGS)  # every entry of the table is a flag
     assert shown["batch"].endswith("(default: 4)") and shown["crf"].endswith("(default: none)")
-    assert shown["task"].endswith("(default: dehaze)")
+    assert shown["task"].endswith("(default: auto)")
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,7 @@ def test_uneven_batches_keep_their_planes_apart() -> None:
 def run_file(src: Path, dst: Path, colour: Colour, **sink: Any) -> set[tuple[Layout, Layout]]:
     """Run a file; how its frames travelled: (layout in, layout out) of the batches that held
     them (not the warm-up's)."""
-    engine = RecordingEngine(Engine.build(EngineSettings(model="dcp", device="cpu",
+    engine = RecordingEngine(Engine.build(EngineSettings(task="dehaze", model="dcp", device="cpu",
                                                          colour=colour)))
     pipeline = Pipeline(VideoSource(str(src)), engine, output=(dst, EncodeSettings(**sink)),
                         batching=BatchSettings(size=3), progress=False)

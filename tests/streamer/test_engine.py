@@ -28,20 +28,22 @@ def test_tensorrt_falls_back_with_one_line_when_unavailable(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        engine = Engine.build(EngineSettings(model="dcp", device="cpu", backend="tensorrt"))
+        engine = Engine.build(EngineSettings(task="dehaze",
+                                             model="dcp", device="cpu", backend="tensorrt"))
     assert engine.backend == "eager"
     assert any("tensorrt" in r.message for r in caplog.records)
 
 
 def test_fp16_on_cpu_and_unknown_backends_are_refused() -> None:
     with pytest.raises(EngineError, match="fp16 needs a GPU"):
-        Engine.build(EngineSettings(model="dcp", device="cpu", precision="fp16"))
+        Engine.build(EngineSettings(task="dehaze", model="dcp", device="cpu", precision="fp16"))
     with pytest.raises(ConfigError, match="backend must be one of"):
         EngineSettings(model="dcp", device="cpu", backend="onnx")  # type: ignore[arg-type]
 
 
 def test_resolution_change_mid_stream_works() -> None:
-    engine = Engine.build(EngineSettings(model="hdm-s", weights="random", device="cpu"))
+    engine = Engine.build(EngineSettings(task="dehaze",
+                                         model="hdm-s", weights="random", device="cpu"))
     first = engine.enhance([np.full((48, 64, 3), 120, np.uint8)] * 2)
     second = engine.enhance([np.full((30, 42, 3), 120, np.uint8)])
     assert first[0].shape == (48, 64, 3) and second[0].shape == (30, 42, 3)
@@ -49,7 +51,7 @@ def test_resolution_change_mid_stream_works() -> None:
 
 
 def test_sixteen_bit_frames_stay_sixteen_bit() -> None:
-    engine = Engine.build(EngineSettings(model="dcp", device="cpu"))
+    engine = Engine.build(EngineSettings(task="dehaze", model="dcp", device="cpu"))
     out = engine.enhance([np.full((32, 32, 3), 40000, np.uint16)])
     assert out[0].dtype == np.uint16 and out[0].max() > 255
 
@@ -58,7 +60,8 @@ def test_a_saved_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
     path = tmp_path / "dehaze.safetensors"
     model = as_hdm(hdm.build_model("hdm-s", weights="random", mask_mode="soft"))
     hdm.save_checkpoint(model, path, task="dehaze")
-    engine = Engine.build(EngineSettings(model="hdm-s", weights=str(path), device="cpu"))
+    engine = Engine.build(EngineSettings(task="dehaze",
+                                         model="hdm-s", weights=str(path), device="cpu"))
     assert "hdm-s" in engine.description
     assert engine.enhance([np.zeros((20, 20, 3), np.uint8)])[0].shape == (20, 20, 3)
 
@@ -77,8 +80,10 @@ def test_compiled_engine_equals_eager_on_the_cpu() -> None:
     """The path the GPU runs by default (compiled network, compiled DCP estimate, smoothed
     masks over several batches), here with inductor's CPU code: about 80 s of compiling."""
     frames = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), np.uint8) for i in range(6)]
-    compiled = Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="compile"))
-    eager = Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="eager"))
+    compiled = Engine.build(EngineSettings(task="dehaze",
+                                           model="hdm-s", device="cpu", backend="compile"))
+    eager = Engine.build(EngineSettings(task="dehaze",
+                                        model="hdm-s", device="cpu", backend="eager"))
     compiled_video, eager_video = TemporalState(), TemporalState()
     for batch in (frames[:2], frames[2:4], frames[4:]):
         got = np.stack(compiled.enhance(batch, compiled_video)).astype(int)
@@ -104,7 +109,7 @@ class ShapeRecorder(torch.nn.Module):
 
 
 def test_compiled_backends_pad_short_batches_without_smoothing_over_the_padding() -> None:
-    settings = EngineSettings(model="hdm-s", device="cpu", backend="eager")
+    settings = EngineSettings(task="dehaze", model="hdm-s", device="cpu", backend="eager")
     eager = Engine.build(settings)
     recorder = ShapeRecorder(eager.model)
     runner = ModelRunner(eager.model, recorder, eager.device, torch.float32, "compile",
@@ -124,7 +129,8 @@ def test_compiled_backends_pad_short_batches_without_smoothing_over_the_padding(
 def test_a_batch_mixing_streams_and_colour_codings_equals_each_frame_alone() -> None:
     """Frames of two streams, tagged BT.709 limited and BT.601 full, in one I420 batch: each
     comes back as if enhanced on its own, with its own coding and its own stream's state."""
-    engine = Engine.build(EngineSettings(model="hdm-s", device="cpu", colour="device"))
+    engine = Engine.build(EngineSettings(task="dehaze",
+                                         model="hdm-s", device="cpu", colour="device"))
     rng = np.random.default_rng(0)
     planes = [rng.integers(16, 236, (96, 64), dtype=np.uint8) for _ in range(2)]
     codings = [YuvCoding(1, 1), YuvCoding(6, 2)]
@@ -140,7 +146,8 @@ def test_a_batch_mixing_streams_and_colour_codings_equals_each_frame_alone() -> 
 def test_a_reduced_inference_size_runs_the_network_small_and_fits_its_effect_back() -> None:
     """The network sees the frame at the asked shorter side; the result is the fitted affine
     transform of the full frame, so it keeps the input's full-resolution texture."""
-    settings = EngineSettings(model="hdm-s", device="cpu", backend="eager", inference_size=48)
+    settings = EngineSettings(task="dehaze",
+                              model="hdm-s", device="cpu", backend="eager", inference_size=48)
     engine = Engine.build(settings)
     recorder = ShapeRecorder(engine.model)
     engine.runner.runner = recorder
@@ -161,7 +168,8 @@ def test_a_reduced_inference_size_runs_the_network_small_and_fits_its_effect_bac
 
 @pytest.mark.parametrize("layout", [Layout.RGB48, Layout.I420])
 def test_a_reduced_inference_size_works_for_16_bit_and_planar_frames(layout: Layout) -> None:
-    engine = Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="eager",
+    engine = Engine.build(EngineSettings(task="dehaze",
+                                         model="hdm-s", device="cpu", backend="eager",
                                          colour="device", inference_size=48))
     rng = np.random.default_rng(0)
     if layout is Layout.I420:

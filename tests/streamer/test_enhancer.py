@@ -22,7 +22,7 @@ def test_enhance_equals_the_engine_the_cli_builds() -> None:
     video = frames(6)
     enhancer = Enhancer("dehaze", model="dcp", device="cpu")
     ours = [enhancer.enhance(f)[0] for f in video[:3]] + enhancer.enhance(video[3:])
-    engine = Engine.build(EngineSettings(model="dcp", device="cpu", colour="host"),
+    engine = Engine.build(EngineSettings(task="dehaze", model="dcp", device="cpu", colour="host"),
                           SmoothingParams())
     state = TemporalState()  # one video: the state carries over between calls
     reference = [engine.enhance([f], state)[0] for f in video]

@@ -43,7 +43,7 @@ def test_exported_backends_match_eager(tmp_path: Path, backend: Backend, precisi
 def test_an_export_is_made_once_and_then_read_from_the_cache(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("openvino")
-    settings = EngineSettings(model="hdm-s", device="cpu", backend="openvino",
+    settings = EngineSettings(task="dehaze", model="hdm-s", device="cpu", backend="openvino",
                               cache_dir=str(tmp_path), inference_size="full")
     with caplog.at_level(logging.WARNING, logger="streamer.engine.exported"):
         first = _enhance(settings)
@@ -59,11 +59,13 @@ def test_an_export_is_made_once_and_then_read_from_the_cache(
 def test_onnxruntime_refuses_bf16_in_one_line() -> None:
     pytest.importorskip("onnxruntime")
     with pytest.raises(EngineError, match="onnxruntime backend runs fp32 only"):
-        Engine.build(EngineSettings(model="hdm-s", device="cpu", backend="onnxruntime",
+        Engine.build(EngineSettings(task="dehaze",
+                                    model="hdm-s", device="cpu", backend="onnxruntime",
                                     precision="bf16"))
 
 
 def test_auto_on_a_cpu_is_openvino_for_hdm_and_eager_for_the_classical_enhancer() -> None:
     pytest.importorskip("openvino")
-    assert Engine.build(EngineSettings(model="hdm-s", device="cpu")).backend == "openvino"
-    assert Engine.build(EngineSettings(model="dcp", device="cpu")).backend == "eager"
+    assert Engine.build(EngineSettings(task="dehaze",
+                                       model="hdm-s", device="cpu")).backend == "openvino"
+    assert Engine.build(EngineSettings(task="dehaze", model="dcp", device="cpu")).backend == "eager"

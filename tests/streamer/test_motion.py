@@ -17,7 +17,8 @@ from streamer.engine.motion import Motion, estimate_motion, warp
 from streamer.engine.temporal import SmoothingParams, StabiliserParams
 from streamer.frames import Layout, YuvCoding
 
-SETTINGS = EngineSettings(model="hdm-s", device="cpu", backend="eager", inference_size=48)
+SETTINGS = EngineSettings(task="dehaze",
+                          model="hdm-s", device="cpu", backend="eager", inference_size=48)
 
 
 def _photo(shared_data: Path) -> np.ndarray:

@@ -22,7 +22,8 @@ from streamer.sources.video import VideoSource
 from tests.streamer.clips import decoded_pts, write_clip
 
 CODING = YuvCoding(1, 1)  # BT.709, limited range: what cameras and players use
-SETTINGS = EngineSettings(model="hdm-s", device="cpu", backend="eager", inference_size=48)
+SETTINGS = EngineSettings(task="dehaze",
+                          model="hdm-s", device="cpu", backend="eager", inference_size=48)
 
 
 def _hazy_planes(shared_data: Path) -> np.ndarray:
@@ -45,8 +46,9 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def test_the_planes_path_runs_where_it_should_and_nowhere_else() -> None:
     engine = Engine.build(SETTINGS)
     assert engine.planes_only_through and engine.accepts == ANY
-    for other in (EngineSettings(model="hdm-s", device="cpu", inference_size="full"),
-                  EngineSettings(model="hdm-s", device="cpu", inference_size=48, colour="host"),
+    for other in (EngineSettings(task="dehaze", model="hdm-s", device="cpu", inference_size="full"),
+                  EngineSettings(task="dehaze",
+                                 model="hdm-s", device="cpu", inference_size=48, colour="host"),
                   EngineSettings(model="hdm-s", task="derain", device="cpu", inference_size=48)):
         refused = Engine.build(other)  # full size; swscale asked for; the colour fit
         assert not refused.planes_only_through and refused.accepts == RGB

@@ -78,7 +78,7 @@ def test_a_run_publishing_planes_never_converts_to_rgb(tmp_path: Path) -> None:
     two paths' own conversions differ by."""
     clip = tmp_path / "in.mp4"
     write_clip(clip, frames=12, size=(96, 128), audio=False)
-    engine = RecordingEngine(Engine.build(EngineSettings(
+    engine = RecordingEngine(Engine.build(EngineSettings(task="dehaze",
         model="hdm-s", device="cpu", backend="eager", inference_size=48)))
     planes = received(engine, clip, "i420")
     assert engine.travelled(engine.submitted[-1].states[0]) == {(Layout.I420, Layout.I420)}

@@ -74,7 +74,7 @@ def test_bad_inference_sizes_are_refused_naming_the_key(value: object) -> None:
 
 def test_auto_choices_are_kept_so_the_same_command_gives_the_same_frames(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = EngineSettings(model="hdm-s", device="cpu", backend="eager",
+    settings = EngineSettings(task="dehaze", model="hdm-s", device="cpu", backend="eager",
                               cache_dir=str(tmp_path))
     first = Engine.build(settings)
     first.warmup(120, 200, rate=1000.0)  # a budget nothing meets: the smallest size, measured

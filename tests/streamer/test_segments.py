@@ -293,7 +293,7 @@ def test_auto_inference_size_is_decided_once_for_the_whole_job(tmp_path: Path) -
     joins): the job pins auto to what this machine chose, before any worker starts."""
     clip = tmp_path / "in.mp4"
     write_clip(clip, frames=4, size=(144, 256))
-    config = RunConfig(model=EngineSettings(model="dcp", device="cpu",
+    config = RunConfig(model=EngineSettings(task="dehaze", model="dcp", device="cpu",
                                             cache_dir=str(tmp_path / "cache")))
     engine = Engine.build(config.model)
     source = VideoSource(str(clip))
@@ -302,7 +302,8 @@ def test_auto_inference_size_is_decided_once_for_the_whole_job(tmp_path: Path) -
     pinned = _pin_inference_size(config, info, lambda: engine)
     assert pinned.model.inference_size == (engine.runner.short_side(144, 256) or "full")
     assert pinned.model.inference_size != "auto"
-    explicit = RunConfig(model=EngineSettings(model="dcp", device="cpu", inference_size=96))
+    explicit = RunConfig(model=EngineSettings(task="dehaze",
+                                              model="dcp", device="cpu", inference_size=96))
     assert _pin_inference_size(explicit, info, lambda: engine) is explicit
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.engine import Engine, EngineSettings
+from streamer.engine import Engine, EngineSettings, engine_for_settings
 from streamer.errors import StreamExists
 from streamer.service.config import ServeConfig, StreamSpec, serve_config
 from streamer.service.http import ApiServer
@@ -108,8 +108,8 @@ class SlowBuilds:
         if spec.model.weights == "random":
             self.started.set()
             assert self.release.wait(30), "never released"
-        return Engine.build(EngineSettings(model=spec.model.model, task=spec.model.task,
-                                           device="cpu"))
+        return engine_for_settings(EngineSettings(model=spec.model.model, task=spec.model.task,
+                                                  device="cpu"))
 
 
 def timed(call: Callable[[], tuple[int, Any]]) -> tuple[int, Any, float]:

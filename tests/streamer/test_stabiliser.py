@@ -127,7 +127,7 @@ def test_strength_blends_enhanced_frame_and_input(strength: float) -> None:
     off = StabiliserParams(enabled=False)
 
     def enhance(value: float) -> np.ndarray:
-        settings = EngineSettings(model="dcp", device="cpu", strength=value)
+        settings = EngineSettings(task="dehaze", model="dcp", device="cpu", strength=value)
         engine = Engine.build(settings, SmoothingParams(enabled=False), stabiliser=off)
         return engine.enhance([image])[0].astype(float)
 

@@ -75,7 +75,8 @@ def flicker_of(engine: Engine, images: list[np.ndarray]) -> float:
 def test_smoothing_cuts_output_flicker_against_per_frame_masks(
     decoded_clip: list[np.ndarray],
 ) -> None:
-    settings = EngineSettings(model="hdm-s", weights="random", device="cpu", backend="eager",
+    settings = EngineSettings(task="dehaze",
+                              model="hdm-s", weights="random", device="cpu", backend="eager",
                               inference_size="full")
     torch.manual_seed(0)
     steady_off = StabiliserParams(enabled=False)  # the masks' effect alone

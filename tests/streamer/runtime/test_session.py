@@ -110,7 +110,8 @@ def test_one_rgb_output_keeps_planes_from_an_engine_that_takes_them_only_to_give
 
 
 def test_an_engine_that_takes_rgb_only_gets_rgb_whatever_the_outputs_take(clip: Path) -> None:
-    full = Engine.build(EngineSettings(model="dcp", device="cpu", inference_size="full"))
+    full = Engine.build(EngineSettings(task="dehaze",
+                                       model="dcp", device="cpu", inference_size="full"))
     assert full.accepts == RGB
     session = opened(clip, full, [Collecting("planes")])
     assert session.in_layouts == {Layout.RGB24}
