@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
-    settings = EngineSettings(device="cpu", inference_size=args.inference_size)
+    settings = EngineSettings(task="dehaze", device="cpu", inference_size=args.inference_size)
     rows = []
     started = time.perf_counter()
     print(f"{'clip':24s} {'config':10s} {'ghost':>6s} {'own noise':>9s} {'flicker':>13s} "

@@ -149,8 +149,9 @@ def time_batches(fn: Callable[[], object], device: torch.device, seconds: float)
 
 def run_case(case: Case, device: torch.device, seconds: float) -> dict[str, object]:
     backend, mode = BACKENDS[case.backend]
-    settings = EngineSettings(model=case.model, weights="random", device=str(device),
-                              backend=backend, compile_mode=mode, precision=case.precision)
+    settings = EngineSettings(task="dehaze", model=case.model, weights="random",
+                              device=str(device), backend=backend, compile_mode=mode,
+                              precision=case.precision)
     optimisations = ABLATIONS.get(case.ablation, Optimisations())
     height, width = SIZES[case.size]
     started = time.perf_counter()

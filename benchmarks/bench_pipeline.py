@@ -153,8 +153,8 @@ def main() -> None:
         for name in models:
             weights = "random" if name.startswith("hdm") else "default"
             # One engine per model, reused by its variants: each compile is paid once per shape.
-            engine = Engine.build(EngineSettings(model=name, weights=weights, device=args.device,
-                                                 precision=args.precision))
+            engine = Engine.build(EngineSettings(task="dehaze", model=name, weights=weights,
+                                                 device=args.device, precision=args.precision))
             row = {"model": name, "engine": engine.description,
                    "file": run_file(engine, src, dst, batching, args.preset),
                    "live": run_live(engine, width, height, args.live_fps, args.live_seconds)}

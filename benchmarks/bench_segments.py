@@ -127,7 +127,7 @@ def main() -> None:
         folder = Path(tmp)
         source = folder / "in.mp4"
         make_input(source, args.seconds)
-        common = ["--model", args.model, "--quiet", "-y"]
+        common = ["--model", args.model, "--task", "dehaze", "--quiet", "-y"]
         seg = ["--segment-seconds", f"{args.segment_seconds:g}"]
         runs = {"plain": [], "segments, this process": seg, "2 workers": [*seg, "--workers", "2"],
                 "Ray local, 2 workers": [*seg, "--workers", "2", "--ray", "local"]}

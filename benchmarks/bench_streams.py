@@ -88,6 +88,7 @@ def many_processes(model: str, count: int, size: str, fps: int, seconds: float
         commands = [[sys.executable, "-m", "streamer.cli", "run", _source(size, fps, i),
                      "--live", "--max-frames", str(round(fps * seconds)),
                      "--publish", f"tcp://127.0.0.1:{_port()}", "--model", model,
+                     "--task", "dehaze",
                      "--device", "cpu", "--batch", "1", "--quiet", "--summary-json", str(path)]
                     for i, path in enumerate(summaries)]
         _, memory = _run_children(commands, seconds)
@@ -106,7 +107,7 @@ def child(model: str, count: int, size: str, fps: int, seconds: float) -> None:
     from streamer.service.service import Service
 
     config = serve_config({
-        "model": {"device": "cpu", "model": model}, "source": {"live": True},
+        "model": {"device": "cpu", "model": model, "task": "dehaze"}, "source": {"live": True},
         "batch": {"size": count, "max_delay_ms": 10},
         "streams": [{"id": f"cam{i}", "input": _source(size, fps, i), "outputs": [
             {"type": "publish", "endpoint": f"tcp://127.0.0.1:{_port()}"}]} for i in range(count)],
@@ -270,7 +271,7 @@ def serve_command(model: str, streams: int, size: str, fps: int, workers: int, f
     config = folder / f"serve-{workers}.json"
     config.write_text(json.dumps({  # JSON is YAML
         "http": {"port": _port(), "token": "bench-streams-token-0123"},
-        "model": {"device": "cpu", "model": model}, "source": {"live": True},
+        "model": {"device": "cpu", "model": model, "task": "dehaze"}, "source": {"live": True},
         "workers": workers,
         "streams": [{"id": f"cam{i}", "input": _source(size, fps, i),
                      "outputs": [{"type": "publish", "endpoint": endpoint}]}
@@ -327,6 +328,7 @@ def _setup(setup: str, args: argparse.Namespace, folder: Path
     endpoints = [f"tcp://127.0.0.1:{_port()}" for _ in range(args.streams)]
     return [[sys.executable, "-m", "streamer.cli", "run", _source(args.size, args.fps, i),
              "--live", "--publish", endpoint, "--payload", "jpeg", "--model", args.model,
+             "--task", "dehaze",
              "--device", "cpu", "--batch", "1", "--quiet"]
             for i, endpoint in enumerate(endpoints)], endpoints
 

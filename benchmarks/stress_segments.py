@@ -140,7 +140,7 @@ def main() -> None:
     from streamer.jobs.segments import plan_segments
 
     tool = [sys.executable, "-m", "streamer.cli", "run"]
-    common = ["--model", args.model, "--quiet", "-y", "--segment-seconds",
+    common = ["--model", args.model, "--task", "dehaze", "--quiet", "-y", "--segment-seconds",
               f"{args.segment_seconds:g}"]
     runs: list[Run] = []
     comparisons: list[dict[str, Any]] = []  # JSON records

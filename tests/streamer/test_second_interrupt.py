@@ -23,7 +23,7 @@ def test_a_second_interrupt_stops_at_once_with_the_file_closed(
     config.write_text("batch: {size: 1, queue_batches: 24}\n")
     code, err, after_s = signalled_run(
         ["lavfi:testsrc2=size=640x360:rate=25:duration=60", "-o", dst, "--model", "hdm-s",
-         "--backend", "eager", "--inference-size", "full", "--config", config],
+         "--task", "dehaze", "--backend", "eager", "--inference-size", "full", "--config", config],
         [(0.5, signal.SIGINT), (0.7, second)])
     assert code == 128 + second, err
     assert "Traceback" not in err and after_s < 10

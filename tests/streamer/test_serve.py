@@ -135,7 +135,7 @@ def test_streams_share_an_engine_and_a_dead_one_stalls_nobody(api: ApiServer) ->
                    for name, labels in second)
     assert ("hdm_stream_frames_dropped_total", (("reason", "stale"), ("stream", "cam2"))) \
         in second
-    engine_labels = (("engine", "dehaze/dcp"), ("weights", "default"))
+    engine_labels = (("engine", "auto/dcp"), ("weights", "default"))
     assert second[("hdm_stream_engine_batch_size_count", engine_labels)] > 0
     assert ("process_resident_memory_bytes", ()) in second
     assert request(api, "/healthz") == (200, "ok\n")

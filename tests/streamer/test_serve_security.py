@@ -408,5 +408,5 @@ def test_latency_is_observed_once_per_frame_per_output_and_engines_are_released(
         assert set(counts) == {"0:publish", "1:publish"}
         for value in counts.values():  # once per frame per output, never more
             assert 0 < value <= frames_out + 4
-        engine_labels = (("engine", "dehaze/dcp"), ("weights", "default"))
+        engine_labels = (("engine", "auto/dcp"), ("weights", "default"))
         assert ("hdm_stream_engine_batch_size_count", engine_labels) in found
