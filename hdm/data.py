@@ -9,8 +9,8 @@ Synthetic degradations turn clean images into training pairs: haze by the atmosp
 scattering model over a smooth random depth (or a given one), rain as streak layers (several
 lengths and widths, one fall direction, splashes, a veil), low light as a shorter exposure in
 linear light with a colour cast and Poisson–Gaussian noise (and, now and then, a well-exposed
-picture that must come back unchanged). DCP masks are not
-made here: the model computes them on the training device in the training step.
+picture that must come back unchanged). DCP masks are not made here: the model computes them on
+the training device in the training step.
 """
 
 from __future__ import annotations

@@ -40,8 +40,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hdm.data import IMAGE_SUFFIXES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 THRESHOLD = 0.95
 MAX_SIDE = 1024
 NO_LICENCE = "no LICENSE file; dataset terms of the original authors, research use"
@@ -151,9 +152,12 @@ def git_dir(mirror: Path, repo: str) -> Path:
     return path
 
 
+def _run_git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, check=False)
+
+
 def git(directory: Path, *args: str) -> bytes:
-    result = subprocess.run(["git", "-C", str(directory), *args], capture_output=True,
-                            check=False)
+    result = _run_git(directory, *args)
     if result.returncode != 0:
         raise BuildError(f"git {' '.join(args)} in {directory}: "
                          f"{result.stderr.decode(errors='replace').strip()}")
@@ -161,9 +165,7 @@ def git(directory: Path, *args: str) -> bytes:
 
 
 def has_commit(directory: Path, commit: str) -> bool:
-    result = subprocess.run(["git", "-C", str(directory), "cat-file", "-e", f"{commit}^{{commit}}"],
-                            capture_output=True, check=False)
-    return result.returncode == 0
+    return _run_git(directory, "cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
 
 
 def list_files(directory: Path, commit: str, folder: str) -> list[str]:
@@ -173,8 +175,7 @@ def list_files(directory: Path, commit: str, folder: str) -> list[str]:
 
 def blob(directory: Path, commit: str, path: str) -> bytes | None:
     """The file's bytes, or None where the snapshot lacks it (files of 4 MiB and more)."""
-    result = subprocess.run(["git", "-C", str(directory), "show", f"{commit}:{path}"],
-                            capture_output=True, check=False)
+    result = _run_git(directory, "show", f"{commit}:{path}")
     return result.stdout if result.returncode == 0 and result.stdout else None
 
 

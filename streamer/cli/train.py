@@ -77,8 +77,7 @@ def train(args: argparse.Namespace) -> int:
         task=args.task, out=args.out, paired=args.paired, clean=args.clean,
         preset=args.preset, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         val_every=args.val_every, val_pairs=args.val_pairs, seed=args.seed, device=args.device,
-        resume=args.resume,
-        output=args.output, init=args.init, colour_weight=args.colour_weight,
+        resume=args.resume, output=args.output, init=args.init, colour_weight=args.colour_weight,
         time_limit_s=args.time_limit, workers=args.workers, real_weight=args.real_weight,
         reduced_scales=tuple(args.reduced_scales), fit=args.fit,
     ))
