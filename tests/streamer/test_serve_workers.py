@@ -266,8 +266,9 @@ def test_two_workers_answer_the_api_merge_metrics_and_route_adds_and_removes(
         assert serve.request("/streams", "POST", stream("cam3", "derain"))[0] == 201
         assert serve.request("/streams", "POST", stream("cam4", "derain"))[0] == 201
         assert serve.request("/streams", "POST", stream("cam2"))[0] == 409  # taken id
-        assert "stream cam3 added to worker 0" in serve.log()
-        assert "stream cam4 added to worker 1" in serve.log()
+        # logged before the 201 went out, but read from serve's stderr by another thread
+        wait_for(lambda: "stream cam3 added to worker 0" in serve.log(), 5, serve)
+        wait_for(lambda: "stream cam4 added to worker 1" in serve.log(), 5, serve)
         assert [serve.sample("hdm_stream_worker_streams", worker=w) for w in "01"] == [2, 2]
         wait_for(flowing(serve, "cam3", "cam4"), 20, serve)
         assert list(serve.streams()) == ["cam1", "cam2", "cam3", "cam4"]
