@@ -35,6 +35,7 @@ __all__ = [
     "find_pairs",
     "is_paired_folder",
     "read_rgb",
+    "sky_mask",
     "to_tensor",
 ]
 
@@ -183,15 +184,32 @@ def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int) 
     return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
 
 
+def sky_mask(clean: np.ndarray) -> np.ndarray:
+    """Where an outdoor picture's sky is, soft-edged in [0, 1]: bright, smooth pixels connected
+    to the top edge. Sky is as far as a picture goes, so haze there is at its densest."""
+    grey = cv2.cvtColor(clean, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    mean = cv2.blur(grey, (7, 7))
+    spread = np.sqrt(np.maximum(cv2.blur(grey * grey, (7, 7)) - mean * mean, 0))
+    candidate = ((grey > 0.45) & (spread < 0.03)).astype(np.uint8)
+    _, labels = cv2.connectedComponents(candidate)
+    touching_top = np.unique(labels[0][candidate[0] > 0])
+    sky = np.isin(labels, touching_top).astype(np.float32)
+    return cv2.GaussianBlur(sky, (0, 0), 2.0)
+
+
 def add_haze(clean: np.ndarray, rng: np.random.Generator,
              depth: np.ndarray | None = None) -> np.ndarray:
-    """I = J t + A (1 - t), t = exp(-beta d): d is ``depth`` (normalised) or a smooth random
-    field rising towards the top of the picture; A is a bright, slightly tinted grey. One time in
-    seven there is no haze (beta 0), so that a clear picture is kept as it is (not darkened)."""
+    """I = J t + A (1 - t), t = exp(-beta d): d is ``depth`` (normalised) or, outdoors, a smooth
+    random field rising towards the top of the picture with the sky (``sky_mask``) farthest of
+    all, so that hazy skies and the bright flat walls beside them are learnt as they look; A is a
+    bright, slightly tinted grey. One time in seven there is no haze (beta 0), so that a clear
+    picture is kept as it is (not darkened)."""
     h, w = clean.shape[:2]
     if depth is None:
         rows = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None]
-        depth = 0.6 * rows + 0.4 * _smooth_field((h, w), rng, 4)
+        field = 0.6 * rows + 0.4 * _smooth_field((h, w), rng, 4)
+        field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+        depth = np.maximum(field, sky_mask(clean))
     depth = (depth - depth.min()) / max(float(np.ptp(depth)), 1e-6)
     beta = 0.0 if rng.random() < CLEAN_SHARE else rng.uniform(0.6, 2.4)
     t = np.exp(-beta * depth)[..., None]

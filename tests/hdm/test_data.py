@@ -16,6 +16,7 @@ from hdm.data import (
     add_lowlight,
     add_rain,
     find_pairs,
+    sky_mask,
 )
 from hdm.errors import ModelConfigError
 
@@ -95,6 +96,34 @@ def test_haze_follows_a_given_depth() -> None:
     depth = np.tile(np.linspace(0, 1, 32, dtype=np.float32)[None], (32, 1))
     hazy = add_haze(clean, np.random.default_rng(0), depth=depth)
     assert hazy[:, -1].mean() > hazy[:, 0].mean() + 50  # far side hazier
+
+
+def _band_of_sky(size: int = 96) -> np.ndarray:
+    """Grey texture, with a smooth band of the same grey from the top edge to the bottom at the
+    left and a smooth bright patch that does not reach the top (a wall, not sky) at the right."""
+    picture = (np.random.default_rng(3).random((size, size, 3)) * 56 + 100).astype(np.uint8)
+    picture[:, : size // 4] = 128
+    picture[size // 2 :, -size // 4 :] = 200
+    return picture
+
+
+def test_sky_is_smooth_bright_and_reaches_the_top() -> None:
+    sky = sky_mask(_band_of_sky())
+    assert sky[:, 4:20].min() > 0.9  # the band, top to bottom
+    assert sky[60:, -20:].max() < 0.1  # the wall
+    assert sky[:, 32:64].max() < 0.1  # texture
+
+
+def test_synthetic_haze_is_densest_in_the_sky() -> None:
+    """Even at the bottom of the picture, where the random depth is near, sky is far: the band
+    takes on the airlight, the texture of the same grey beside it changes far less."""
+    clean = _band_of_sky()
+    for seed in range(12):
+        hazy = add_haze(clean, np.random.default_rng(seed)).astype(float)
+        change = np.abs(hazy - clean)[-16:]
+        if change.max() == 0:  # the clear share: no haze at all
+            continue
+        assert change[:, 4:20].mean() > 1.5 * change[:, 32:64].mean()
 
 
 def test_synthetic_pairs_degrade_clean_crops(tmp_path: Path) -> None:
