@@ -101,7 +101,9 @@ def find_pairs(root: Path) -> list[tuple[Path, Path]]:
 def _crop_and_augment(
     images: list[np.ndarray], crop: int | None, rng: np.random.Generator, augment: bool
 ) -> list[np.ndarray]:
-    """The same random crop, flip and 90° rotation for every image of a pair."""
+    """The same random crop and left-right flip for every image of a pair. Not turned or
+    upended: pictures have an up (the sky at the top, rain falling near vertically), and an
+    enhancer that had to learn sideways rain or skies at the side would learn the real ones less."""
     h, w = images[0].shape[:2]
     if crop is not None:
         if h < crop or w < crop:
@@ -111,11 +113,8 @@ def _crop_and_augment(
             h, w = images[0].shape[:2]
         top, left = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
         images = [i[top : top + crop, left : left + crop] for i in images]
-    if augment:
-        if rng.random() < 0.5:
-            images = [i[:, ::-1] for i in images]
-        turns = int(rng.integers(0, 4))
-        images = [np.rot90(i, turns) for i in images]
+    if augment and rng.random() < 0.5:
+        images = [i[:, ::-1] for i in images]
     return [np.ascontiguousarray(i) for i in images]
 
 

@@ -67,6 +67,21 @@ def test_paired_crops_are_aligned_and_augmented(tmp_path: Path) -> None:
         torch.testing.assert_close(low * 4, high, atol=4 / 255, rtol=0)
 
 
+def test_augmentation_keeps_the_picture_upright(tmp_path: Path) -> None:
+    """Flipped left to right now and then, never turned: the sky stays at the top."""
+    picture = np.zeros((48, 48, 3), np.uint8)
+    picture[:24] = 255  # sky
+    picture[24:, :8] = 255  # a white patch at the bottom left, to see the flips
+    write(tmp_path / "a.png", picture)
+    data = SyntheticPairs([tmp_path], lambda clean, rng: clean, crop=48, repeat=1)
+    flipped = 0
+    for _ in range(40):
+        _, clean = data[0]
+        assert clean[:, :24].mean() > 0.99 and clean[:, 24:, 16:32].mean() < 0.01
+        flipped += int(clean[:, 30:, -4:].mean() > 0.99)
+    assert 5 <= flipped <= 35
+
+
 @pytest.mark.parametrize("degrade", [add_haze, add_rain, add_lowlight])
 def test_degradations_change_images_the_expected_way(degrade: object) -> None:
     rng = np.random.default_rng(0)
