@@ -157,7 +157,9 @@ class PairedImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 
 class SyntheticPairs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Clean images degraded on the fly by ``degrade``; a new degradation every time."""
+    """Clean images degraded on the fly by ``degrade``; a new degradation every time. The whole
+    picture is degraded, then cropped: the haze's depth and sky belong to the picture, not to
+    wherever a crop happens to begin."""
 
     def __init__(
         self, roots: list[Path], degrade: Degrade, *, crop: int, repeat: int = 1, seed: int = 0
@@ -172,9 +174,10 @@ class SyntheticPairs(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return len(self.images) * self.repeat
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        (clean,) = _crop_and_augment([self.images[index % len(self.images)]], self.crop,
-                                     self.rng, True)
-        return to_tensor(self.degrade(clean, self.rng)), to_tensor(clean)
+        clean = self.images[index % len(self.images)]
+        degraded, clean = _crop_and_augment([self.degrade(clean, self.rng), clean], self.crop,
+                                            self.rng, True)
+        return to_tensor(degraded), to_tensor(clean)
 
 
 # -- degradations -------------------------------------------------------------------------------
@@ -183,9 +186,15 @@ def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int) 
     return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
 
 
+def _normalised(x: np.ndarray) -> np.ndarray:
+    return (x - x.min()) / max(float(np.ptp(x)), 1e-6)
+
+
 def sky_mask(clean: np.ndarray) -> np.ndarray:
-    """Where an outdoor picture's sky is, soft-edged in [0, 1]: bright, smooth pixels connected
-    to the top edge. Sky is as far as a picture goes, so haze there is at its densest."""
+    """Where the sky of an H×W×3 uint8 RGB picture is, soft-edged in [0, 1]: bright, smooth
+    pixels connected to its top edge. Sky is as far as a picture goes, so haze there is at its
+    densest. A heuristic: a white ceiling counts, and so does flat ground under an overcast sky
+    when the horizon between them is faint (under about 15 levels)."""
     grey = cv2.cvtColor(clean, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
     mean = cv2.blur(grey, (7, 7))
     spread = np.sqrt(np.maximum(cv2.blur(grey * grey, (7, 7)) - mean * mean, 0))
@@ -198,18 +207,18 @@ def sky_mask(clean: np.ndarray) -> np.ndarray:
 
 def add_haze(clean: np.ndarray, rng: np.random.Generator,
              depth: np.ndarray | None = None) -> np.ndarray:
-    """I = J t + A (1 - t), t = exp(-beta d): d is ``depth`` (normalised) or, outdoors, a smooth
-    random field rising towards the top of the picture with the sky (``sky_mask``) farthest of
-    all, so that hazy skies and the bright flat walls beside them are learnt as they look; A is a
+    """I = J t + A (1 - t), t = exp(-beta d): d is ``depth`` (normalised) or else a smooth
+    random field rising towards the top of the picture, with whatever ``sky_mask`` finds farthest
+    of all, so that hazy skies and the bright flat walls beside them are learnt as they look; A is a
     bright, slightly tinted grey. One time in seven there is no haze (beta 0), so that a clear
     picture is kept as it is (not darkened)."""
     h, w = clean.shape[:2]
     if depth is None:
         rows = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None]
         field = 0.6 * rows + 0.4 * _smooth_field((h, w), rng, 4)
-        field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
-        depth = np.maximum(field, sky_mask(clean))
-    depth = (depth - depth.min()) / max(float(np.ptp(depth)), 1e-6)
+        depth = np.maximum(_normalised(field), sky_mask(clean))  # all sky: all far
+    else:
+        depth = _normalised(depth)
     beta = 0.0 if rng.random() < CLEAN_SHARE else rng.uniform(0.6, 2.4)
     t = np.exp(-beta * depth)[..., None]
     light = rng.uniform(0.7, 1.0) * (1 + rng.uniform(-0.05, 0.05, 3)).astype(np.float32)

@@ -138,7 +138,28 @@ def test_synthetic_haze_is_densest_in_the_sky() -> None:
         change = np.abs(hazy - clean)[-16:]
         if change.max() == 0:  # the clear share: no haze at all
             continue
-        assert change[:, 4:20].mean() > 1.5 * change[:, 32:64].mean()
+        assert change[:, 4:20].mean() > 1.3 * change[:, 32:64].mean()
+
+
+def test_a_picture_of_sky_alone_is_all_far() -> None:
+    """No near pixel to leave clear: an overcast sky filling the crop still gets its haze."""
+    sky = np.full((64, 64, 3), 180, np.uint8)
+    hazed = [add_haze(sky, np.random.default_rng(seed)) for seed in range(8)]
+    assert sum(int(np.abs(h.astype(int) - 180).max() > 0) for h in hazed) >= 5
+
+
+def test_synthetic_pairs_degrade_the_whole_picture_then_crop(tmp_path: Path) -> None:
+    """The haze's depth and sky are the picture's: a crop's top edge is not the sky's."""
+    write(tmp_path / "a.png", np.full((40, 60, 3), 90, np.uint8))
+    seen: list[tuple[int, ...]] = []
+
+    def degrade(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        seen.append(clean.shape)
+        return clean // 2
+
+    degraded, clean = SyntheticPairs([tmp_path], degrade, crop=32)[0]
+    assert seen == [(40, 60, 3)] and degraded.shape == clean.shape == (3, 32, 32)
+    torch.testing.assert_close(degraded, (clean * 255 // 2) / 255)
 
 
 def test_synthetic_pairs_degrade_clean_crops(tmp_path: Path) -> None:
