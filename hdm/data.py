@@ -254,15 +254,26 @@ def _splashes(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     return blobs / max(float(blobs.max()), 1e-6) * rng.uniform(0.2, 0.6)
 
 
+def _specks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Drizzle and snow: many small soft dots, barely smeared, too dense to count."""
+    drops = (rng.random(shape) < rng.uniform(0.005, 0.03)).astype(np.float32)
+    drops *= rng.uniform(0.4, 1.0, shape).astype(np.float32)
+    dots = cv2.GaussianBlur(drops, (0, 0), rng.uniform(0.5, 1.2))
+    return dots / max(float(dots.max()), 1e-6) * rng.uniform(0.3, 0.8)
+
+
 def add_rain(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rain as cameras see it: one to three streak layers (one fall direction for the picture,
-    each layer its own density, length and width), now and then splashes, blended as light
-    (screen), and half the time the veil of fine drops that lowers contrast."""
+    up to 45 degrees from vertical as wind blows it; each layer its own density, length and
+    width), now and then splashes or a drizzle of specks, blended as light (screen), and half
+    the time the veil of fine drops that lowers contrast."""
     image = clean.astype(np.float32) / 255
-    angle = rng.uniform(-30, 30)
+    angle = rng.uniform(-45, 45)
     rain = sum(_streaks(image.shape[:2], rng, angle) for _ in range(int(rng.integers(1, 4))))
     if rng.random() < 0.3:
         rain = rain + _splashes(image.shape[:2], rng)
+    if rng.random() < 0.25:
+        rain = rain + _specks(image.shape[:2], rng)
     rainy = 1 - (1 - image) * (1 - np.clip(rain, 0, 1)[..., None])  # screen blend
     if rng.random() < 0.5:
         veil = rng.uniform(0.02, 0.15)

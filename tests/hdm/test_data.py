@@ -96,14 +96,15 @@ def test_degradations_change_images_the_expected_way(degrade: object) -> None:
 
 def test_rain_of_one_picture_falls_one_way() -> None:
     """Layers share a fall direction (as real rain does), so the streaks' gradients agree:
-    the structure tensor's coherence stays high, where crossing layers would lower it."""
+    the structure tensor's coherence stays high, where crossing layers would lower it. Drizzle
+    specks (a quarter of the pictures) have no direction and may lower it on a few."""
     coherences = []
     for seed in range(40):
         rainy = add_rain(np.zeros((128, 128, 3), np.uint8), np.random.default_rng(seed))
         gy, gx = np.gradient(rainy.astype(float).mean(2))
         xx, xy, yy = (gx * gx).sum(), (gx * gy).sum(), (gy * gy).sum()
         coherences.append(np.sqrt((xx - yy) ** 2 + 4 * xy * xy) / (xx + yy))
-    assert min(coherences) > 0.55
+    assert sum(c > 0.55 for c in coherences) >= 36 and np.median(coherences) > 0.7
 
 
 def test_haze_follows_a_given_depth() -> None:
