@@ -86,6 +86,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "this device (the choice is logged)")
     p.add_argument("--fit", choices=("auto", *FITS),
                    help="how a reduced-size result reaches the full frame (auto: the task's)")
+    p.add_argument("--fit-window", metavar="auto|F",
+                   help="the network's output fitted to its input over this fraction of the "
+                        "frame, which drops blotches the input cannot explain (auto: the "
+                        "task's, 1/32 for dehaze; 0: off)")
     p.add_argument("--colour", choices=COLOUR, help="where YUV<->RGB runs (auto: on a GPU "
                    "when there is one)")
     p.add_argument("--batch", type=int, help="frames per inference batch")
@@ -150,7 +154,7 @@ SETTING_FLAGS: dict[str, tuple[str, str]] = {
     "backend": ("model", "backend"), "precision": ("model", "precision"),
     "compile_mode": ("model", "compile_mode"), "colour": ("model", "colour"),
     "strength": ("model", "strength"), "inference_size": ("model", "inference_size"),
-    "fit": ("model", "fit"), "batch": ("batch", "size"),
+    "fit": ("model", "fit"), "fit_window": ("model", "fit_window"), "batch": ("batch", "size"),
     "codec": ("encode", "codec"), "crf": ("encode", "crf"), "preset": ("encode", "preset"),
     "pix_fmt": ("encode", "pix_fmt"), "audio_codec": ("encode", "audio_codec"),
     "bitrate": ("encode", "bitrate"), "format": ("encode", "format"),

@@ -11,8 +11,9 @@ import torch
 
 import hdm
 from hdm.model import OUTPUTS, TASKS
-from hdm.upsample import FITS
+from hdm.upsample import FIT_WINDOW_BY_TASK, FITS, FittedToInput
 from streamer.cli.common import make_folder
+from streamer.engine.settings import parse_fit_window
 from streamer.errors import ConfigError
 
 __all__ = ["add_eval_parser", "add_train_parser", "evaluate", "train"]
@@ -65,6 +66,10 @@ def add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--data", type=Path, default=Path("../shared/data"),
                    help="root of the evaluation sets")
     p.add_argument("--out", type=Path, default=Path("out/eval"))
+    p.add_argument("--fit-window", default="auto", metavar="auto|F",
+                   help="HDM's output fitted to its input over this fraction of the picture, "
+                        "as the engine does (auto: the task's, 1/32 for dehaze; 0: the raw "
+                        "network)")
 
 
 def train(args: argparse.Namespace) -> int:
@@ -92,8 +97,12 @@ def evaluate(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
     make_folder(args.out)
-    methods = {"classical": hdm.resolve(args.task, "dcp"),
-               "HDM": hdm.resolve(args.task, args.model, args.weights)}
+    network = hdm.resolve(args.task, args.model, args.weights)
+    window = parse_fit_window(args.fit_window, "--fit-window")
+    window = FIT_WINDOW_BY_TASK.get(args.task, 0.0) if window == "auto" else float(window)
+    if window:  # as the engine runs it
+        network = FittedToInput(network, window)
+    methods = {"classical": hdm.resolve(args.task, "dcp"), "HDM": network}
     evaluate_task(args.task, methods, args.data, args.out,
                   progress=lambda line: print(line, file=sys.stderr))
     print((args.out / f"{args.task}.md").read_text())

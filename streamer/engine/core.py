@@ -172,10 +172,12 @@ class Engine:
     def inference_note(self, height: int, width: int) -> str:
         """What the network sees of frames of this size, for a start line."""
         side = self.runner.short_side(height, width)
+        window = self.runner.fit_window
+        fitted = f", fitted to the input over 1/{1 / window:.3g} of the frame" if window else ""
         if side is None:
-            return "full resolution"
+            return f"full resolution{fitted}"
         h, w = reduced_size(height, width, side)
-        return f"{w}x{h} ({self.runner.fit} fit to {width}x{height})"
+        return f"{w}x{h} ({self.runner.fit} fit to {width}x{height}{fitted})"
 
     def check_size(self, height: int, width: int) -> None:
         """EngineError for frames larger than ``max_megapixels``, with the limit to change."""

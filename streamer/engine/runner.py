@@ -31,7 +31,7 @@ from hdm import dcp
 from hdm.dcp import MaskMode
 from hdm.fusion import fuse_head
 from hdm.model import BORDER, HDM, SCALE, pad_input
-from hdm.upsample import Fit, fit_field, reduced_size
+from hdm.upsample import Fit, fit_field, fit_to_input, reduced_size
 from hdm.weights import REDUCED_WEIGHTS, Weights
 from streamer.engine.colour import rgb_to_yuv, yuv_to_rgb
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
@@ -74,6 +74,7 @@ class ModelRunner:
         channels_last: bool = False,
         inference_size: InferenceSize | str = "full",
         fit: Fit = "channel",
+        fit_window: float = 0.0,
         task: str = "",
         choices: ChoiceCache | None = None,
     ) -> None:
@@ -94,6 +95,7 @@ class ModelRunner:
         self.batch_size = 1  # what compiled code is specialised to; set by the warm-up
         self.inference_size = inference_size
         self.fit = fit
+        self.fit_window = fit_window if isinstance(model, HDM) else 0.0  # DCP is fitted already
         # (height, width) -> the shorter side the network sees (None: full resolution)
         self._short_sides: dict[tuple[int, int], int | None] = {}
         self.choices = choices
@@ -157,6 +159,7 @@ class ModelRunner:
                    smoothing=smoothing, stabiliser=stabiliser, estimate=estimate,
                    channels_last=optimisations.channels_last,
                    inference_size=settings.inference_size, fit=settings.resolved_fit,
+                   fit_window=settings.resolved_fit_window,
                    task=settings.task, choices=ChoiceCache(cache / "inference-sizes.json"))
 
     def short_side(self, height: int, width: int, rate: float | None = None) -> int | None:
@@ -229,12 +232,19 @@ class ModelRunner:
         # a channels_last tensor took 2.4 ms at 171x96); the network gets it channels_last.
         small = x if short_side is None else shrink(x, reduced_size(height, width, short_side))
         small, out, motions = self._small(small, states)
-        if short_side is not None:
+        if short_side is not None or self.fit_window:
             # Steadied at full resolution, where the input's own noise (multiplied by the
             # fitted gain) would flicker, with motion judged on the small frame.
-            field = fit_field(small, out, fit=self.fit)
+            field = self._field(small, out, self.fit)
             out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
         return self.stabiliser(small, out, [s.output for s in states], motions)
+
+    def _field(self, small: torch.Tensor, out: torch.Tensor, fit: Fit) -> torch.Tensor:
+        """The affine field taking the network's input to its output: over the task's wide
+        windows (hdm.upsample.fit_to_input) where it has one, else over 5×5 windows."""
+        if self.fit_window:
+            return fit_to_input(small, out, window=self.fit_window, fit=fit)
+        return fit_field(small, out, fit=fit)
 
     @torch.inference_mode()
     def enhance_planes(self, frames: Sequence[np.ndarray], codings: Sequence[YuvCoding],
@@ -252,7 +262,7 @@ class ModelRunner:
         small, out, motions = self._small(rgb, states)
         target = torch.cat([rgb_to_yuv(out[i : i + 1], *coding)
                             for i, coding in enumerate(codings)])
-        field = fit_field(yuv / 255.0, target / 255.0, fit="channel")
+        field = self._field(yuv / 255.0, target / 255.0, "channel")
         planes = expand_planes(field, frames)
         return quantise_planes(self.stabiliser, small, planes, [s.output for s in states],
                                motions)

@@ -8,7 +8,7 @@ from typing import Literal, cast, get_args
 
 import torch
 
-from hdm.upsample import FITS, Fit
+from hdm.upsample import FIT_WINDOW_BY_TASK, FITS, Fit
 from streamer.errors import ConfigError
 
 __all__ = [
@@ -57,6 +57,21 @@ def parse_inference_size(value: int | str, key: str = "inference_size") -> Infer
     raise ConfigError(f"{key} must be full, auto or a shorter side in pixels, got {value!r}")
 
 
+def parse_fit_window(value: float | str, key: str = "fit_window") -> float | str:
+    """``auto``, or a fraction of the picture in [0, 0.5] (0: off; a string of one from a
+    flag); ConfigError naming ``key`` otherwise."""
+    if value == "auto":
+        return value
+    try:
+        window = float(value)
+    except (TypeError, ValueError):
+        window = float("nan")
+    if isinstance(value, bool) or not 0 <= window <= 0.5:
+        raise ConfigError(f"{key} must be auto or a fraction of the picture in [0, 0.5] "
+                          f"(0: off), got {value!r}")
+    return window
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """What to run and how (the YAML ``model:`` section).
@@ -64,7 +79,10 @@ class EngineSettings:
     ``weights``: ``default`` (shipped), ``random`` or a checkpoint path (see hdm.builders).
     ``inference_size``: ``full``, ``auto`` or the shorter side in pixels the network sees
     (see engine/resolution.py); ``fit``: how a reduced-size result reaches the full frame
-    (``channel``, ``colour`` or ``auto``: the task's, see hdm/upsample.py).
+    (``channel``, ``colour`` or ``auto``: the task's, see hdm/upsample.py); ``fit_window``:
+    the network's output replaced by its local fit on the input over windows of this fraction
+    of the picture's longer side, which keeps what the input can explain and drops blotches
+    (``auto``: the task's, 1/32 for dehazing; 0: off; see hdm.upsample.fit_to_input).
     ``strength`` blends the enhanced frame with its input (1: fully enhanced). Frames larger
     than ``max_megapixels`` are refused up front: HDM keeps full-resolution activations (hdm-s at
     8000×8000 took 11 GB of memory and did not finish on the CPU); 36 MP covers 8K UHD.
@@ -83,6 +101,7 @@ class EngineSettings:
     cache_dir: str = "~/.cache/hdm-stream"
     inference_size: int | str = "auto"
     fit: str = "auto"
+    fit_window: float | str = "auto"
 
     def __post_init__(self) -> None:
         choices = {"model": MODELS, "task": TASK_CHOICES, "backend": BACKENDS,
@@ -102,6 +121,7 @@ class EngineSettings:
         object.__setattr__(self, "inference_size", parse_inference_size(self.inference_size))
         if self.fit not in ("auto", *FITS):
             raise ConfigError(f"fit must be one of {['auto', *FITS]}, got {self.fit!r}")
+        object.__setattr__(self, "fit_window", parse_fit_window(self.fit_window))
 
     @property
     def resolved_fit(self) -> Fit:
@@ -110,6 +130,13 @@ class EngineSettings:
         if self.fit != "auto":
             return cast(Fit, self.fit)
         return FIT_BY_TASK.get(self.task, "channel")  # auto: each task's engine has its own
+
+    @property
+    def resolved_fit_window(self) -> float:
+        """The wide-window fit of the output to the input (0: none; ``auto``: the task's)."""
+        if self.fit_window == "auto":
+            return FIT_WINDOW_BY_TASK.get(self.task, 0.0)
+        return float(self.fit_window)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from hdm.errors import ConfigError
-from hdm.upsample import apply_field, fit_field, reduced_size
+from hdm.upsample import FittedToInput, apply_field, fit_field, fit_to_input, reduced_size
 
 
 def _picture(height: int = 96, width: int = 128) -> torch.Tensor:
@@ -81,3 +81,45 @@ def test_the_cpu_box_filter_matches_torch_pooling() -> None:
     fast = fit_field(x[:, :3], x[:, 3:6], fit="colour")
     slow = fit_field(x[:, :3].requires_grad_(), x[:, 3:6], fit="colour").detach()
     torch.testing.assert_close(fast, slow, atol=1e-4, rtol=1e-4)
+
+
+def _hazy_sky(height: int = 240, width: int = 640) -> torch.Tensor:
+    """A flat, hazy sky over textured, hazy ground, and its dehazing by one transmission:
+    a per-channel affine transform of the input (I - A) / t + A."""
+    torch.manual_seed(1)
+    picture = torch.full((1, 3, height, width), 0.85)
+    ground = height - height // 2
+    texture = F.interpolate(torch.rand(1, 3, ground // 4, width // 4), size=(ground, width),
+                            mode="bilinear", align_corners=False)
+    picture[..., height // 2 :, :] = 0.45 + 0.3 * texture
+    return picture
+
+
+def test_the_wide_fit_keeps_a_dehazing_and_drops_a_blotch_the_input_cannot_explain() -> None:
+    x = _hazy_sky()
+    light, t = 0.9, 0.6
+    dehazed = ((x - light) / t + light).clamp(0, 1)
+    rows, cols = torch.meshgrid(torch.arange(240.0), torch.arange(640.0), indexing="ij")
+    blotch = 0.25 * torch.exp(-((rows - 50) ** 2 + (cols - 300) ** 2) / (2 * 8.0 ** 2))
+    painted = dehazed - blotch  # a soft dark patch in the flat sky
+    got = apply_field(fit_to_input(x, painted, window=1 / 32), x)
+    sky = (slice(None), slice(None), slice(20, 80), slice(260, 340))
+    assert (got - dehazed)[sky].abs().max() < 0.25 * blotch.max()  # the patch is gone
+    ground = (slice(None), slice(None), slice(140, 220), slice(40, 600))
+    assert (got - dehazed)[ground].abs().mean() < 0.01  # the recovered contrast stays
+
+
+def test_fitting_to_the_input_is_made_small_but_applied_at_full_size() -> None:
+    """Pictures longer than 512 pixels are fitted on a copy; the result has the input's size and
+    its full-resolution texture, and the module runs a model that way."""
+    x = _hazy_sky(400, 1100)
+    out = FittedToInput(lambda batch: (batch * 1.4 - 0.2).clamp(0, 1), 1 / 32)(x)
+    assert out.shape == x.shape
+    ground = (slice(None), slice(None), slice(250, 380), slice(40, 1060))
+    assert (out - (x * 1.4 - 0.2))[ground].abs().mean() < 0.005
+
+
+@pytest.mark.parametrize("window", [0.0, -0.1, 0.6])
+def test_a_fit_window_outside_the_picture_is_refused(window: float) -> None:
+    with pytest.raises(ConfigError, match="window"):
+        fit_to_input(_picture(), _picture(), window=window)

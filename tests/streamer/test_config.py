@@ -56,6 +56,8 @@ def test_values_reach_their_sections(tmp_path: Path) -> None:
         ("stabiliser: {camera_weight: 0}", "stabiliser.camera_weight must be in (0, 1]"),
         ("encode: {bitrate: 8Q}", "encode.bitrate must look like 8M"),  # at load, not at open
         ("model: {task: blur}", "'model.task' must be one of ['auto', 'dehaze'"),
+        ("model: {fit_window: 0.7}", "model.fit_window must be auto or a fraction"),
+        ("model: {fit_window: wide}", "model.fit_window must be auto or a fraction"),
     ],
 )
 def test_bad_keys_and_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import hdm
+from hdm.upsample import apply_field, fit_to_input
 from hdm.weights import DEFAULT_WEIGHTS, REDUCED_WEIGHTS
 from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
 from streamer.engine.runner import ModelRunner
@@ -113,7 +114,7 @@ def test_compiled_backends_pad_short_batches_without_smoothing_over_the_padding(
     eager = Engine.build(settings)
     recorder = ShapeRecorder(eager.model)
     runner = ModelRunner(eager.model, recorder, eager.device, torch.float32, "compile",
-                         channels_last=True)
+                         channels_last=True, fit_window=eager.runner.fit_window)
     padded = Engine(runner, eager.transfer, settings)
     padded.warmup(64, 96, batch=4)
     frames = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), np.uint8) for i in range(7)]
@@ -157,7 +158,8 @@ def test_a_reduced_inference_size_runs_the_network_small_and_fits_its_effect_bac
     (got,) = engine.enhance([frame])
     assert recorder.shapes == [(1, 3, 48, 80)]
     assert got.shape == frame.shape and got.dtype == np.uint8
-    assert engine.inference_note(96, 160) == "80x48 (channel fit to 160x96)"
+    assert engine.inference_note(96, 160) == ("80x48 (channel fit to 160x96, fitted to the input "
+                                              "over 1/32 of the frame)")
     full = Engine.build(replace(settings, inference_size="full"))
     # The reduced output follows the full frame's own detail, not a blurred small picture.
     (reference,) = full.enhance([frame])
@@ -200,3 +202,24 @@ def test_default_weights_follow_the_inference_size() -> None:
             for key, value in shipped.state_dict().items():
                 if key in engine.model.state_dict() and "head" not in key:  # the head is fused
                     torch.testing.assert_close(engine.model.state_dict()[key], value)
+
+
+def test_dehazing_is_fitted_to_the_input_over_wide_windows_unless_turned_off() -> None:
+    """``fit_window`` auto is the task's (1/32 for dehaze, none for rain), named in the start
+    line; 0 gives the network's own output."""
+    settings = EngineSettings(task="dehaze", model="hdm-s", device="cpu", backend="eager",
+                              inference_size="full")
+    assert settings.resolved_fit_window == 1 / 32
+    assert replace(settings, task="derain").resolved_fit_window == 0
+    fitted, raw = Engine.build(settings), Engine.build(replace(settings, fit_window=0))
+    assert fitted.inference_note(96, 160) == ("full resolution, fitted to the input over 1/32 "
+                                              "of the frame")
+    assert raw.inference_note(96, 160) == "full resolution"
+    frame = np.random.default_rng(0).integers(60, 180, (96, 160, 3), np.uint8)
+    (got,) = fitted.enhance([frame])
+    (own,) = raw.enhance([frame])
+    x, out = (torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in (frame, own))
+    expected = apply_field(fit_to_input(x, out, window=1 / 32), x).clamp(0, 1)
+    expected_frame = (expected[0].permute(1, 2, 0) * 255).round().numpy()
+    assert np.abs(got.astype(int) - expected_frame).max() <= 1  # fitted, once, as hdm does it
+    assert np.abs(got.astype(int) - own).mean() > 1  # and not the network's own output
