@@ -7,13 +7,12 @@ applied to the full-resolution input. Haze removal is exactly such a transform p
 (J = (I - A) / t + A, with t smooth), and so is a low-light gain, so the full frame keeps its own
 detail and edges while taking the network's colour and contrast.
 
-The same fit over wide windows also cleans a dehazed picture at full size (``fit_to_input``):
-the network's output is replaced by its local affine fit on the hazy input over windows of 1/32
-of the picture's longer side. Haze removal with a transmission that is smooth over such a
-window is exactly that transform, so recovered contrast and edges stay; what the input does not
-hold cannot: the soft dark patches HDM painted into skies and flat walls (blotches on the 16
-real hazy photos of ``hdm-stream eval``: 2.05% -> 1.01%, against the classical's 1.72%; O-HAZE
-#35 21.08 -> 21.65 dB).
+The same fit in wide windows also cleans a dehazed picture at full size (``fit_to_input``):
+the network's output is replaced by its local affine fit on the hazy input in windows whose
+radius is 1/32 of the picture's longer side. Haze removal with a transmission that is smooth
+over such a window is exactly that transform, so recovered contrast and edges stay; what the
+input does not hold cannot: the soft dark patches HDM painted into skies and flat walls (see
+the README's "What a viewer sees" for what it changed on ``hdm-stream eval``'s sets).
 
 Two fits:
 
@@ -43,10 +42,12 @@ __all__ = ["FITS", "FIT_WINDOW_BY_TASK", "AffineField", "Fit", "FittedToInput", 
 Fit = Literal["channel", "colour"]
 FITS: tuple[Fit, ...] = get_args(Fit)
 FIT_WINDOW_BY_TASK: dict[str, float] = {"dehaze": 1 / 32}
-"""The wide-window fit each task's HDM output gets (a fraction of the picture's longer side).
+"""The wide-window fit each task's HDM output gets (its radius, a fraction of the picture's
+longer side).
 Not rain, whose streaks are in the input and must not be fitted back; not low light, whose
 network removes the sensor noise that an affine gain of the input would amplify again."""
 _FIT_SIDE = 512  # the wide-window fit is made on a copy this long at most (fast guided filter)
+FIT_EPS = 1e-5  # the wide fit's regulariser: a window of 1 level's contrast keeps 60% of its gain
 
 AffineField = torch.Tensor
 """B×(K·3)×h×w low-resolution coefficients: ``channel`` fits hold a gain per channel, then an
@@ -92,25 +93,45 @@ def fit_field(guide: torch.Tensor, out: torch.Tensor, *, fit: Fit = "colour", ra
     """
     if fit not in FITS:
         raise ConfigError(f"fit must be one of {FITS}, got {fit!r}")
-    guide, out = guide.float(), out.float()
+    return _solve(_box(_moments(guide.float(), out.float(), fit, lambda t: t), radius), fit,
+                  radius, eps)
+
+
+def _moments(guide: torch.Tensor, out: torch.Tensor, fit: Fit,
+             shrink: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The per-pixel values whose window means the fit needs, each shrunk as it is made (so at
+    most one full-size product exists at a time): the guide, the output, then the guide's
+    squares and guide × output (``channel``), or the guide's 3×3 products and the 3×3 products
+    of output and guide channels (``colour``, channel 3o + i: output o times guide i)."""
+    parts = [shrink(guide), shrink(out)]
     if fit == "channel":
-        # One pooling call for the four window means.
-        means = _box(torch.cat([guide, out, guide * guide, guide * out], 1), radius)
+        parts += [shrink(guide * guide), shrink(guide * out)]
+    else:
+        parts += [shrink(guide * guide[:, i : i + 1]) for i in range(3)]
+        parts += [shrink(guide * out[:, o : o + 1]) for o in range(3)]
+    return torch.cat(parts, 1)
+
+
+def _solve(means: torch.Tensor, fit: Fit, radius: int, eps: float,
+           shared_gain: bool = False) -> AffineField:
+    """The field from the window means of :func:`_moments` (``shared_gain``: the first
+    channel's gain for all three, each with its own offset)."""
+    if fit == "channel":
         mean_i, mean_p, mean_ii, mean_ip = means.split(3, 1)
         var = mean_ii - mean_i * mean_i
         cov = mean_ip - mean_i * mean_p
         gain = cov / (var + eps)
+        if shared_gain:
+            gain = gain[:, :1].expand_as(mean_i)
         offset = mean_p - gain * mean_i
         return _box(torch.cat([gain, offset], 1), radius)
-    b, _, h, w = guide.shape
-    mean_i, mean_p = _box(guide, radius), _box(out, radius)
-    # Covariances of the guide's channels (3×3) and with the output's (3×3), per pixel.
-    products = (guide.unsqueeze(1) * guide.unsqueeze(2)).reshape(b, 9, h, w)
-    sigma = _box(products, radius) - (mean_i.unsqueeze(1) * mean_i.unsqueeze(2)).reshape(b, 9, h, w)
-    cross = (out.unsqueeze(2) * guide.unsqueeze(1)).reshape(b, 9, h, w)
-    cross = _box(cross, radius) - (mean_p.unsqueeze(2) * mean_i.unsqueeze(1)).reshape(b, 9, h, w)
+    mean_i, mean_p, products, cross = means.split([3, 3, 9, 9], 1)
+    b, _, h, w = mean_i.shape
+    # Covariances of the guide's channels (3×3) and of the output's with them (3×3), per pixel.
+    sigma = products - (mean_i.unsqueeze(1) * mean_i.unsqueeze(2)).reshape(b, 9, h, w)
+    cross = cross - (mean_p.unsqueeze(2) * mean_i.unsqueeze(1)).reshape(b, 9, h, w)
     sigma = sigma.permute(0, 2, 3, 1).reshape(b, h, w, 3, 3)
-    sigma = sigma + eps * torch.eye(3, device=guide.device, dtype=guide.dtype)
+    sigma = sigma + eps * torch.eye(3, device=means.device, dtype=means.dtype)
     cross = cross.permute(0, 2, 3, 1).reshape(b, h, w, 3, 3)  # [output channel, input channel]
     # matrix @ sigma = cross  <=>  sigma @ matrix^T = cross^T (sigma is symmetric)
     matrix = torch.linalg.solve(sigma, cross.transpose(-1, -2)).transpose(-1, -2)
@@ -136,20 +157,28 @@ def apply_field(field: AffineField, x: torch.Tensor) -> torch.Tensor:
 
 
 def fit_to_input(x: torch.Tensor, out: torch.Tensor, *, window: float, fit: Fit = "channel",
-                 eps: float = 1e-4) -> AffineField:
-    """The field taking ``x`` (B×3×H×W) to ``out`` (its enhanced version, same size) over
-    windows of ``window`` times the picture's longer side, fitted on copies at most 512 pixels
-    long: apply it to ``x`` (:func:`apply_field`) for the output the input can explain."""
+                 eps: float = FIT_EPS, shared_gain: bool = False) -> AffineField:
+    """The field taking ``x`` (B×3×H×W) to ``out`` (its enhanced version, same size) in
+    windows whose radius is ``window`` times the picture's longer side: apply it to ``x``
+    (:func:`apply_field`) for the output the input can explain. The window means are taken at
+    full resolution and shrunk to at most 512 pixels long, where the windows are averaged (so
+    the fine texture of a large frame still counts in its window's variance).
+    ``shared_gain`` (channel fit): one gain, the first channel's, for all three, as haze has in
+    Y'CbCr (a per-channel fit there would flatten the chroma, whose variance is small)."""
     if not 0 < window <= 0.5:
         raise ConfigError(f"the fit window must be in (0, 0.5] of the picture, got {window}")
+    if fit not in FITS:
+        raise ConfigError(f"fit must be one of {FITS}, got {fit!r}")
     height, width = x.shape[-2:]
-    longer = max(height, width)
-    if longer > _FIT_SIDE:
-        scale = _FIT_SIDE / longer
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        x, out = (F.interpolate(t.float(), size=size, mode="area") for t in (x, out))
-    radius = max(1, round(window * max(x.shape[-2:])))
-    return fit_field(x, out, fit=fit, radius=radius, eps=eps)
+    scale = min(1.0, _FIT_SIDE / max(height, width))
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+
+    def shrink(t: torch.Tensor) -> torch.Tensor:
+        return t if scale == 1.0 else F.interpolate(t, size=size, mode="area")
+
+    radius = max(1, round(window * max(size)))
+    means = _box(_moments(x.float(), out.float(), fit, shrink), radius)
+    return _solve(means, fit, radius, eps, shared_gain)
 
 
 class FittedToInput(nn.Module):

@@ -87,9 +87,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--fit", choices=("auto", *FITS),
                    help="how a reduced-size result reaches the full frame (auto: the task's)")
     p.add_argument("--fit-window", metavar="auto|F",
-                   help="the network's output fitted to its input over this fraction of the "
-                        "frame, which drops blotches the input cannot explain (auto: the "
-                        "task's, 1/32 for dehaze; 0: off)")
+                   help="dehazing's output fitted to its input in windows of this radius (a "
+                        "fraction of the frame's longer side, or 1/N), which drops blotches "
+                        "the input cannot explain (auto: 1/32; 0: off)")
     p.add_argument("--colour", choices=COLOUR, help="where YUV<->RGB runs (auto: on a GPU "
                    "when there is one)")
     p.add_argument("--batch", type=int, help="frames per inference batch")

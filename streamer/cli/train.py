@@ -67,9 +67,9 @@ def add_eval_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="root of the evaluation sets")
     p.add_argument("--out", type=Path, default=Path("out/eval"))
     p.add_argument("--fit-window", default="auto", metavar="auto|F",
-                   help="HDM's output fitted to its input over this fraction of the picture, "
-                        "as the engine does (auto: the task's, 1/32 for dehaze; 0: the raw "
-                        "network)")
+                   help="dehazing's output fitted to its input in windows of this radius (a "
+                        "fraction of the picture's longer side, or 1/N), as the engine does "
+                        "(auto: 1/32 for dehaze; 0: the network's own output)")
 
 
 def train(args: argparse.Namespace) -> int:
@@ -97,9 +97,11 @@ def evaluate(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
     make_folder(args.out)
-    network = hdm.resolve(args.task, args.model, args.weights)
     window = parse_fit_window(args.fit_window, "--fit-window")
     window = FIT_WINDOW_BY_TASK.get(args.task, 0.0) if window == "auto" else float(window)
+    if window and args.task not in FIT_WINDOW_BY_TASK:
+        raise ConfigError(f"--fit-window is for dehazing, not {args.task}")
+    network = hdm.resolve(args.task, args.model, args.weights)
     if window:  # as the engine runs it
         network = FittedToInput(network, window)
     methods = {"classical": hdm.resolve(args.task, "dcp"), "HDM": network}

@@ -173,11 +173,12 @@ class Engine:
         """What the network sees of frames of this size, for a start line."""
         side = self.runner.short_side(height, width)
         window = self.runner.fit_window
-        fitted = f", fitted to the input over 1/{1 / window:.3g} of the frame" if window else ""
+        fit = f"{self.runner.fit} fit" + (f", radius 1/{1 / window:.3g} of the frame," if window
+                                          else "")
         if side is None:
-            return f"full resolution{fitted}"
+            return f"full resolution ({fit.rstrip(',')})" if window else "full resolution"
         h, w = reduced_size(height, width, side)
-        return f"{w}x{h} ({self.runner.fit} fit to {width}x{height}{fitted})"
+        return f"{w}x{h} ({fit} to {width}x{height})"
 
     def check_size(self, height: int, width: int) -> None:
         """EngineError for frames larger than ``max_megapixels``, with the limit to change."""

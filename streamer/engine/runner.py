@@ -102,8 +102,10 @@ class ModelRunner:
         self._hash: str | None = None
         precision = (runner.precision_name if isinstance(runner, ExportedRunner)
                      else _dtype_name(dtype))
+        fitted = (f", fitted to its input (radius 1/{1 / self.fit_window:.3g} of the frame)"
+                  if self.fit_window else "")
         self.description = (f"{_model_name(model)}{f' ({task})' if task else ''} on {device} "
-                            f"({backend}, {precision})")
+                            f"({backend}, {precision}){fitted}")
 
     @classmethod
     def build(
@@ -178,6 +180,7 @@ class ModelRunner:
         if isinstance(size, int):
             return size if size < min(height, width) else None
         key = (f"{machine_name(str(self.device))} | {self.description} | {self.fit} | "
+               f"fit window {self.fit_window:g} | "
                f"{self._weights_hash()} | {width}x{height} | {rate or 'unknown'} fps | "
                f"batch {self.batch_size}")
         kept = self.choices.get(key) if self.choices else None
@@ -239,11 +242,14 @@ class ModelRunner:
             out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
         return self.stabiliser(small, out, [s.output for s in states], motions)
 
-    def _field(self, small: torch.Tensor, out: torch.Tensor, fit: Fit) -> torch.Tensor:
+    def _field(self, small: torch.Tensor, out: torch.Tensor, fit: Fit,
+               shared_gain: bool = False) -> torch.Tensor:
         """The affine field taking the network's input to its output: over the task's wide
-        windows (hdm.upsample.fit_to_input) where it has one, else over 5×5 windows."""
+        windows (hdm.upsample.fit_to_input; ``shared_gain`` for Y'CbCr planes) where it has
+        one, else over 5×5 windows."""
         if self.fit_window:
-            return fit_to_input(small, out, window=self.fit_window, fit=fit)
+            return fit_to_input(small, out, window=self.fit_window, fit=fit,
+                                shared_gain=shared_gain)
         return fit_field(small, out, fit=fit)
 
     @torch.inference_mode()
@@ -262,7 +268,7 @@ class ModelRunner:
         small, out, motions = self._small(rgb, states)
         target = torch.cat([rgb_to_yuv(out[i : i + 1], *coding)
                             for i, coding in enumerate(codings)])
-        field = self._field(yuv / 255.0, target / 255.0, "channel")
+        field = self._field(yuv / 255.0, target / 255.0, "channel", shared_gain=True)
         planes = expand_planes(field, frames)
         return quantise_planes(self.stabiliser, small, planes, [s.output for s in states],
                                motions)

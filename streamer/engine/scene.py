@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from hdm.scene import SceneStats, SceneTask, classify, scene_stats, thumbnail
+from hdm.upsample import FIT_WINDOW_BY_TASK
 from streamer.engine.colour import yuv_to_rgb
 from streamer.engine.core import Engine, EngineBatch
 from streamer.engine.planes import plane_views
@@ -104,9 +105,12 @@ class SceneEngine(Engine):
     @classmethod
     def build_all(cls, settings: EngineSettings, smoothing: SmoothingParams,
                   stabiliser: StabiliserParams, optimisations: Optimisations) -> SceneEngine:
-        """Every task's engine, built up front: a switch at night must not wait for a build."""
-        return cls({task: Engine.build(dataclasses.replace(settings, task=task), smoothing,
-                                       stabiliser=stabiliser, optimisations=optimisations)
+        """Every task's engine, built up front: a switch at night must not wait for a build.
+        A ``fit_window`` given goes to the tasks that are fitted (dehazing)."""
+        return cls({task: Engine.build(dataclasses.replace(
+                        settings, task=task,
+                        fit_window=settings.fit_window if task in FIT_WINDOW_BY_TASK else "auto"),
+                        smoothing, stabiliser=stabiliser, optimisations=optimisations)
                     for task in cast(tuple[Task, ...], TASKS)})
 
     @property

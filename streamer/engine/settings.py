@@ -58,13 +58,15 @@ def parse_inference_size(value: int | str, key: str = "inference_size") -> Infer
 
 
 def parse_fit_window(value: float | str, key: str = "fit_window") -> float | str:
-    """``auto``, or a fraction of the picture in [0, 0.5] (0: off; a string of one from a
-    flag); ConfigError naming ``key`` otherwise."""
+    """``auto``, or a fraction of the picture in [0, 0.5] (0: off; from a flag, a string of
+    one or ``1/N``); ConfigError naming ``key`` otherwise."""
     if value == "auto":
         return value
     try:
+        if isinstance(value, str) and value.startswith("1/"):
+            value = 1 / float(value[2:])  # as the help writes it: 1/32
         window = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ZeroDivisionError):
         window = float("nan")
     if isinstance(value, bool) or not 0 <= window <= 0.5:
         raise ConfigError(f"{key} must be auto or a fraction of the picture in [0, 0.5] "
@@ -80,9 +82,10 @@ class EngineSettings:
     ``inference_size``: ``full``, ``auto`` or the shorter side in pixels the network sees
     (see engine/resolution.py); ``fit``: how a reduced-size result reaches the full frame
     (``channel``, ``colour`` or ``auto``: the task's, see hdm/upsample.py); ``fit_window``:
-    the network's output replaced by its local fit on the input over windows of this fraction
-    of the picture's longer side, which keeps what the input can explain and drops blotches
-    (``auto``: the task's, 1/32 for dehazing; 0: off; see hdm.upsample.fit_to_input).
+    the network's output replaced by its local affine fit on the input in windows whose radius
+    is this fraction of the picture's longer side, which keeps what the input can explain and
+    drops blotches (``auto``: the task's, 1/32 for dehazing; 0: off; dehazing only, see
+    hdm.upsample.fit_to_input).
     ``strength`` blends the enhanced frame with its input (1: fully enhanced). Frames larger
     than ``max_megapixels`` are refused up front: HDM keeps full-resolution activations (hdm-s at
     8000×8000 took 11 GB of memory and did not finish on the CPU); 36 MP covers 8K UHD.
@@ -122,6 +125,11 @@ class EngineSettings:
         if self.fit not in ("auto", *FITS):
             raise ConfigError(f"fit must be one of {['auto', *FITS]}, got {self.fit!r}")
         object.__setattr__(self, "fit_window", parse_fit_window(self.fit_window))
+        if self.fit_window not in ("auto", 0.0) and self.task in ("derain", "lowlight"):
+            why = {"derain": "its streaks are in the input",
+                   "lowlight": "the noise the network removes would be multiplied back"}
+            raise ConfigError(f"fit_window is for dehazing, not {self.task} "
+                              f"({why[self.task]}): drop it or set 0")
 
     @property
     def resolved_fit(self) -> Fit:
@@ -133,9 +141,12 @@ class EngineSettings:
 
     @property
     def resolved_fit_window(self) -> float:
-        """The wide-window fit of the output to the input (0: none; ``auto``: the task's)."""
+        """The wide-window fit of the output to the input (0: none; ``auto``: the task's). A
+        value given with ``task: auto`` applies to the tasks that have one (dehazing)."""
+        if self.task not in FIT_WINDOW_BY_TASK:
+            return 0.0
         if self.fit_window == "auto":
-            return FIT_WINDOW_BY_TASK.get(self.task, 0.0)
+            return FIT_WINDOW_BY_TASK[self.task]
         return float(self.fit_window)
 
 

@@ -15,8 +15,9 @@ import torch
 import hdm
 from hdm.upsample import apply_field, fit_to_input
 from hdm.weights import DEFAULT_WEIGHTS, REDUCED_WEIGHTS
-from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState
+from streamer.engine import Engine, EngineBatch, EngineSettings, TemporalState, engine_for_settings
 from streamer.engine.runner import ModelRunner
+from streamer.engine.scene import SceneEngine
 from streamer.engine.settings import Task
 from streamer.errors import ConfigError, EngineError
 from streamer.frames import Layout, YuvCoding
@@ -158,8 +159,8 @@ def test_a_reduced_inference_size_runs_the_network_small_and_fits_its_effect_bac
     (got,) = engine.enhance([frame])
     assert recorder.shapes == [(1, 3, 48, 80)]
     assert got.shape == frame.shape and got.dtype == np.uint8
-    assert engine.inference_note(96, 160) == ("80x48 (channel fit to 160x96, fitted to the input "
-                                              "over 1/32 of the frame)")
+    assert engine.inference_note(96, 160) == ("80x48 (channel fit, radius 1/32 of the frame, "
+                                              "to 160x96)")
     full = Engine.build(replace(settings, inference_size="full"))
     # The reduced output follows the full frame's own detail, not a blurred small picture.
     (reference,) = full.enhance([frame])
@@ -212,8 +213,9 @@ def test_dehazing_is_fitted_to_the_input_over_wide_windows_unless_turned_off() -
     assert settings.resolved_fit_window == 1 / 32
     assert replace(settings, task="derain").resolved_fit_window == 0
     fitted, raw = Engine.build(settings), Engine.build(replace(settings, fit_window=0))
-    assert fitted.inference_note(96, 160) == ("full resolution, fitted to the input over 1/32 "
-                                              "of the frame")
+    assert fitted.inference_note(96, 160) == ("full resolution (channel fit, radius 1/32 of "
+                                              "the frame)")
+    assert fitted.description.endswith("fitted to its input (radius 1/32 of the frame)")
     assert raw.inference_note(96, 160) == "full resolution"
     frame = np.random.default_rng(0).integers(60, 180, (96, 160, 3), np.uint8)
     (got,) = fitted.enhance([frame])
@@ -223,3 +225,19 @@ def test_dehazing_is_fitted_to_the_input_over_wide_windows_unless_turned_off() -
     expected_frame = (expected[0].permute(1, 2, 0) * 255).round().numpy()
     assert np.abs(got.astype(int) - expected_frame).max() <= 1  # fitted, once, as hdm does it
     assert np.abs(got.astype(int) - own).mean() > 1  # and not the network's own output
+
+
+def test_a_fit_window_is_parsed_as_written_and_kept_to_dehazing() -> None:
+    assert EngineSettings(task="dehaze", fit_window="1/16").resolved_fit_window == 1 / 16
+    assert EngineSettings(task="dehaze", fit_window="0.05").resolved_fit_window == 0.05
+    for bad in ("1/0", "wide", True, 0.7):
+        with pytest.raises(ConfigError, match="fit_window must be auto or a fraction"):
+            EngineSettings(task="dehaze", fit_window=bad)
+    with pytest.raises(ConfigError, match="fit_window is for dehazing, not derain"):
+        EngineSettings(task="derain", fit_window=0.05)
+    # With task auto a given window goes to the dehazing engine only.
+    scene = engine_for_settings(EngineSettings(task="auto", model="hdm-s", device="cpu",
+                                               backend="eager", fit_window=0.05))
+    assert isinstance(scene, SceneEngine)
+    assert {task: engine.runner.fit_window for task, engine in scene.engines.items()} == {
+        "dehaze": 0.05, "derain": 0.0, "lowlight": 0.0}

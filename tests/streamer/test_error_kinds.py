@@ -90,6 +90,10 @@ def test_a_locked_job_is_a_job_error() -> None:
      "cannot make the folder a_file/eval"),
     (["train", "--task", "dehaze", "--paired", ".", "--out", "missing/w.safetensors"],
      "the folder of missing/w.safetensors does not exist"),
+    (["eval", "--task", "derain", "--data", ".", "--out", "e", "--fit-window", "1/32"],
+     "--fit-window is for dehazing, not derain"),
+    (["eval", "--task", "dehaze", "--data", ".", "--out", "e", "--fit-window", "wide"],
+     "--fit-window must be auto or a fraction"),
 ])
 def test_files_a_flag_names_that_cannot_be_written_are_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
