@@ -109,11 +109,16 @@ def test_the_wide_fit_keeps_a_dehazing_and_drops_a_blotch_the_input_cannot_expla
     assert (got - dehazed)[ground].abs().mean() < 0.01  # the recovered contrast stays
 
 
+class _Contrast(torch.nn.Module):
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return (batch * 1.4 - 0.2).clamp(0, 1)
+
+
 def test_fitting_to_the_input_is_made_small_but_applied_at_full_size() -> None:
     """Pictures longer than 512 pixels are fitted on a copy; the result has the input's size and
     its full-resolution texture, and the module runs a model that way."""
     x = _hazy_sky(400, 1100)
-    out = FittedToInput(lambda batch: (batch * 1.4 - 0.2).clamp(0, 1), 1 / 32)(x)
+    out = FittedToInput(_Contrast(), 1 / 32)(x)
     assert out.shape == x.shape
     ground = (slice(None), slice(None), slice(250, 380), slice(40, 1060))
     assert (out - (x * 1.4 - 0.2))[ground].abs().mean() < 0.005

@@ -100,8 +100,15 @@ def test_orientations_turn_as_a_viewer_shows_them() -> None:
 def test_sixteen_bits_stay_sixteen_where_the_format_has_them(tmp_path: Path, name: str,
                                                              bits: int) -> None:
     src, dst = tmp_path / "deep.png", tmp_path / name
-    stored = ffmpeg_picture(src, "-pix_fmt", "rgb48be")
-    assert stored.dtype == np.uint16
+    # FFmpeg's test picture scaled to 16 bits, with its own low bits: testsrc2 alone is 8-bit
+    # colour in 257 steps, which the classical dehazer leaves as it is wherever a pixel has a
+    # black channel (transmission 1), so the output's steps would say nothing.
+    picture_8bit = ffmpeg_picture(tmp_path / "source.png")
+    low_bits = np.random.default_rng(0).integers(0, 200, picture_8bit.shape)
+    assert cv2.imwrite(str(src), (picture_8bit.astype(np.uint16) * 257 + low_bits).clip(0, 65535)
+                       .astype(np.uint16))
+    stored = pixels_of(src)
+    assert stored.dtype == np.uint16 and np.count_nonzero(stored % 257) > stored.size // 2
     assert run(src, "-o", dst, "--task", "dehaze") == 0  # enhanced (auto leaves it as it is)
     written = pixels_of(dst)
     assert written.shape == stored.shape
