@@ -37,7 +37,7 @@ from torch import nn
 from hdm.errors import ConfigError
 
 __all__ = ["FITS", "FIT_WINDOW_BY_TASK", "AffineField", "Fit", "FittedToInput", "apply_field",
-           "enhance_reduced", "fit_field", "fit_to_input", "reduced_size"]
+           "describe_window", "enhance_reduced", "fit_field", "fit_to_input", "reduced_size"]
 
 Fit = Literal["channel", "colour"]
 FITS: tuple[Fit, ...] = get_args(Fit)
@@ -154,6 +154,12 @@ def apply_field(field: AffineField, x: torch.Tensor) -> torch.Tensor:
     for i in range(3):
         out = torch.addcmul(out, field[:, 3 * i : 3 * i + 3], x[:, i : i + 1])
     return out
+
+
+def describe_window(window: float) -> str:
+    """A fit window as people write it: ``1/32``, or ``0.3`` where it is no 1/N."""
+    inverse = 1 / window
+    return f"1/{round(inverse)}" if abs(inverse - round(inverse)) < 1e-6 else f"{window:g}"
 
 
 def fit_to_input(x: torch.Tensor, out: torch.Tensor, *, window: float, fit: Fit = "channel",

@@ -94,13 +94,13 @@ def train(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from hdm.evaluate import evaluate_task
 
-    if not args.data.is_dir():
-        raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
-    make_folder(args.out)
     window = parse_fit_window(args.fit_window, "--fit-window")
     window = FIT_WINDOW_BY_TASK.get(args.task, 0.0) if window == "auto" else float(window)
     if window and args.task not in FIT_WINDOW_BY_TASK:
-        raise ConfigError(f"--fit-window is for dehazing, not {args.task}")
+        raise ConfigError(f"--fit-window is for dehazing, not {args.task}: drop it or set 0")
+    if not args.data.is_dir():
+        raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
+    make_folder(args.out)
     network = hdm.resolve(args.task, args.model, args.weights)
     if window:  # as the engine runs it
         network = FittedToInput(network, window)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hdm.upsample import reduced_size
+from hdm.upsample import describe_window, reduced_size
 from streamer.engine.runner import ModelRunner
 from streamer.engine.settings import EngineSettings, Optimisations
 from streamer.engine.signal_range import from_sdr_range, to_sdr_range
@@ -173,8 +173,8 @@ class Engine:
         """What the network sees of frames of this size, for a start line."""
         side = self.runner.short_side(height, width)
         window = self.runner.fit_window
-        fit = f"{self.runner.fit} fit" + (f", radius 1/{1 / window:.3g} of the frame," if window
-                                          else "")
+        fit = f"{self.runner.fit} fit" + (f", radius {describe_window(window)} of the frame,"
+                                          if window else "")
         if side is None:
             return f"full resolution ({fit.rstrip(',')})" if window else "full resolution"
         h, w = reduced_size(height, width, side)

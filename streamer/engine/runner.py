@@ -31,7 +31,7 @@ from hdm import dcp
 from hdm.dcp import MaskMode
 from hdm.fusion import fuse_head
 from hdm.model import BORDER, HDM, SCALE, pad_input
-from hdm.upsample import Fit, fit_field, fit_to_input, reduced_size
+from hdm.upsample import Fit, describe_window, fit_field, fit_to_input, reduced_size
 from hdm.weights import REDUCED_WEIGHTS, Weights
 from streamer.engine.colour import rgb_to_yuv, yuv_to_rgb
 from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_version
@@ -102,8 +102,8 @@ class ModelRunner:
         self._hash: str | None = None
         precision = (runner.precision_name if isinstance(runner, ExportedRunner)
                      else _dtype_name(dtype))
-        fitted = (f", fitted to its input (radius 1/{1 / self.fit_window:.3g} of the frame)"
-                  if self.fit_window else "")
+        fitted = (f", fitted to its input (radius {describe_window(self.fit_window)} of the "
+                  "frame)" if self.fit_window else "")
         self.description = (f"{_model_name(model)}{f' ({task})' if task else ''} on {device} "
                             f"({backend}, {precision}){fitted}")
 

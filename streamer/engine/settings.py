@@ -64,8 +64,9 @@ def parse_fit_window(value: float | str, key: str = "fit_window") -> float | str
         return value
     try:
         if isinstance(value, str) and value.startswith("1/"):
-            value = 1 / float(value[2:])  # as the help writes it: 1/32
-        window = float(value)
+            window = 1 / float(value[2:])  # as the help writes it: 1/32
+        else:
+            window = float(value)
     except (TypeError, ValueError, ZeroDivisionError):
         window = float("nan")
     if isinstance(value, bool) or not 0 <= window <= 0.5:
@@ -125,6 +126,9 @@ class EngineSettings:
         if self.fit not in ("auto", *FITS):
             raise ConfigError(f"fit must be one of {['auto', *FITS]}, got {self.fit!r}")
         object.__setattr__(self, "fit_window", parse_fit_window(self.fit_window))
+        if self.fit_window not in ("auto", 0.0) and self.model == "dcp":
+            raise ConfigError("fit_window is for HDM's output; the classical dehazer's "
+                              "transmission is already guided by its input: drop it or set 0")
         if self.fit_window not in ("auto", 0.0) and self.task in ("derain", "lowlight"):
             why = {"derain": "its streaks are in the input",
                    "lowlight": "the noise the network removes would be multiplied back"}

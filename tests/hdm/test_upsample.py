@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 
 from hdm.errors import ConfigError
-from hdm.upsample import FittedToInput, apply_field, fit_field, fit_to_input, reduced_size
+from hdm.upsample import (
+    FittedToInput,
+    apply_field,
+    describe_window,
+    fit_field,
+    fit_to_input,
+    reduced_size,
+)
 
 
 def _picture(height: int = 96, width: int = 128) -> torch.Tensor:
@@ -141,3 +148,7 @@ def test_fine_faint_texture_of_a_large_frame_keeps_its_dehazed_contrast() -> Non
 def test_a_fit_window_outside_the_picture_is_refused(window: float) -> None:
     with pytest.raises(ConfigError, match="window"):
         fit_to_input(_picture(), _picture(), window=window)
+
+
+def test_a_fit_window_is_described_as_people_write_it() -> None:
+    assert [describe_window(w) for w in (1 / 32, 0.05, 0.3)] == ["1/32", "1/20", "0.3"]

@@ -235,9 +235,15 @@ def test_a_fit_window_is_parsed_as_written_and_kept_to_dehazing() -> None:
             EngineSettings(task="dehaze", fit_window=bad)
     with pytest.raises(ConfigError, match="fit_window is for dehazing, not derain"):
         EngineSettings(task="derain", fit_window=0.05)
+    with pytest.raises(ConfigError, match="fit_window is for HDM's output"):
+        EngineSettings(task="dehaze", model="dcp", fit_window=0.05)
+    with pytest.raises(ConfigError, match="got '1/1'"):  # as written, not as converted
+        EngineSettings(task="dehaze", fit_window="1/1")
     # With task auto a given window goes to the dehazing engine only.
     scene = engine_for_settings(EngineSettings(task="auto", model="hdm-s", device="cpu",
                                                backend="eager", fit_window=0.05))
     assert isinstance(scene, SceneEngine)
     assert {task: engine.runner.fit_window for task, engine in scene.engines.items()} == {
         "dehaze": 0.05, "derain": 0.0, "lowlight": 0.0}
+    assert scene.description.endswith("(eager, fp32); dehaze fitted to its input (radius 1/20 "
+                                      "of the frame)")
