@@ -11,9 +11,9 @@ import torch
 
 import hdm
 from hdm.model import OUTPUTS, TASKS
-from hdm.upsample import FIT_WINDOW_BY_TASK, FITS, FittedToInput
+from hdm.upsample import FITS, FittedToInput
 from streamer.cli.common import make_folder
-from streamer.engine.settings import parse_fit_window
+from streamer.engine.settings import check_fit_window, parse_fit_window, resolve_fit_window
 from streamer.errors import ConfigError
 
 __all__ = ["add_eval_parser", "add_train_parser", "evaluate", "train"]
@@ -94,10 +94,9 @@ def train(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from hdm.evaluate import evaluate_task
 
-    window = parse_fit_window(args.fit_window, "--fit-window")
-    window = FIT_WINDOW_BY_TASK.get(args.task, 0.0) if window == "auto" else float(window)
-    if window and args.task not in FIT_WINDOW_BY_TASK:
-        raise ConfigError(f"--fit-window is for dehazing, not {args.task}: drop it or set 0")
+    given = parse_fit_window(args.fit_window, "--fit-window")
+    check_fit_window(args.task, given, "--fit-window")
+    window = resolve_fit_window(args.task, given)
     if not args.data.is_dir():
         raise ConfigError(f"evaluation data not found: {args.data} (give --data DIR)")
     make_folder(args.out)

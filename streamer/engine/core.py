@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hdm.upsample import describe_window, reduced_size
+from hdm.upsample import reduced_size
 from streamer.engine.runner import ModelRunner
 from streamer.engine.settings import EngineSettings, Optimisations
 from streamer.engine.signal_range import from_sdr_range, to_sdr_range
@@ -97,7 +97,8 @@ class Engine:
 
     @property
     def description(self) -> str:
-        return self.runner.description
+        radius = self.runner.fit_radius
+        return self.runner.description + (f", fitted to its input ({radius})" if radius else "")
 
     @property
     def accepts(self) -> frozenset[Layout]:
@@ -172,12 +173,12 @@ class Engine:
     def inference_note(self, height: int, width: int) -> str:
         """What the network sees of frames of this size, for a start line."""
         side = self.runner.short_side(height, width)
-        window = self.runner.fit_window
-        fit = f"{self.runner.fit} fit" + (f", radius {describe_window(window)} of the frame,"
-                                          if window else "")
+        radius = self.runner.fit_radius
         if side is None:
-            return f"full resolution ({fit.rstrip(',')})" if window else "full resolution"
+            return f"full resolution ({self.runner.fit} fit, {radius})" if radius \
+                else "full resolution"
         h, w = reduced_size(height, width, side)
+        fit = f"{self.runner.fit} fit, {radius}," if radius else f"{self.runner.fit} fit"
         return f"{w}x{h} ({fit} to {width}x{height})"
 
     def check_size(self, height: int, width: int) -> None:

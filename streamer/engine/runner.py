@@ -102,10 +102,8 @@ class ModelRunner:
         self._hash: str | None = None
         precision = (runner.precision_name if isinstance(runner, ExportedRunner)
                      else _dtype_name(dtype))
-        fitted = (f", fitted to its input (radius {describe_window(self.fit_window)} of the "
-                  "frame)" if self.fit_window else "")
         self.description = (f"{_model_name(model)}{f' ({task})' if task else ''} on {device} "
-                            f"({backend}, {precision}){fitted}")
+                            f"({backend}, {precision})")
 
     @classmethod
     def build(
@@ -241,6 +239,11 @@ class ModelRunner:
             field = self._field(small, out, self.fit)
             out = expand(field, x[:count].float()).clamp_(0.0, 1.0)
         return self.stabiliser(small, out, [s.output for s in states], motions)
+
+    @property
+    def fit_radius(self) -> str:
+        """The wide fit's radius for start lines (empty when there is none)."""
+        return f"radius {describe_window(self.fit_window)} of the frame" if self.fit_window else ""
 
     def _field(self, small: torch.Tensor, out: torch.Tensor, fit: Fit,
                shared_gain: bool = False) -> torch.Tensor:

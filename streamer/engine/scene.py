@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from hdm.scene import SceneStats, SceneTask, classify, scene_stats, thumbnail
-from hdm.upsample import FIT_WINDOW_BY_TASK, describe_window
+from hdm.upsample import FIT_WINDOW_BY_TASK
 from streamer.engine.colour import yuv_to_rgb
 from streamer.engine.core import Engine, EngineBatch
 from streamer.engine.planes import plane_views
@@ -116,9 +116,9 @@ class SceneEngine(Engine):
     @property
     def description(self) -> str:
         engine = next(iter(self.engines.values()))
-        shared = engine.description.replace(f" ({engine.settings.task})", "").split(", fitted")[0]
-        fitted = [f"{task} fitted to its input (radius {describe_window(e.runner.fit_window)} "
-                  "of the frame)" for task, e in self.engines.items() if e.runner.fit_window]
+        shared = engine.runner.description.replace(f" ({engine.settings.task})", "")
+        fitted = [f"{task} fitted to its input ({e.runner.fit_radius})"
+                  for task, e in self.engines.items() if e.runner.fit_radius]
         return f"task auto ({', '.join(self.engines)} or none): " + "; ".join([shared, *fitted])
 
     def warmup(self, height: int, width: int, batch: int = 1, *, rate: float | None = None

@@ -15,7 +15,7 @@ __all__ = [
     "BACKENDS", "COLOUR", "COMPILE_MODES", "MODELS", "PRECISIONS", "TASKS", "Backend", "Colour",
     "CompileMode", "EngineSettings", "FIT_BY_TASK", "InferenceSize", "MIN_INFERENCE_SIZE",
     "ModelName", "Optimisations", "Precision", "TASK_CHOICES", "Task", "TaskChoice",
-    "parse_inference_size",
+    "check_fit_window", "parse_fit_window", "parse_inference_size", "resolve_fit_window",
 ]
 
 Backend = Literal["auto", "eager", "compile", "tensorrt", "openvino", "onnxruntime"]
@@ -75,6 +75,25 @@ def parse_fit_window(value: float | str, key: str = "fit_window") -> float | str
     return window
 
 
+_NOT_FITTED = {"derain": "its streaks are in the input",
+               "lowlight": "the noise the network removes would be multiplied back"}
+
+
+def check_fit_window(task: str, window: float | str, key: str = "fit_window") -> None:
+    """ConfigError naming ``key`` for a window given to a task that must not be fitted."""
+    if window not in ("auto", 0.0) and task in _NOT_FITTED:
+        raise ConfigError(f"{key} is for dehazing, not {task} ({_NOT_FITTED[task]}): drop it "
+                          "or set 0")
+
+
+def resolve_fit_window(task: str, window: float | str) -> float:
+    """The wide-window fit a task's output gets (0: none; ``auto``: the task's). A value given
+    with ``task: auto`` applies to the tasks that have one (dehazing)."""
+    if task not in FIT_WINDOW_BY_TASK:
+        return 0.0
+    return FIT_WINDOW_BY_TASK[task] if window == "auto" else float(window)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """What to run and how (the YAML ``model:`` section).
@@ -129,11 +148,7 @@ class EngineSettings:
         if self.fit_window not in ("auto", 0.0) and self.model == "dcp":
             raise ConfigError("fit_window is for HDM's output; the classical dehazer's "
                               "transmission is already guided by its input: drop it or set 0")
-        if self.fit_window not in ("auto", 0.0) and self.task in ("derain", "lowlight"):
-            why = {"derain": "its streaks are in the input",
-                   "lowlight": "the noise the network removes would be multiplied back"}
-            raise ConfigError(f"fit_window is for dehazing, not {self.task} "
-                              f"({why[self.task]}): drop it or set 0")
+        check_fit_window(self.task, self.fit_window)
 
     @property
     def resolved_fit(self) -> Fit:
@@ -145,13 +160,8 @@ class EngineSettings:
 
     @property
     def resolved_fit_window(self) -> float:
-        """The wide-window fit of the output to the input (0: none; ``auto``: the task's). A
-        value given with ``task: auto`` applies to the tasks that have one (dehazing)."""
-        if self.task not in FIT_WINDOW_BY_TASK:
-            return 0.0
-        if self.fit_window == "auto":
-            return FIT_WINDOW_BY_TASK[self.task]
-        return float(self.fit_window)
+        """The wide-window fit of the output to the input: :func:`resolve_fit_window`."""
+        return resolve_fit_window(self.task, self.fit_window)
 
 
 @dataclass(frozen=True)
