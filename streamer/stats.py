@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from hdm.dcp import LUMA_WEIGHTS
+from streamer.engine.motion import estimate_motion
 from streamer.frames import Frame, Layout, full_scale
 
 __all__ = ["FlickerMeter", "LatencyHistogram", "RunStats", "StageTimer"]
@@ -81,12 +82,19 @@ _UPPER_EDGES = LatencyHistogram._LOW_S * LatencyHistogram._RATIO ** np.arange(
 
 
 class FlickerMeter:
-    """Mean absolute change between consecutive output frames where the input did not change.
+    """Mean absolute change between consecutive output frames where the input did not change,
+    once the camera's motion is taken out.
 
-    Pixels whose grey level moved by less than 2/255 in the input are "static"; any change of
-    the output there is flicker the enhancer added. Reported in 8-bit grey levels, for the
-    output and, as a reference, for the input over the same pixels. Frames are compared at
-    320 px wide (fast and insensitive to codec noise).
+    The previous frame (input and output) is first brought forward by the camera's motion
+    between the two inputs (streamer.engine.motion, estimated on these thumbnails); pixels whose
+    grey level then moved by less than 2/255 in the input are "static", and any change of the
+    output there is flicker the enhancer added. Without the motion a slow pan counts faint
+    texture sliding by (which dehazing amplifies) as flicker, and scores an output that trails
+    behind the camera as steadier than one that follows it (the fog clip: 0.57 against 1.05
+    levels, where compensated they are 1.09 against 0.93). Pixels the camera brought into view
+    are not compared. Reported in 8-bit grey levels, for the output and, as a reference, for the
+    input over the same pixels. Frames are compared at 320 px wide (fast and insensitive to
+    codec noise).
     """
 
     def __init__(self) -> None:
@@ -109,11 +117,12 @@ class FlickerMeter:
         previous, self._previous = self._previous, (original, enhanced)
         if previous is None or previous[0].shape != original.shape:
             return
-        static = np.abs(original - previous[0]) < _STATIC_THRESHOLD
+        before, before_out, seen = _followed(previous[0], previous[1], original)
+        static = seen & (np.abs(original - before) < _STATIC_THRESHOLD)
         if not static.any():
             return
-        self.output_sum += float(np.abs(enhanced - previous[1])[static].mean())
-        self.input_sum += float(np.abs(original - previous[0])[static].mean())
+        self.output_sum += float(np.abs(enhanced - before_out)[static].mean())
+        self.input_sum += float(np.abs(original - before)[static].mean())
         self.frames += 1
 
     @property
@@ -123,6 +132,27 @@ class FlickerMeter:
     @property
     def input(self) -> float | None:
         return 255.0 * self.input_sum / self.frames if self.frames else None
+
+
+def _followed(before: np.ndarray, before_out: np.ndarray, now: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The previous input and output thumbnails brought forward by the camera's motion to
+    ``now``, and where they have something to compare (all of the frame for a still camera)."""
+    motion = estimate_motion(_codes(before), _codes(now))
+    if motion is None:
+        return before, before_out, np.ones(now.shape, bool)
+    size = now.shape[::-1]
+
+    def warp(image: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+        return cv2.warpAffine(image, motion.matrix, size, flags=cv2.INTER_CUBIC,
+                              borderMode=border)
+
+    seen = warp(np.ones_like(now), cv2.BORDER_CONSTANT) > 0.999
+    return warp(before), warp(before_out), cv2.erode(seen.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+
+
+def _codes(grey: np.ndarray) -> np.ndarray:
+    return np.clip(grey * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _grey_thumbnail(image: np.ndarray, layout: Layout) -> np.ndarray:
