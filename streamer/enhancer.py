@@ -60,6 +60,9 @@ class Enhancer:
             (the largest size that keeps up with ``rate`` frames per second on this device)
             or a shorter side in pixels.
         rate: the video's frames per second, for ``auto`` (default 25).
+        fit_window: as ``--fit-window``: the dehazed output fitted to its input in windows of
+            this radius (a fraction of the longer side, or ``1/N``; ``auto``: the task's, 1/32
+            for dehazing; 0: off). Dehazing only.
         smoothing, stabiliser: steady the DCP masks / the output over time (video); turn both
             off for unrelated photos.
     """
@@ -68,11 +71,13 @@ class Enhancer:
                  weights: str = "default", device: str = "auto", backend: Backend = "auto",
                  precision: Precision = "auto", strength: float = 1.0,
                  inference_size: int | str = "auto", rate: float | None = None,
-                 smoothing: bool = True, stabiliser: bool = True) -> None:
+                 fit_window: float | str = "auto", smoothing: bool = True,
+                 stabiliser: bool = True) -> None:
         try:
             settings = EngineSettings(model=model, task=task, weights=weights, device=device,
                                       backend=backend, precision=precision, colour="host",
-                                      strength=strength, inference_size=inference_size)
+                                      strength=strength, inference_size=inference_size,
+                                      fit_window=fit_window)
         except ConfigError as error:
             raise ConfigError(f"Enhancer: {error}") from None
         self.engine = engine_for_settings(settings, SmoothingParams(enabled=smoothing),

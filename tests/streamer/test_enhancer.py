@@ -8,6 +8,7 @@ import pytest
 from streamer import Enhancer, FrameError
 from streamer.engine import Engine, EngineSettings
 from streamer.engine.temporal import SmoothingParams, TemporalState
+from streamer.errors import ConfigError
 
 
 def frames(count: int, dtype: type = np.uint8) -> list[np.ndarray]:
@@ -70,3 +71,16 @@ def test_a_batch_of_mixed_sizes_is_refused() -> None:
     enhancer = Enhancer("dehaze", model="dcp", device="cpu")
     with pytest.raises(FrameError, match="share size"):
         enhancer.enhance([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)])
+
+
+def test_the_fit_window_reaches_the_engine_and_is_checked() -> None:
+    video = frames(1)
+    fitted = Enhancer("dehaze", model="hdm-s", weights="random", device="cpu",
+                      inference_size="full", fit_window="1/4")
+    unfitted = Enhancer("dehaze", model="hdm-s", weights="random", device="cpu",
+                        inference_size="full", fit_window=0)
+    assert fitted.engine.runner.fit_window == 0.25 and unfitted.engine.runner.fit_window == 0
+    assert np.abs(fitted.enhance(video)[0].astype(int)
+                  - unfitted.enhance(video)[0].astype(int)).max() > 0
+    with pytest.raises(ConfigError, match="^Enhancer: .*fit_window"):
+        Enhancer("derain", model="hdm-s", weights="random", device="cpu", fit_window=0.1)
