@@ -38,11 +38,19 @@ def trailing(frames: list[np.ndarray], weight: float = 0.1) -> list[np.ndarray]:
     return out
 
 
-def test_a_pan_passed_through_measures_as_the_input() -> None:
+def test_a_pan_of_a_noisy_picture_measures_its_noise_not_its_motion() -> None:
     clip = panning_clip()
     meter = measure(clip, clip)
     assert meter.frames == FRAMES - 1  # the motion left static pixels in every frame
-    assert meter.output == meter.input and meter.input is not None and meter.input < 1.0
+    still = measure([clip[0]] * FRAMES, [clip[0]] * FRAMES)
+    noise = [np.clip(clip[0] + np.random.default_rng(i).normal(0, 1, clip[0].shape), 0, 255
+                     ).astype(np.uint8) for i in range(FRAMES)]
+    noisy_still = measure(noise, noise)
+    assert still.input == 0.0 and noisy_still.input is not None and meter.input is not None
+    print(f"input flicker: pan {meter.input:.2f}, "
+          f"still with the same noise {noisy_still.input:.2f}")
+    assert meter.output == meter.input
+    assert abs(meter.input - noisy_still.input) < 0.35 * noisy_still.input
 
 
 def test_an_output_that_trails_the_camera_flickers_more_than_one_that_follows_it() -> None:
