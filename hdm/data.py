@@ -265,8 +265,8 @@ def _specks(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 def add_rain(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Rain as cameras see it: one to three streak layers (one fall direction for the picture,
     up to 45 degrees from vertical as wind blows it; each layer its own density, length and
-    width), now and then splashes or a drizzle of specks, blended as light (screen), and half
-    the time the veil of fine drops that lowers contrast."""
+    width), now and then splashes or a drizzle of specks, blended as light (screen), and a
+    quarter of the time a light veil of fine drops that lowers contrast."""
     image = clean.astype(np.float32) / 255
     angle = rng.uniform(-45, 45)
     rain = sum(_streaks(image.shape[:2], rng, angle) for _ in range(int(rng.integers(1, 4))))
@@ -275,8 +275,8 @@ def add_rain(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.25:
         rain = rain + _specks(image.shape[:2], rng)
     rainy = 1 - (1 - image) * (1 - np.clip(rain, 0, 1)[..., None])  # screen blend
-    if rng.random() < 0.5:
-        veil = rng.uniform(0.02, 0.15)
+    if rng.random() < 0.25:
+        veil = rng.uniform(0.02, 0.10)
         rainy = rainy * (1 - veil) + veil * rng.uniform(0.7, 0.95)
     return np.clip(rainy * 255 + 0.5, 0, 255).astype(np.uint8)
 
