@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import hdm
-from hdm.data import add_lowlight
+from hdm.data import add_lowlight, find_pairs, read_rgb, to_tensor
+from hdm.defects import defects
 from hdm.evaluate import evaluate_task
 from hdm.train import TrainConfig, train
 
@@ -85,6 +86,14 @@ def test_evaluation_reports_every_method_and_writes_sheets(tmp_path: Path, lol_l
     clear = report["clear"]["LOL normal light"]["classical"]  # type: ignore[index]
     assert 0 < clear["psnr_to_input"] < 60 and clear["shadows_crushed"] >= 0
     assert "on clear pictures" in table and (out / "lowlight_lol_normal_light.jpg").is_file()
+    # The defect measures read on the clean target too: how far each can be taken as a bar.
+    calibration = report["paired_defects"]["LOL eval (10)"]  # type: ignore[index]
+    assert set(calibration) == {"classical", "target"}
+    pairs = find_pairs(lol_like)
+    on_targets = [defects(*(to_tensor(read_rgb(p)).unsqueeze(0) for p in pair)) for pair in pairs]
+    assert calibration["target"]["streaks_left"] == pytest.approx(
+        np.mean([d["streaks_left"] for d in on_targets]))
+    assert "| LOL eval (10) | target |" in table
 
 
 def test_any_folder_of_paired_sets_is_evaluated(tmp_path: Path, lol_like: Path) -> None:
