@@ -12,7 +12,7 @@ statistics included) and ``DIR/TASK_<set>.jpg`` contact sheets.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,8 +147,7 @@ def evaluate_task(
             if len(sheet) < 4:
                 sheet.append(_sheet_row([_image(o) for o in outputs.values()] + [_image(y)]))
         paired[label] = {name: s.means() for name, s in scores.items()}
-        paired_defects[label] = {n: {k: float(np.nanmean([d[k] for d in v])) for k in _CALIBRATED}
-                                 for n, v in measured.items() if v}
+        paired_defects[label] = {n: _means(v, _CALIBRATED) for n, v in measured.items() if v}
         _write_sheet(sheet, [*names, "target"], out_dir / f"{task}_{_slug(label)}.jpg")
         progress(f"{label}: " + ", ".join(f"{n} {v['psnr']:.2f} dB" for n, v in
                                          paired[label].items()))
@@ -170,8 +169,8 @@ def evaluate_task(
         if not stats["input"]:
             continue
         photos[label] = stats
-        unpaired[label] = {n: {k: float(np.nanmean([s[k] for s in v])) for k in v[0]
-                               if k != "photo"} for n, v in stats.items()}
+        unpaired[label] = {n: _means(v, [k for k in v[0] if k != "photo"])
+                           for n, v in stats.items()}
         _write_sheet(sheet, names, out_dir / f"{task}_{_slug(label)}.jpg")
     report["unpaired"] = unpaired
     report["photos"] = photos
@@ -204,8 +203,7 @@ def _clear(task: str, methods: dict[str, nn.Module], data_root: Path, out_dir: P
             if len(sheet) < 4:
                 sheet.append(_sheet_row([_image(x)] + [_image(o) for o in outputs.values()]))
         if sheet:
-            clear[label] = {n: {k: float(np.nanmean([r[k] for r in v])) for k in v[0]}
-                            for n, v in rows.items()}
+            clear[label] = {n: _means(v, v[0]) for n, v in rows.items()}
             _write_sheet(sheet, ["clear input", *methods], out_dir / f"{task}_{_slug(label)}.jpg")
     return clear
 
@@ -226,6 +224,12 @@ def _clear_markdown(task: str, clear: dict[str, dict[str, dict[str, float]]]) ->
                          f"{m['shadows_crushed']:.2f} | {m['blotches']:.2f} | "
                          f"{m['neutral_cast']:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def _means(rows: Sequence[Mapping[str, Any]], keys: Iterable[str]) -> dict[str, float]:
+    """Each key's mean over the rows (one per picture), a measure that is undefined on a
+    picture (NaN) left out."""
+    return {k: float(np.nanmean([r[k] for r in rows])) for k in keys}
 
 
 def _calibration_markdown(task: str, measured: dict[str, dict[str, dict[str, float]]]) -> str:
