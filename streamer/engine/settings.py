@@ -16,6 +16,7 @@ __all__ = [
     "CompileMode", "EngineSettings", "FIT_BY_TASK", "InferenceSize", "MIN_INFERENCE_SIZE",
     "ModelName", "Optimisations", "Precision", "TASK_CHOICES", "Task", "TaskChoice",
     "check_fit_window", "parse_fit_window", "parse_inference_size", "resolve_fit_window",
+    "size_for",
 ]
 
 Backend = Literal["auto", "eager", "compile", "tensorrt", "openvino", "onnxruntime"]
@@ -43,7 +44,37 @@ per-channel affine transform, and so (near enough: 0.04 dB on LOL) is a low-ligh
 rain gains from the 3×3 colour mix (+0.17 dB on Rain100L at 1/4 scale), where speed matters less."""
 
 
-def parse_inference_size(value: int | str, key: str = "inference_size") -> InferenceSize:
+def parse_inference_size(value: object, key: str = "inference_size") -> int | str:
+    """One size for every task, or one per task (see :func:`size_for`), in a canonical form
+    (a mapping, ``derain=240,lowlight=full`` from a flag, becomes
+    ``dehaze=auto,derain=240,lowlight=full``; the same size for all becomes that size);
+    ConfigError naming ``key`` otherwise."""
+    if isinstance(value, str) and "=" in value:
+        pairs = [item.partition("=") for item in value.split(",")]
+        value = {name.strip(): size.strip() for name, _, size in pairs}
+    if not isinstance(value, dict):
+        return _parse_one_size(value, key)
+    unknown = sorted(str(name) for name in value if name not in TASKS)
+    if unknown:
+        raise ConfigError(f"{key}: no task {unknown[0]!r}; per task it takes "
+                          f"{', '.join(TASKS)}, e.g. derain=240")
+    sizes = {task: _parse_one_size(value.get(task, "auto"), f"{key}.{task}") for task in TASKS}
+    if len(set(sizes.values())) == 1:
+        return sizes[TASKS[0]]
+    return ",".join(f"{task}={size}" for task, size in sizes.items())
+
+
+def size_for(inference_size: int | str, task: str) -> InferenceSize:
+    """The size one task runs at, from a setting :func:`parse_inference_size` made: per task
+    because what a task needs to see differs (rain streaks are a pixel or two wide; haze and
+    darkness are smooth)."""
+    if isinstance(inference_size, str) and "=" in inference_size:
+        sizes = dict(item.split("=") for item in inference_size.split(","))
+        return _parse_one_size(sizes[task])
+    return _parse_one_size(inference_size)
+
+
+def _parse_one_size(value: object, key: str = "inference_size") -> InferenceSize:
     """``full``, ``auto`` or a shorter side in pixels (an int, or a string of digits from a
     flag); ConfigError naming ``key`` otherwise."""
     if isinstance(value, str) and value.isdigit():
@@ -54,7 +85,8 @@ def parse_inference_size(value: int | str, key: str = "inference_size") -> Infer
         if value < MIN_INFERENCE_SIZE:
             raise ConfigError(f"{key} must be at least {MIN_INFERENCE_SIZE} pixels, got {value}")
         return value
-    raise ConfigError(f"{key} must be full, auto or a shorter side in pixels, got {value!r}")
+    raise ConfigError(f"{key} must be full, auto, a shorter side in pixels or one per task "
+                      f"(derain=240,lowlight=full), got {value!r}")
 
 
 def parse_fit_window(value: float | str, key: str = "fit_window") -> float | str:
@@ -100,7 +132,8 @@ class EngineSettings:
 
     ``weights``: ``default`` (shipped), ``random`` or a checkpoint path (see hdm.builders).
     ``inference_size``: ``full``, ``auto`` or the shorter side in pixels the network sees
-    (see engine/resolution.py); ``fit``: how a reduced-size result reaches the full frame
+    (see engine/resolution.py), or one of those per task (``derain=240``: the others
+    ``auto``; :func:`size_for`); ``fit``: how a reduced-size result reaches the full frame
     (``channel``, ``colour`` or ``auto``: the task's, see hdm/upsample.py); ``fit_window``:
     the network's output replaced by its local affine fit on the input in windows whose radius
     is this fraction of the picture's longer side, which keeps what the input can explain and
@@ -142,6 +175,8 @@ class EngineSettings:
         if not self.weights:
             raise ConfigError("weights cannot be empty; use default, random or a path")
         object.__setattr__(self, "inference_size", parse_inference_size(self.inference_size))
+        if self.task != "auto" and "=" in str(self.inference_size):
+            object.__setattr__(self, "inference_size", self.size_for(self.task))
         if self.fit not in ("auto", *FITS):
             raise ConfigError(f"fit must be one of {['auto', *FITS]}, got {self.fit!r}")
         object.__setattr__(self, "fit_window", parse_fit_window(self.fit_window))
@@ -149,6 +184,10 @@ class EngineSettings:
             raise ConfigError("fit_window is for HDM's output; the classical dehazer's "
                               "transmission is already guided by its input: drop it or set 0")
         check_fit_window(self.task, self.fit_window)
+
+    def size_for(self, task: Task) -> InferenceSize:
+        """The inference size ``task``'s engine runs at (:func:`size_for`)."""
+        return size_for(self.inference_size, task)
 
     @property
     def resolved_fit(self) -> Fit:

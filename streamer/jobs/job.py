@@ -8,6 +8,7 @@ segments until the join has written the output and found every frame in it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import shutil
 import time
@@ -18,9 +19,11 @@ from pathlib import Path
 
 from streamer.config import RunConfig
 from streamer.engine import Engine
+from streamer.engine.scene import SceneEngine
+from streamer.engine.settings import parse_inference_size
 from streamer.errors import ConfigError, JobError
 from streamer.frames import StreamInfo
-from streamer.jobs.files import decoded_as_configured
+from streamer.jobs.files import build_engine, decoded_as_configured
 from streamer.jobs.join import join_segments
 from streamer.jobs.lock import JobLock
 from streamer.jobs.manifest import Manifest, check_folder, input_fingerprint, settings_fingerprint
@@ -91,16 +94,24 @@ def _workers(config: RunConfig, job: JobSettings, engine: Callable[[], Engine]) 
 
 def _pin_inference_size(config: RunConfig, info: StreamInfo, engine: Callable[[], Engine]
                         ) -> RunConfig:
-    """``auto`` decided once, here, for the input's size and rate: every worker, on any
-    machine, then runs the network at the same size (segments that differ would show at the
-    joins), and the manifest records it (a resume on a machine that would choose otherwise is
+    """``auto`` decided once, here, for the input's size and rate, for each task the engine
+    runs (``--task auto`` runs three, each with its own size): every worker, on any machine,
+    then runs the networks at the same sizes (segments that differ would show at the joins),
+    and the manifest records them (a resume on a machine that would choose otherwise is
     refused rather than mixed)."""
-    if config.model.inference_size != "auto" or not (info.width and info.height):
+    if "auto" not in str(config.model.inference_size) or not (info.width and info.height):
         return config
-    runner = engine().runner
-    runner.batch_size = config.batch.size
-    side = runner.short_side(info.height, info.width, float(info.rate) if info.rate else None)
-    model = dataclasses.replace(config.model, inference_size="full" if side is None else side)
+    built = engine()
+    engines = built.engines if isinstance(built, SceneEngine) else {built.settings.task: built}
+    rate = float(info.rate) if info.rate else None
+    sizes: dict[str, int | str] = {}
+    for task, one in engines.items():
+        one.runner.batch_size = config.batch.size
+        side = one.runner.short_side(info.height, info.width, rate)
+        sizes[task] = "full" if side is None else side
+    pinned = parse_inference_size(sizes) if isinstance(built, SceneEngine) else sizes[
+        built.settings.task]
+    model = dataclasses.replace(config.model, inference_size=pinned)
     return dataclasses.replace(config, model=model)
 
 
@@ -131,7 +142,11 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
         raise ConfigError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
     info = _check_output(config, input, output)
-    config = _pin_inference_size(config, info, engine)
+    pinned = _pin_inference_size(config, info, engine)
+    if pinned != config:  # this process's engine measured ``auto``: as the workers, run the
+        # pinned sizes (auto's full resolution takes I420 planes, ``full`` RGB: other frames)
+        engine = functools.partial(build_engine, pinned)
+    config = pinned
     workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
     check_folder(folder)  # someone else's folder of that name is not locked either

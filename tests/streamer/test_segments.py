@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from streamer.config import RunConfig
-from streamer.engine import Engine, EngineSettings
+from streamer.engine import Engine, EngineSettings, engine_for_settings
+from streamer.engine.scene import SceneEngine
 from streamer.jobs.job import _pin_inference_size, job_folder
 from streamer.jobs.manifest import Manifest
 from streamer.jobs.segments import SegmentResult, plan_segments
@@ -307,6 +308,27 @@ def test_auto_inference_size_is_decided_once_for_the_whole_job(tmp_path: Path) -
     assert _pin_inference_size(explicit, info, lambda: engine) is explicit
 
 
+def test_task_auto_pins_each_task_to_its_own_size(tmp_path: Path) -> None:
+    """``--task auto`` runs three engines, and ``auto`` may choose a size for each (derain's
+    colour fit costs more than the others'): the job pins each task's own, not the first's."""
+    clip = tmp_path / "in.mp4"
+    write_clip(clip, frames=4, size=(144, 256))
+    config = RunConfig(model=EngineSettings(task="auto", model="dcp", device="cpu",
+                                            cache_dir=str(tmp_path / "cache"),
+                                            inference_size="lowlight=96"))
+    engine = engine_for_settings(config.model)
+    assert isinstance(engine, SceneEngine)
+    source = VideoSource(str(clip))
+    info = source.open()
+    source.close()
+    pinned = _pin_inference_size(config, info, lambda: engine)
+    for task, one in engine.engines.items():
+        side = one.runner.short_side(144, 256) or "full"
+        assert pinned.model.size_for(task) == side
+    assert pinned.model.size_for("lowlight") == 96
+    assert "auto" not in str(pinned.model.inference_size)
+
+
 def _frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [f.to_ndarray() for f in container.decode(video=0)]
@@ -445,6 +467,27 @@ def test_ctrl_c_again_while_a_segment_drains_leaves_no_part_file(
     assert run(src, "-o", dst, "--segment-seconds", "1") == 130
     assert not list(job_folder(dst).glob("*.part*"))
     assert (job_folder(dst) / "segment00000.mp4").is_file()
+
+
+@pytest.mark.slow
+def test_a_job_gives_the_same_frames_in_this_process_as_by_workers(tmp_path: Path) -> None:
+    """Segments enhanced here (``--workers 1``) and by worker processes are the same frames,
+    so a job resumed with another worker count joins segments that match: the engine that
+    measured ``auto`` here is not the one that runs them (its full resolution took I420
+    planes where the workers' pinned ``full`` takes RGB, 2.2 levels apart on average)."""
+    src = fog_clip(tmp_path / "fog.mp4", 48)
+    home = tmp_path / "home"
+    home.mkdir()
+    runs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}.mkv"
+        done = subprocess.run(_command(src, out, "--workers", workers), capture_output=True,
+                              text=True, env={**os.environ, "HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+        runs.append(_frames(out))
+    differing = [i for i, (x, y) in enumerate(zip(*runs, strict=True))
+                 if not np.array_equal(x, y)]
+    assert not differing, f"frames {differing} differ"
 
 
 @pytest.mark.slow
