@@ -79,11 +79,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="torch.compile mode (reduce-overhead: CUDA graphs)")
     p.add_argument("--precision", choices=tuple(PRECISIONS),
                    help="the network's arithmetic (auto: bf16 on a GPU, the backend's on a CPU)")
-    p.add_argument("--inference-size", metavar="full|auto|N",
+    p.add_argument("--inference-size", metavar="full|auto|N|TASK=SIZE,...",
                    help="what the network sees: the full frame, the frame scaled to a "
                         "shorter side of N pixels (its effect fitted back to full "
                         "resolution), or auto: the largest that keeps up with the stream on "
-                        "this device (the choice is logged)")
+                        "this device (the choice is logged; derain never below 3/4 of the "
+                        "frame, where it would harm); or one per task, e.g. derain=360 (the "
+                        "others auto)")
     p.add_argument("--fit", choices=("auto", *FITS),
                    help="how a reduced-size result reaches the full frame (auto: the task's)")
     p.add_argument("--fit-window", metavar="auto|F",

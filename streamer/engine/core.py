@@ -159,14 +159,15 @@ class Engine:
         layout = Layout.rgb_for(images[0].dtype)
         return self.submit(EngineBatch(images, layout), [state] * len(images)).result()
 
-    def warmup(self, height: int, width: int, batch: int = 1, *, rate: float | None = None
-               ) -> None:
+    def warmup(self, height: int, width: int, batch: int = 1, *, rate: float | None = None,
+               live: bool = False) -> None:
         """Run once at a stream's size and batch size, so compilation is not timed as the
         first frame (and later short batches are padded to ``batch``); an ``auto`` inference
-        size is chosen here for the stream's ``rate`` (frames per second). RGB suffices: I420
-        frames reach the network as the same float tensor."""
+        size is chosen here for the stream's ``rate`` (frames per second) and whether it is
+        ``live`` (Runner.short_side). RGB suffices: I420 frames reach the network as the same
+        float tensor."""
         self.runner.batch_size = batch
-        self.runner.short_side(height, width, rate)
+        self.runner.short_side(height, width, rate, live=live)
         dummy = [np.zeros((height, width, 3), np.uint8)] * batch
         self.submit(EngineBatch(dummy, Layout.RGB24), [TemporalState()] * batch).result()
 
@@ -179,7 +180,8 @@ class Engine:
                 else "full resolution"
         h, w = reduced_size(height, width, side)
         fit = f"{self.runner.fit} fit, {radius}," if radius else f"{self.runner.fit} fit"
-        return f"{w}x{h} ({fit} to {width}x{height})"
+        below = self.runner.below_floor(side, height, width)
+        return f"{w}x{h} ({fit} to {width}x{height}{'; ' + below if below else ''})"
 
     def check_size(self, height: int, width: int) -> None:
         """EngineError for frames larger than ``max_megapixels``, with the limit to change."""

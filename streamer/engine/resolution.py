@@ -11,7 +11,8 @@ the full frame's own detail.
 * ``N``: the network sees the frame scaled so that its shorter side is N pixels (never larger
   than the frame);
 * ``auto``: the largest of :data:`CANDIDATES` (or full) whose measured cost fits the stream's
-  frame budget on this device, chosen once per frame size at warm-up and logged. The choice is
+  frame budget on this device, chosen once per frame size at warm-up and logged; derain never
+  below :data:`SMALLEST_SHARE` of the frame, where it would harm. The choice is
   kept on disk (:class:`ChoiceCache`) per machine, engine, weights, frame size, rate and batch,
   so that the same command gives the same frames every run, and every worker of a segmented
   job the same size; delete the file to measure again.
@@ -30,16 +31,24 @@ from pathlib import Path
 
 from hdm.upsample import reduced_size
 
-__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "Choice", "ChoiceCache", "choose_size",
-           "machine_name", "timer"]
+__all__ = ["CANDIDATES", "DEFAULT_RATE", "ENGINE_SHARE", "SMALLEST_SHARE", "Choice",
+           "ChoiceCache", "choose_size", "machine_name", "timer"]
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = (1080, 720, 540, 432, 360, 288, 240, 216, 180, 144, 128, 112, 96)
+CANDIDATES = (1080, 810, 720, 540, 432, 360, 288, 240, 216, 180, 144, 128, 112, 96)
 """Shorter sides ``auto`` chooses from, largest first; below 96 pixels the networks lose the
 structure they need (dehaze on O-HAZE fell by a further dB from 1/8 to 1/16)."""
 DEFAULT_RATE = 25.0
 """Frames per second assumed when a stream does not say (stills, a source without a rate)."""
+SMALLEST_SHARE = {"derain": 0.75}
+"""The least part of the frame's shorter side a task's network may see under ``auto``, budget
+or not. Rain streaks are a pixel or two wide, and the fit back to full resolution keeps the
+input's own, so a small copy cannot show the network what to remove. On the paired rainy sets
+through the engine (benchmarks/bench_inference_size.py, 8 December), derain at 0.75 of the
+shorter side came within 0.05 dB of its full-resolution PSNR on every set; at 0.6 the OTMSCSC
+frames fell below their input (28.40 against 28.47 dB), at 96 pixels to 25.81. Haze and
+darkness are smooth and have no floor."""
 ENGINE_SHARE = {"cpu": 0.5, "cuda": 0.8}
 """Part of a frame's interval the network may take. On a CPU decode, colour conversion and the
 encoder share the cores with it (the x264 transcode of 720p alone took 13 ms a frame of the
@@ -74,8 +83,11 @@ def choose_size(
     *,
     device: str,
     rate: float | None,
+    smallest_share: float = 0.0,
 ) -> Choice:
-    """The largest candidate (or full resolution) whose cost fits the budget.
+    """The largest candidate (or full resolution) whose cost fits the budget, and none below
+    ``smallest_share`` of the shorter side (:data:`SMALLEST_SHARE`): there the smallest
+    candidate at or above it, or full resolution, even where it misses the budget.
 
     ``cost(short_side)`` is the milliseconds a frame takes at that inference size (None: full;
     :func:`timer` makes one from a function that runs a batch). The smallest candidate and twice
@@ -86,16 +98,22 @@ def choose_size(
     """
     budget = ENGINE_SHARE.get(device, ENGINE_SHARE["cpu"]) / (rate or DEFAULT_RATE) * 1e3
     short = min(height, width)
-    sizes = [s for s in CANDIDATES if s < short]
+    sizes = [s for s in CANDIDATES if smallest_share * short <= s < short]
     if not sizes:
         return Choice(None, None, budget)
     low = sizes[-1]
     high = min(2 * low, short)
+    if smallest_share and high == short:
+        high = sizes[0]  # a floor near the frame's size: not the full frame, whose export
+        # and timing take a minute at 1080p on a CPU
     low_cost = cost(low)
-    high_cost = cost(None if high == short else high)
-    per_pixel = max(high_cost - low_cost, 0.0) / max(_pixels(height, width, high)
-                                                       - _pixels(height, width, low), 1)
-    fixed = low_cost - per_pixel * _pixels(height, width, low)
+    if high == low:  # one candidate: its cost taken as all per pixel (so full is overrated)
+        high_cost, per_pixel, fixed = low_cost, low_cost / _pixels(height, width, low), 0.0
+    else:
+        high_cost = cost(None if high == short else high)
+        per_pixel = max(high_cost - low_cost, 0.0) / max(_pixels(height, width, high)
+                                                           - _pixels(height, width, low), 1)
+        fixed = low_cost - per_pixel * _pixels(height, width, low)
     if high == short:
         if high_cost <= budget:
             return Choice(None, high_cost, budget)

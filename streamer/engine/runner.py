@@ -38,7 +38,13 @@ from streamer.engine.exported import EXPORTED_BACKENDS, ExportedRunner, runtime_
 from streamer.engine.motion import Motion, analysis_grey
 from streamer.engine.planes import expand_planes, quantise_planes, shrink_planes
 from streamer.engine.reduce import expand, shrink
-from streamer.engine.resolution import ChoiceCache, choose_size, machine_name, timer
+from streamer.engine.resolution import (
+    SMALLEST_SHARE,
+    ChoiceCache,
+    choose_size,
+    machine_name,
+    timer,
+)
 from streamer.engine.settings import PRECISIONS, EngineSettings, InferenceSize, Optimisations
 from streamer.engine.temporal import (
     Estimate,
@@ -96,6 +102,7 @@ class ModelRunner:
         self.inference_size = inference_size
         self.fit = fit
         self.fit_window = fit_window if isinstance(model, HDM) else 0.0  # DCP is fitted already
+        self.smallest_share = SMALLEST_SHARE.get(task, 0.0)
         # (height, width) -> the shorter side the network sees (None: full resolution)
         self._short_sides: dict[tuple[int, int], int | None] = {}
         self.choices = choices
@@ -162,25 +169,29 @@ class ModelRunner:
                    fit_window=settings.resolved_fit_window,
                    task=settings.task, choices=ChoiceCache(cache / "inference-sizes.json"))
 
-    def short_side(self, height: int, width: int, rate: float | None = None) -> int | None:
+    def short_side(self, height: int, width: int, rate: float | None = None, *,
+                   live: bool = False) -> int | None:
         """The shorter side the network sees for frames of this size (None: all of it),
         decided once per size; ``auto`` times the choices here (``rate``: the stream's frames
-        per second, which sets the budget)."""
+        per second, which sets the budget; ``live``: a stream that drops what it cannot keep
+        up with, which gets the budget's size below a task's floor, see SMALLEST_SHARE)."""
         key = (height, width)
         if key not in self._short_sides:
-            self._short_sides[key] = self._decide(height, width, rate)
+            self._short_sides[key] = self._decide(height, width, rate, live)
         return self._short_sides[key]
 
-    def _decide(self, height: int, width: int, rate: float | None) -> int | None:
+    def _decide(self, height: int, width: int, rate: float | None, live: bool) -> int | None:
         size = self.inference_size
         if size == "full":
             return None
         if isinstance(size, int):
             return size if size < min(height, width) else None
+        floor = 0.0 if live else self.smallest_share
         key = (f"{machine_name(str(self.device))} | {self.description} | {self.fit} | "
                f"fit window {self.fit_window:g} | "
                f"{self._weights_hash()} | {width}x{height} | {rate or 'unknown'} fps | "
-               f"batch {self.batch_size}")
+               f"batch {self.batch_size}"
+               + (f" | at least {floor:g} of the frame" if floor else ""))
         kept = self.choices.get(key) if self.choices else None
         if self.choices and kept is not None:
             log.info("auto %s (measured before, kept in %s)", kept.describe(height, width),
@@ -201,11 +212,20 @@ class ModelRunner:
                 torch.cuda.synchronize(self.device)
 
         choice = choose_size(timer(run, self.batch_size), height, width,
-                             device=self.device.type, rate=rate)
+                             device=self.device.type, rate=rate,
+                             smallest_share=floor)
         log.info("auto %s", choice.describe(height, width))
         if self.choices:
             self.choices.put(key, choice)
         return choice.short_side
+
+    def below_floor(self, side: int | None, height: int, width: int) -> str:
+        """What a start line says where a size is below the task's floor (a live stream's
+        budget, or a size given): the streaks stay."""
+        if side is None or side >= self.smallest_share * min(height, width):
+            return ""
+        return (f"under {self.smallest_share:g} of the frame: rain streaks stay, the veil is "
+                "lifted")
 
     def _weights_hash(self) -> str:
         if self._hash is None:

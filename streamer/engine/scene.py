@@ -121,10 +121,10 @@ class SceneEngine(Engine):
                   for task, e in self.engines.items() if e.runner.fit_radius]
         return f"task auto ({', '.join(self.engines)} or none): " + "; ".join([shared, *fitted])
 
-    def warmup(self, height: int, width: int, batch: int = 1, *, rate: float | None = None
-               ) -> None:
+    def warmup(self, height: int, width: int, batch: int = 1, *, rate: float | None = None,
+               live: bool = False) -> None:
         for engine in self.engines.values():
-            engine.warmup(height, width, batch, rate=rate)
+            engine.warmup(height, width, batch, rate=rate, live=live)
 
     def inference_note(self, height: int, width: int) -> str:
         return "; ".join(f"{task} {engine.inference_note(height, width)}"

@@ -67,7 +67,7 @@ class Server:
         self._worker = StageThread(self._work, name="hdm-engine")
         self._warm: set[tuple[int, int]] = set()
         self._warm_requests: queue.SimpleQueue[
-            tuple[int, int, float | None, threading.Event]] = (
+            tuple[int, int, float | None, bool, threading.Event]] = (
             queue.SimpleQueue())
         self.stats = EngineStats()
 
@@ -80,14 +80,14 @@ class Server:
         rate = float(info.rate) if info.rate else None
         if not self._worker.started:
             if info.width and info.height:
-                self._warm_up(info.height, info.width, rate)
+                self._warm_up(info.height, info.width, rate, session.live)
             return
         if info.width and info.height and (info.height, info.width) not in self._warm:
             # A new size: the engine worker warms up between batches (only it may drive the
             # engine) before the session's first frame is read, so that its first frames do
             # not wait behind a compile and arrive stale.
             done = threading.Event()
-            self._warm_requests.put((info.height, info.width, rate, done))
+            self._warm_requests.put((info.height, info.width, rate, session.live, done))
             self._attention.set()
             self._doorbell.ring()
             while not done.wait(0.1) and self._worker.running:
@@ -95,11 +95,12 @@ class Server:
         session.start()
         self._batcher.add(session)
 
-    def _warm_up(self, height: int, width: int, rate: float | None) -> None:
+    def _warm_up(self, height: int, width: int, rate: float | None, live: bool) -> None:
         """Compile for a size before timing starts (also pads later short batches); an
-        ``auto`` inference size is chosen here, for the first stream of that size's rate."""
+        ``auto`` inference size is chosen here, for the first stream of that size's rate and
+        liveness."""
         if (height, width) not in self._warm:
-            self.engine.warmup(height, width, self.batching.size, rate=rate)
+            self.engine.warmup(height, width, self.batching.size, rate=rate, live=live)
             self._warm.add((height, width))
 
     def start(self) -> None:
@@ -154,8 +155,8 @@ class Server:
             while not self._stop.is_set():
                 self._attention.clear()
                 while not self._warm_requests.empty():
-                    height, width, rate, done = self._warm_requests.get()
-                    self._warm_up(height, width, rate)
+                    height, width, rate, live, done = self._warm_requests.get()
+                    self._warm_up(height, width, rate, live)
                     done.set()
                 found = self._batcher.next()
                 if found.batch:

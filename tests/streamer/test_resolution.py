@@ -10,8 +10,15 @@ import pytest
 from hdm.upsample import reduced_size
 from streamer.engine import Engine
 from streamer.engine import runner as runner_module
-from streamer.engine.resolution import CANDIDATES, ENGINE_SHARE, Choice, ChoiceCache, choose_size
-from streamer.engine.settings import EngineSettings
+from streamer.engine.resolution import (
+    CANDIDATES,
+    ENGINE_SHARE,
+    SMALLEST_SHARE,
+    Choice,
+    ChoiceCache,
+    choose_size,
+)
+from streamer.engine.settings import EngineSettings, parse_inference_size
 from streamer.errors import ConfigError
 
 
@@ -60,6 +67,35 @@ def test_frames_no_larger_than_the_candidates_run_at_full_resolution_untimed() -
     assert choice.short_side is None and asked == []
 
 
+def test_derain_never_goes_below_its_share_of_the_frame_even_over_budget() -> None:
+    """Below 0.75 of the shorter side derain fell under its input's PSNR on the rainy video
+    frames: the floor holds where the budget would take it lower, and is said to miss."""
+    cost, asked = _linear_cost(720, 1280, 12.0, 100.0)  # dehaze's budget choice: 180
+    choice = choose_size(cost, 720, 1280, device="cpu", rate=25,
+                         smallest_share=SMALLEST_SHARE["derain"])
+    assert choice.short_side == 540 and "misses" in choice.describe(720, 1280)
+    assert None not in asked and min(s for s in asked if s) >= 540  # nor timed below it
+    cheap, _ = _linear_cost(720, 1280, 0.0, 1.0)  # fits at full resolution: no cap above
+    assert choose_size(cheap, 720, 1280, device="cpu", rate=25,
+                       smallest_share=0.75).short_side is None
+    floor_1080, _ = _linear_cost(1080, 1920, 12.0, 100.0)
+    assert choose_size(floor_1080, 1080, 1920, device="cpu", rate=25,
+                       smallest_share=0.75).short_side == 810
+
+
+def test_a_size_per_task_is_kept_per_task_and_a_single_task_takes_its_own() -> None:
+    settings = EngineSettings(inference_size="derain=540")
+    assert settings.inference_size == "dehaze=auto,derain=540,lowlight=auto"
+    assert settings.size_for("derain") == 540 and settings.size_for("dehaze") == "auto"
+    yaml_mapping = parse_inference_size({"derain": 540})  # a YAML model.inference_size
+    assert EngineSettings(task="derain", inference_size=yaml_mapping).inference_size == 540
+    assert parse_inference_size({"dehaze": 96, "derain": 96, "lowlight": 96}) == 96
+    with pytest.raises(ConfigError, match="inference_size.derain must be at least"):
+        EngineSettings(inference_size="derain=8")
+    with pytest.raises(ConfigError, match="no task 'rain'"):
+        EngineSettings(inference_size="rain=540")
+
+
 @pytest.mark.parametrize(("value", "expected"), [("full", "full"), ("auto", "auto"),
                                                   ("128", 128), (96, 96)])
 def test_inference_size_settings(value: int | str, expected: int | str) -> None:
@@ -88,6 +124,24 @@ def test_auto_choices_are_kept_so_the_same_command_gives_the_same_frames(
     again = Engine.build(settings)
     again.warmup(120, 200, rate=1000.0)
     assert again.runner.short_side(120, 200) == CANDIDATES[-1]
+
+
+def test_a_file_derains_at_its_floor_where_a_live_stream_keeps_its_budget(
+        tmp_path: Path) -> None:
+    """A file has no deadline, so derain sees 3/4 of the frame however long that takes; a live
+    stream drops what it cannot keep up with, so it keeps the budget's size, and its start line
+    says the streaks stay. The two are kept apart in the choice file."""
+    settings = EngineSettings(task="derain", model="dcp", device="cpu", cache_dir=str(tmp_path))
+    file, live = Engine.build(settings), Engine.build(settings)
+    file.warmup(360, 640, rate=1000.0)  # a budget nothing meets
+    live.warmup(360, 640, rate=1000.0, live=True)
+    assert file.runner.short_side(360, 640) == 288  # the smallest candidate >= 270
+    assert live.runner.short_side(360, 640) == CANDIDATES[-1]
+    assert "rain streaks stay" in live.inference_note(360, 640)
+    assert "streaks" not in file.inference_note(360, 640)
+    again = Engine.build(settings)
+    again.warmup(360, 640, rate=1000.0)  # from the file, not the live stream's entry
+    assert again.runner.short_side(360, 640) == 288
 
 
 def test_a_damaged_choice_file_is_measured_again_not_trusted(tmp_path: Path) -> None:
