@@ -60,6 +60,10 @@ class Enhancer:
             (the largest size that keeps up with ``rate`` frames per second on this device)
             or a shorter side in pixels.
         rate: the video's frames per second, for ``auto`` (default 25).
+        live: the frames come from a camera that must be kept up with: ``auto`` then keeps
+            derain within the frame budget, where a file's derain sees at least 3/4 of the
+            frame however long it takes (below that the streaks stay; README, "Derain needs
+            its resolution").
         fit_window: as ``--fit-window``: the dehazed output fitted to its input in windows of
             this radius (a fraction of the longer side, or ``1/N``; ``auto``: the task's, 1/32
             for dehazing; 0: off). Dehazing only.
@@ -71,6 +75,7 @@ class Enhancer:
                  weights: str = "default", device: str = "auto", backend: Backend = "auto",
                  precision: Precision = "auto", strength: float = 1.0,
                  inference_size: int | str = "auto", rate: float | None = None,
+                 live: bool = False,
                  fit_window: float | str = "auto", smoothing: bool = True,
                  stabiliser: bool = True) -> None:
         try:
@@ -83,7 +88,7 @@ class Enhancer:
         self.engine = engine_for_settings(settings, SmoothingParams(enabled=smoothing),
                                           stabiliser=StabiliserParams(enabled=stabiliser))
         self.state = TemporalState()
-        self.rate = rate
+        self.rate, self.live = rate, live
 
     def reset(self) -> None:
         """Forget the temporal state: the next frame starts a new video."""
@@ -102,7 +107,7 @@ class Enhancer:
                 raise FrameError(f"frames of one batch must share size and dtype: {first.shape} "
                                  f"{first.dtype} then {frame.shape} {frame.dtype}")
         height, width = first.shape[:2]
-        self.engine.runner.short_side(height, width, self.rate)  # auto decides at this rate
+        self.engine.runner.short_side(height, width, self.rate, live=self.live)  # auto decides
         return self.engine.enhance(checked, self.state)
 
     def stream(self, frames: Iterable[np.ndarray], batch: int = 1) -> Iterator[np.ndarray]:

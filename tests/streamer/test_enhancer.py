@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,3 +86,15 @@ def test_the_fit_window_reaches_the_engine_and_is_checked() -> None:
                   - unfitted.enhance(video)[0].astype(int)).max() > 0
     with pytest.raises(ConfigError, match="^Enhancer: .*fit_window"):
         Enhancer("derain", model="hdm-s", weights="random", device="cpu", fit_window=0.1)
+
+
+def test_a_live_enhancer_keeps_derain_in_the_budget_where_frames_of_a_file_get_its_floor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # the choice file, kept out of the user's
+    frame = np.zeros((360, 640, 3), np.uint8)
+    sides = {}
+    for live in (False, True):
+        enhancer = Enhancer("derain", model="dcp", device="cpu", rate=1000.0, live=live)
+        enhancer.enhance(frame)
+        sides[live] = enhancer.engine.runner.short_side(360, 640)
+    assert sides == {False: 288, True: 96}
