@@ -4,7 +4,8 @@
 
     enhancer = Enhancer("lowlight")                  # shipped weights, best device
     out = enhancer.enhance(frame)                    # H×W×3 uint8 RGB -> same
-    for out in enhancer.stream(camera_frames()):     # any iterable of frames, batched inside
+    camera = Enhancer("derain", live=True)          # frames that must be kept up with
+    for out in camera.stream(camera_frames()):       # any iterable of frames, batched inside
         show(out)
 
 Frames are RGB numpy arrays, H×W×3, uint8 or uint16 (then the 16-bit path is used end to end).

@@ -83,9 +83,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="what the network sees: the full frame, the frame scaled to a "
                         "shorter side of N pixels (its effect fitted back to full "
                         "resolution), or auto: the largest that keeps up with the stream on "
-                        "this device (the choice is logged; derain never below 3/4 of the "
-                        "frame, where it would harm); or one per task, e.g. derain=360 (the "
-                        "others auto)")
+                        "this device (the choice is logged; a file's derain not below 3/4 of "
+                        "the frame, where it would keep the streaks); or one per task, e.g. "
+                        "derain=360 (the others auto)")
     p.add_argument("--fit", choices=("auto", *FITS),
                    help="how a reduced-size result reaches the full frame (auto: the task's)")
     p.add_argument("--fit-window", metavar="auto|F",

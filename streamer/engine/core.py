@@ -114,7 +114,7 @@ class Engine:
         inference size, the channel fit): planes in and RGB out would convert at full
         resolution in torch."""
         return (not self.colour_on_device and self.settings.colour == "auto"
-                and self.settings.inference_size != "full" and self.runner.takes_planes)
+                and self.runner.inference_size != "full" and self.runner.takes_planes)
 
     # -- running ----------------------------------------------------------------------------
     def submit(self, batch: EngineBatch, states: Sequence[TemporalState]) -> PendingBatch:

@@ -11,8 +11,8 @@ the full frame's own detail.
 * ``N``: the network sees the frame scaled so that its shorter side is N pixels (never larger
   than the frame);
 * ``auto``: the largest of :data:`CANDIDATES` (or full) whose measured cost fits the stream's
-  frame budget on this device, chosen once per frame size at warm-up and logged; derain never
-  below :data:`SMALLEST_SHARE` of the frame, where it would harm. The choice is
+  frame budget on this device, chosen once per frame size at warm-up and logged; derain not
+  below :data:`SMALLEST_SHARE` of the frame but on a live stream, where it would harm. The choice is
   kept on disk (:class:`ChoiceCache`) per machine, engine, weights, frame size, rate and batch,
   so that the same command gives the same frames every run, and every worker of a segmented
   job the same size; delete the file to measure again.
@@ -45,10 +45,12 @@ SMALLEST_SHARE = {"derain": 0.75}
 """The least part of the frame's shorter side a task's network may see under ``auto``, budget
 or not. Rain streaks are a pixel or two wide, and the fit back to full resolution keeps the
 input's own, so a small copy cannot show the network what to remove. On the paired rainy sets
-through the engine (benchmarks/bench_inference_size.py, 8 December), derain at 0.75 of the
-shorter side came within 0.05 dB of its full-resolution PSNR on every set; at 0.6 the OTMSCSC
-frames fell below their input (28.40 against 28.47 dB), at 96 pixels to 25.81. Haze and
-darkness are smooth and have no floor."""
+through the engine (benchmarks/bench_inference_size.py, 8 December), HDM-S at the size this
+floor picks (288 for the 320-pixel photos, 360 for the 480-pixel video frames) came within
+0.11 dB of its full-resolution PSNR on every set and above the input on all; at 0.6 the OTMSCSC
+frames fell below their input (28.40 against 28.47 dB), at 96 pixels to 25.81. The classical
+derain gains with size too (OTMSCSC 19.23 dB at 96, 21.92 at 288). Live streams are not held
+to it (Runner.short_side). Haze and darkness are smooth and have no floor."""
 ENGINE_SHARE = {"cpu": 0.5, "cuda": 0.8}
 """Part of a frame's interval the network may take. On a CPU decode, colour conversion and the
 encoder share the cores with it (the x264 transcode of 720p alone took 13 ms a frame of the
@@ -87,7 +89,8 @@ def choose_size(
 ) -> Choice:
     """The largest candidate (or full resolution) whose cost fits the budget, and none below
     ``smallest_share`` of the shorter side (:data:`SMALLEST_SHARE`): there the smallest
-    candidate at or above it, or full resolution, even where it misses the budget.
+    candidate at or above it, or full resolution, even where it misses the budget. Where the
+    floor leaves one candidate, only it is timed, and full resolution predicted from it.
 
     ``cost(short_side)`` is the milliseconds a frame takes at that inference size (None: full;
     :func:`timer` makes one from a function that runs a batch). The smallest candidate and twice
@@ -107,7 +110,7 @@ def choose_size(
         high = sizes[0]  # a floor near the frame's size: not the full frame, whose export
         # and timing take a minute at 1080p on a CPU
     low_cost = cost(low)
-    if high == low:  # one candidate: its cost taken as all per pixel (so full is overrated)
+    if high == low:  # one candidate: its cost taken as all per pixel (full's overestimated)
         high_cost, per_pixel, fixed = low_cost, low_cost / _pixels(height, width, low), 0.0
     else:
         high_cost = cost(None if high == short else high)

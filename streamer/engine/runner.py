@@ -131,7 +131,8 @@ class ModelRunner:
                               "streamer.engine.engine_for_settings")
         weights: str | Weights = settings.weights
         reduced = REDUCED_WEIGHTS.get(settings.task)
-        if (weights == "default" and settings.inference_size != "full" and reduced is not None
+        inference_size = settings.size_for(settings.task)
+        if (weights == "default" and inference_size != "full" and reduced is not None
                 and settings.model in ("auto", reduced.value.preset)):
             weights = reduced  # trained for the reduced path
         try:
@@ -165,7 +166,7 @@ class ModelRunner:
         return cls(model, runner, device, dtype, backend, strength=settings.strength,
                    smoothing=smoothing, stabiliser=stabiliser, estimate=estimate,
                    channels_last=optimisations.channels_last,
-                   inference_size=settings.inference_size, fit=settings.resolved_fit,
+                   inference_size=inference_size, fit=settings.resolved_fit,
                    fit_window=settings.resolved_fit_window,
                    task=settings.task, choices=ChoiceCache(cache / "inference-sizes.json"))
 
@@ -194,8 +195,8 @@ class ModelRunner:
                + (f" | at least {floor:g} of the frame" if floor else ""))
         kept = self.choices.get(key) if self.choices else None
         if self.choices and kept is not None:
-            log.info("auto %s (measured before, kept in %s)", kept.describe(height, width),
-                     self.choices.path)
+            log.info("auto %s (measured before, kept in %s)%s", kept.describe(height, width),
+                     self.choices.path, self._below_floor_note(kept.short_side, height, width))
             return kept.short_side
         x = torch.rand(self.batch_size, 3, height, width, device=self.device)
         if self.channels_last:
@@ -214,18 +215,23 @@ class ModelRunner:
         choice = choose_size(timer(run, self.batch_size), height, width,
                              device=self.device.type, rate=rate,
                              smallest_share=floor)
-        log.info("auto %s", choice.describe(height, width))
+        log.info("auto %s%s", choice.describe(height, width),
+                 self._below_floor_note(choice.short_side, height, width))
         if self.choices:
             self.choices.put(key, choice)
         return choice.short_side
 
     def below_floor(self, side: int | None, height: int, width: int) -> str:
-        """What a start line says where a size is below the task's floor (a live stream's
-        budget, or a size given): the streaks stay."""
+        """What the log and the start line say where a size is below the task's floor (a
+        live stream's budget, or a size given): the streaks stay."""
         if side is None or side >= self.smallest_share * min(height, width):
             return ""
         return (f"under {self.smallest_share:g} of the frame: rain streaks stay, the veil is "
                 "lifted")
+
+    def _below_floor_note(self, side: int | None, height: int, width: int) -> str:
+        below = self.below_floor(side, height, width)
+        return f"; {self.description}: {below}" if below else ""
 
     def _weights_hash(self) -> str:
         if self._hash is None:

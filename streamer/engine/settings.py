@@ -51,6 +51,10 @@ def parse_inference_size(value: object, key: str = "inference_size") -> int | st
     ConfigError naming ``key`` otherwise."""
     if isinstance(value, str) and "=" in value:
         pairs = [item.partition("=") for item in value.split(",")]
+        names = [name.strip() for name, _, _ in pairs]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"{key}: {repeated[0]} given twice")
         value = {name.strip(): size.strip() for name, _, size in pairs}
     if not isinstance(value, dict):
         return _parse_one_size(value, key)
@@ -64,14 +68,16 @@ def parse_inference_size(value: object, key: str = "inference_size") -> int | st
     return ",".join(f"{task}={size}" for task, size in sizes.items())
 
 
-def size_for(inference_size: int | str, task: str) -> InferenceSize:
-    """The size one task runs at, from a setting :func:`parse_inference_size` made: per task
+def size_for(inference_size: object, task: str) -> InferenceSize:
+    """The size one task runs at, from any form :func:`parse_inference_size` takes: per task
     because what a task needs to see differs (rain streaks are a pixel or two wide; haze and
-    darkness are smooth)."""
-    if isinstance(inference_size, str) and "=" in inference_size:
-        sizes = dict(item.split("=") for item in inference_size.split(","))
+    darkness are smooth). The settings keep every task's, so that a task changed later (a flag
+    over a YAML, a serve stream over the shared model) still finds its own."""
+    canonical = parse_inference_size(inference_size)
+    if isinstance(canonical, str) and "=" in canonical:
+        sizes = dict(item.split("=") for item in canonical.split(","))
         return _parse_one_size(sizes[task])
-    return _parse_one_size(inference_size)
+    return _parse_one_size(canonical)
 
 
 def _parse_one_size(value: object, key: str = "inference_size") -> InferenceSize:
@@ -155,7 +161,7 @@ class EngineSettings:
     strength: float = 1.0
     max_megapixels: float = 36.0
     cache_dir: str = "~/.cache/hdm-stream"
-    inference_size: int | str = "auto"
+    inference_size: int | str | dict[str, int | str] = "auto"  # a mapping: made canonical
     fit: str = "auto"
     fit_window: float | str = "auto"
 
@@ -175,8 +181,6 @@ class EngineSettings:
         if not self.weights:
             raise ConfigError("weights cannot be empty; use default, random or a path")
         object.__setattr__(self, "inference_size", parse_inference_size(self.inference_size))
-        if self.task != "auto" and "=" in str(self.inference_size):
-            object.__setattr__(self, "inference_size", self.size_for(self.task))
         if self.fit not in ("auto", *FITS):
             raise ConfigError(f"fit must be one of {['auto', *FITS]}, got {self.fit!r}")
         object.__setattr__(self, "fit_window", parse_fit_window(self.fit_window))

@@ -8,7 +8,6 @@ segments until the join has written the output and found every frame in it.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import shutil
 import time
@@ -23,7 +22,7 @@ from streamer.engine.scene import SceneEngine
 from streamer.engine.settings import parse_inference_size
 from streamer.errors import ConfigError, JobError
 from streamer.frames import StreamInfo
-from streamer.jobs.files import build_engine, decoded_as_configured
+from streamer.jobs.files import decoded_as_configured
 from streamer.jobs.join import join_segments
 from streamer.jobs.lock import JobLock
 from streamer.jobs.manifest import Manifest, check_folder, input_fingerprint, settings_fingerprint
@@ -98,7 +97,10 @@ def _pin_inference_size(config: RunConfig, info: StreamInfo, engine: Callable[[]
     runs (``--task auto`` runs three, each with its own size): every worker, on any machine,
     then runs the networks at the same sizes (segments that differ would show at the joins),
     and the manifest records them (a resume on a machine that would choose otherwise is
-    refused rather than mixed)."""
+    refused rather than mixed). Full resolution is pinned as the frame's own shorter side, not
+    ``full``: that runs the same network on the same path as ``auto`` did here (``full`` takes
+    RGB where ``auto`` takes I420 planes, and other weights for dehazing), so the segments
+    enhanced in this process and by workers are the same frames."""
     if "auto" not in str(config.model.inference_size) or not (info.width and info.height):
         return config
     built = engine()
@@ -108,9 +110,9 @@ def _pin_inference_size(config: RunConfig, info: StreamInfo, engine: Callable[[]
     for task, one in engines.items():
         one.runner.batch_size = config.batch.size
         side = one.runner.short_side(info.height, info.width, rate)
-        sizes[task] = "full" if side is None else side
-    pinned = parse_inference_size(sizes) if isinstance(built, SceneEngine) else sizes[
-        built.settings.task]
+        sizes[task] = min(info.height, info.width) if side is None else side
+    task = built.settings.task
+    pinned = parse_inference_size(sizes) if isinstance(built, SceneEngine) else sizes[task]
     model = dataclasses.replace(config.model, inference_size=pinned)
     return dataclasses.replace(config, model=model)
 
@@ -142,11 +144,7 @@ def run_job(config: RunConfig, input: str, output: Path, job: JobSettings,
         raise ConfigError(f"segments need an input file; not found: {input}")
     plan = plan_segments(input, job.segment_s, job.preroll)
     info = _check_output(config, input, output)
-    pinned = _pin_inference_size(config, info, engine)
-    if pinned != config:  # this process's engine measured ``auto``: as the workers, run the
-        # pinned sizes (auto's full resolution takes I420 planes, ``full`` RGB: other frames)
-        engine = functools.partial(build_engine, pinned)
-    config = pinned
+    config = _pin_inference_size(config, info, engine)
     workers = _workers(config, job, engine)  # before the job folder: a bad address leaves none
     folder = job_folder(output)
     check_folder(folder)  # someone else's folder of that name is not locked either

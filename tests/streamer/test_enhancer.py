@@ -89,8 +89,10 @@ def test_the_fit_window_reaches_the_engine_and_is_checked() -> None:
 
 
 def test_a_live_enhancer_keeps_derain_in_the_budget_where_frames_of_a_file_get_its_floor(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # the choice file, kept out of the user's
+    caplog.set_level("INFO", "streamer.engine.runner")
     frame = np.zeros((360, 640, 3), np.uint8)
     sides = {}
     for live in (False, True):
@@ -98,3 +100,5 @@ def test_a_live_enhancer_keeps_derain_in_the_budget_where_frames_of_a_file_get_i
         enhancer.enhance(frame)
         sides[live] = enhancer.engine.runner.short_side(360, 640)
     assert sides == {False: 288, True: 96}
+    said = [r.getMessage() for r in caplog.records if "rain streaks stay" in r.getMessage()]
+    assert len(said) == 1 and "171x96" in said[0]  # the live one, in the log

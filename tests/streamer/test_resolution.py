@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hdm.upsample import reduced_size
+from streamer.config import load_config
 from streamer.engine import Engine
 from streamer.engine import runner as runner_module
 from streamer.engine.resolution import (
@@ -83,17 +84,32 @@ def test_derain_never_goes_below_its_share_of_the_frame_even_over_budget() -> No
                        smallest_share=0.75).short_side == 810
 
 
-def test_a_size_per_task_is_kept_per_task_and_a_single_task_takes_its_own() -> None:
+def test_a_size_per_task_is_kept_per_task_and_each_engine_takes_its_own() -> None:
     settings = EngineSettings(inference_size="derain=540")
     assert settings.inference_size == "dehaze=auto,derain=540,lowlight=auto"
     assert settings.size_for("derain") == 540 and settings.size_for("dehaze") == "auto"
-    yaml_mapping = parse_inference_size({"derain": 540})  # a YAML model.inference_size
-    assert EngineSettings(task="derain", inference_size=yaml_mapping).inference_size == 540
+    assert EngineSettings(task="derain", inference_size={"derain": 540}).size_for("derain") == 540
     assert parse_inference_size({"dehaze": 96, "derain": 96, "lowlight": 96}) == 96
     with pytest.raises(ConfigError, match="inference_size.derain must be at least"):
         EngineSettings(inference_size="derain=8")
     with pytest.raises(ConfigError, match="no task 'rain'"):
         EngineSettings(inference_size="rain=540")
+
+
+def test_a_per_task_size_from_yaml_survives_a_flag_that_changes_the_task(
+        tmp_path: Path) -> None:
+    """A YAML mapping is taken, and a task set later (a flag over the file, a serve stream
+    over the shared model) still finds its own size: the settings keep every task's."""
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  task: dehaze\n  model: dcp\n  device: cpu\n"
+                    "  inference_size:\n    derain: 540\n")
+    config = load_config(path).with_overrides(model={"task": "derain"})
+    assert config.model.size_for("derain") == 540
+    assert Engine.build(config.model).runner.inference_size == 540
+    assert Engine.build(config.with_overrides(model={"task": "dehaze"}).model
+                        ).runner.inference_size == "auto"
+    with pytest.raises(ConfigError, match="derain given twice"):
+        EngineSettings(inference_size="derain=540,derain=96")
 
 
 @pytest.mark.parametrize(("value", "expected"), [("full", "full"), ("auto", "auto"),

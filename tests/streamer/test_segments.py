@@ -201,18 +201,18 @@ def test_what_the_output_cannot_hold_is_refused_before_any_segment(
     assert not dst.exists() and not job_folder(dst).exists()
 
 
-def fog_clip(path: Path, frames: int) -> Path:
-    """The first frames of the shared fog footage at 320x180, a keyframe every second (the
+def fog_clip(path: Path, frames: int, size: tuple[int, int] = (320, 180)) -> Path:
+    """The first frames of the shared fog footage at ``size``, a keyframe every second (the
     test skips where ../shared/data is absent)."""
     if not FOG.is_file():
         pytest.skip(f"needs {FOG} (../shared/data)")
     with av.open(str(FOG)) as given, av.open(str(path), "w") as clip:
         video = clip.add_stream("libx264", rate=24, options={"g": "24"})
-        video.width, video.height, video.pix_fmt = 320, 180, "yuv420p"
+        (video.width, video.height), video.pix_fmt = size, "yuv420p"
         for index, frame in enumerate(given.decode(video=0)):
             if index == frames:
                 break
-            small = frame.reformat(width=320, height=180, format="yuv420p")
+            small = frame.reformat(width=size[0], height=size[1], format="yuv420p")
             small.pts, small.time_base = index, Fraction(1, 24)
             clip.mux(video.encode(small))
         clip.mux(video.encode())
@@ -301,8 +301,7 @@ def test_auto_inference_size_is_decided_once_for_the_whole_job(tmp_path: Path) -
     info = source.open()
     source.close()
     pinned = _pin_inference_size(config, info, lambda: engine)
-    assert pinned.model.inference_size == (engine.runner.short_side(144, 256) or "full")
-    assert pinned.model.inference_size != "auto"
+    assert pinned.model.inference_size == (engine.runner.short_side(144, 256) or 144)
     explicit = RunConfig(model=EngineSettings(task="dehaze",
                                               model="dcp", device="cpu", inference_size=96))
     assert _pin_inference_size(explicit, info, lambda: engine) is explicit
@@ -315,7 +314,7 @@ def test_task_auto_pins_each_task_to_its_own_size(tmp_path: Path) -> None:
     write_clip(clip, frames=4, size=(144, 256))
     config = RunConfig(model=EngineSettings(task="auto", model="dcp", device="cpu",
                                             cache_dir=str(tmp_path / "cache"),
-                                            inference_size="lowlight=96"))
+                                            inference_size="dehaze=96"))
     engine = engine_for_settings(config.model)
     assert isinstance(engine, SceneEngine)
     source = VideoSource(str(clip))
@@ -323,9 +322,10 @@ def test_task_auto_pins_each_task_to_its_own_size(tmp_path: Path) -> None:
     source.close()
     pinned = _pin_inference_size(config, info, lambda: engine)
     for task, one in engine.engines.items():
-        side = one.runner.short_side(144, 256) or "full"
-        assert pinned.model.size_for(task) == side
-    assert pinned.model.size_for("lowlight") == 96
+        assert pinned.model.size_for(task) == (one.runner.short_side(144, 256) or 144)
+    assert pinned.model.size_for("dehaze") == 96
+    derain = pinned.model.size_for("derain")  # its floor: 3/4 of 144 at least, never dehaze's
+    assert isinstance(derain, int) and derain >= 108
     assert "auto" not in str(pinned.model.inference_size)
 
 
@@ -474,8 +474,10 @@ def test_a_job_gives_the_same_frames_in_this_process_as_by_workers(tmp_path: Pat
     """Segments enhanced here (``--workers 1``) and by worker processes are the same frames,
     so a job resumed with another worker count joins segments that match: the engine that
     measured ``auto`` here is not the one that runs them (its full resolution took I420
-    planes where the workers' pinned ``full`` takes RGB, 2.2 levels apart on average)."""
-    src = fog_clip(tmp_path / "fog.mp4", 48)
+    planes where the workers' pinned ``full`` takes RGB, 2.2 levels apart on average). At
+    160x90 no candidate is smaller than the frame: ``auto`` is full resolution on any
+    machine, however loaded."""
+    src = fog_clip(tmp_path / "fog.mp4", 48, (160, 90))
     home = tmp_path / "home"
     home.mkdir()
     runs = []
