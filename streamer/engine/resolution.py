@@ -12,10 +12,10 @@ the full frame's own detail.
   than the frame);
 * ``auto``: the largest of :data:`CANDIDATES` (or full) whose measured cost fits the stream's
   frame budget on this device, chosen once per frame size at warm-up and logged; derain not
-  below :data:`SMALLEST_SHARE` of the frame but on a live stream, where it would harm. The choice is
-  kept on disk (:class:`ChoiceCache`) per machine, engine, weights, frame size, rate and batch,
-  so that the same command gives the same frames every run, and every worker of a segmented
-  job the same size; delete the file to measure again.
+  below :data:`SMALLEST_SHARE` of the frame but on a live stream, where it would harm. The
+  choice is kept on disk (:class:`ChoiceCache`) per machine, engine, weights, frame size, rate,
+  batch and floor, so that the same command gives the same frames every run, and every worker
+  of a segmented job the same size; delete the file to measure again.
 """
 
 from __future__ import annotations

@@ -222,8 +222,8 @@ class ModelRunner:
         return choice.short_side
 
     def below_floor(self, side: int | None, height: int, width: int) -> str:
-        """What the log and the start line say where a size is below the task's floor (a
-        live stream's budget, or a size given): the streaks stay."""
+        """What the log and :meth:`Engine.inference_note` say where a size is below the
+        task's floor (a live stream's budget, or a size given): the streaks stay."""
         if side is None or side >= self.smallest_share * min(height, width):
             return ""
         return (f"under {self.smallest_share:g} of the frame: rain streaks stay, the veil is "

@@ -50,12 +50,13 @@ def parse_inference_size(value: object, key: str = "inference_size") -> int | st
     ``dehaze=auto,derain=240,lowlight=full``; the same size for all becomes that size);
     ConfigError naming ``key`` otherwise."""
     if isinstance(value, str) and "=" in value:
-        pairs = [item.partition("=") for item in value.split(",")]
-        names = [name.strip() for name, _, _ in pairs]
+        pairs = [(name.strip(), size.strip())
+                 for name, _, size in (item.partition("=") for item in value.split(","))]
+        names = [name for name, _ in pairs]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ConfigError(f"{key}: {repeated[0]} given twice")
-        value = {name.strip(): size.strip() for name, _, size in pairs}
+        value = dict(pairs)
     if not isinstance(value, dict):
         return _parse_one_size(value, key)
     unknown = sorted(str(name) for name in value if name not in TASKS)

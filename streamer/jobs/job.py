@@ -19,7 +19,7 @@ from pathlib import Path
 from streamer.config import RunConfig
 from streamer.engine import Engine
 from streamer.engine.scene import SceneEngine
-from streamer.engine.settings import parse_inference_size
+from streamer.engine.settings import TASKS, parse_inference_size, size_for
 from streamer.errors import ConfigError, JobError
 from streamer.frames import StreamInfo
 from streamer.jobs.files import decoded_as_configured
@@ -101,7 +101,9 @@ def _pin_inference_size(config: RunConfig, info: StreamInfo, engine: Callable[[]
     ``full``: that runs the same network on the same path as ``auto`` did here (``full`` takes
     RGB where ``auto`` takes I420 planes, and other weights for dehazing), so the segments
     enhanced in this process and by workers are the same frames."""
-    if "auto" not in str(config.model.inference_size) or not (info.width and info.height):
+    tasks = TASKS if config.model.task == "auto" else (config.model.task,)
+    sizes_given = [size_for(config.model.inference_size, task) for task in tasks]
+    if "auto" not in sizes_given or not (info.width and info.height):
         return config
     built = engine()
     engines = built.engines if isinstance(built, SceneEngine) else {built.settings.task: built}
