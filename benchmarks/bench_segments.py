@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path,
                         default=Path("benchmarks/results/bench_segments.json"))
     args = parser.parse_args()
+    if not CLIP.is_file():
+        raise SystemExit(f"bench_segments: needs {CLIP.resolve()} (../shared/data)")
     tool = [sys.executable, "-m", "streamer.cli", "run"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -34,8 +34,9 @@ def test_gpu_suite_script_dry_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_gpu_scale_lease_dry_run(tmp_path: Path) -> None:
-    """Lease 3 (``scale``): the reduced size at 1080p/4K, many cameras, hdm segments."""
+def test_gpu_scale_lease_dry_run(tmp_path: Path, shared_data: Path) -> None:
+    """Lease 3 (``scale``): the reduced size at 1080p/4K, many cameras, hdm segments
+    (bench_segments enhances the shared fog clip: skipped where ../shared/data is absent)."""
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "SMOKE": "1",
            "DEVICE": "cpu"}
